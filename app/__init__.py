@@ -1,0 +1,45 @@
+"""The sample app: accounts that save map locations and mark favourites."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import db
+from app.config import load_settings
+from app.errors import register_error_handlers
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with ``config`` overriding settings by name."""
+    settings = load_settings(**dict(config or {}))
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or "dev-only-not-secret",
+        TESTING=settings.testing,
+        DEBUG=settings.debug,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+    )
+    app.json.sort_keys = False  # keep fields in the order the API documents
+    app.extensions["settings"] = settings
+    if settings.proxy_hops:
+        # Heroku's router is one hop; trusting more would let clients forge their address.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.proxy_hops,
+            x_proto=settings.proxy_hops,
+            x_host=settings.proxy_hops,
+            x_port=settings.proxy_hops,
+        )
+    db.init_app(app, settings)
+    register_error_handlers(app)
+
+    from app import accounts, health, locations
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(locations.bp)
+    return app

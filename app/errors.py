@@ -1,0 +1,56 @@
+"""Every error leaves the app as JSON: ``{"error": {"code", "name", "message"}}``."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError, UnprocessableEntity
+
+
+class ValidationError(UnprocessableEntity):
+    """A 422 that names the offending field in the body as well as the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(description=f"{field}: {message}")
+        self.field = field
+
+
+def invalid(field: str, message: str) -> NoReturn:
+    """Abort the request with a 422 naming ``field``."""
+    raise ValidationError(field, message)
+
+
+def error_response(exc: HTTPException) -> Response:
+    """Return the JSON body and headers for ``exc``."""
+    body: dict[str, Any] = {"code": exc.code, "name": exc.name, "message": exc.description}
+    field = getattr(exc, "field", None)
+    if field is not None:
+        body["field"] = field
+    response = jsonify(error=body)
+    response.status_code = exc.code or 500
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Turn every HTTP error, and any uncaught exception, into JSON."""
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> Response:
+        _rollback()
+        return error_response(exc)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Response:
+        _rollback()
+        app.logger.exception("unhandled error")
+        return error_response(InternalServerError(description="The server hit an unexpected error."))

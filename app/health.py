@@ -1,0 +1,30 @@
+"""Liveness and readiness: ``/healthz`` for the process, ``/readyz`` for the database."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import get_engine
+from app.schema import head_revision, schema_state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Answer 200 while the process can serve requests; touches nothing else."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Answer 200 only when the database answers and is at the migration head."""
+    try:
+        with get_engine().connect() as connection:
+            state = schema_state(connection)
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("readyz: database unavailable: %s", str(exc).split("\n", 1)[0])
+        return {"database": "unavailable", "revision": None, "head": head_revision()}, 503
+    body = {"database": "ok", "revision": state.revision, "head": state.head}
+    return body, 200 if state.current else 503

@@ -1,0 +1,191 @@
+"""Saved locations and favourites: everything here is scoped to the caller's account.
+
+Another account's location answers 404, exactly like a missing one, so the
+API never confirms that an id exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g
+from sqlalchemy import Row, delete, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from app import validation as v
+from app.auth import login_required
+from app.db import get_session
+from app.models import NAME_MAX, ZOOM_DEFAULT, ZOOM_MAX, ZOOM_MIN, Favorite, Location
+
+bp = Blueprint("locations", __name__)
+
+FIELDS = ("name", "latitude", "longitude", "zoomlevel")
+
+_is_favorite = exists().where(Favorite.location_id == Location.id, Favorite.account_id == Location.account_id)
+COLUMNS = (
+    Location.id,
+    Location.name,
+    Location.latitude,
+    Location.longitude,
+    Location.zoomlevel,
+    _is_favorite.label("favorite"),
+    Location.created_at,
+)
+
+
+def as_json(row: Row[Any]) -> dict[str, Any]:
+    """Return one location row as the API shows it."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
+        "zoomlevel": row.zoomlevel,
+        "favorite": row.favorite,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _checked(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Return the validated column values present in ``body``."""
+    checks = {
+        "name": lambda x: v.text("name", x, max_len=NAME_MAX),
+        "latitude": lambda x: v.number("latitude", x, low=-90, high=90),
+        "longitude": lambda x: v.number("longitude", x, low=-180, high=180),
+        "zoomlevel": lambda x: v.integer("zoomlevel", x, low=ZOOM_MIN, high=ZOOM_MAX),
+    }
+    values = {}
+    for name, check in checks.items():
+        if name in body:
+            values[name] = check(body[name])
+        elif not partial and name != "zoomlevel":
+            v.required(body, name)
+    return values
+
+
+def _location_id(location_id: int) -> int:
+    """Return ``location_id``, or 404 if no row could ever have it."""
+    if location_id > v.MAX_DB_ID:
+        abort(404, description=f"Location {location_id} not found.")
+    return location_id
+
+
+def _not_found(location_id: int):
+    abort(404, description=f"Location {location_id} not found.")
+
+
+def _owned(location_id: int) -> bool:
+    return bool(
+        get_session().scalar(
+            select(exists().where(Location.id == _location_id(location_id), Location.account_id == g.account_id))
+        )
+    )
+
+
+def _listing(*where: Any) -> dict[str, list[dict[str, Any]]]:
+    rows = get_session().execute(
+        select(*COLUMNS).where(Location.account_id == g.account_id, *where).order_by(Location.id)
+    )
+    return {"locations": [as_json(row) for row in rows]}
+
+
+@bp.get("/locations")
+@login_required
+def list_locations():
+    """List the caller's locations, oldest first."""
+    return _listing()
+
+
+@bp.post("/locations")
+@login_required
+def create_location():
+    """Save a location; zoomlevel defaults to 12."""
+    values = _checked(v.json_object(FIELDS), partial=False)
+    values.setdefault("zoomlevel", ZOOM_DEFAULT)
+    session = get_session()
+    row = session.execute(insert(Location).values(account_id=g.account_id, **values).returning(*COLUMNS)).one()
+    session.commit()
+    return as_json(row), 201
+
+
+@bp.get("/locations/<int:location_id>")
+@login_required
+def get_location(location_id: int):
+    """Show one of the caller's locations."""
+    row = (
+        get_session()
+        .execute(select(*COLUMNS).where(Location.id == _location_id(location_id), Location.account_id == g.account_id))
+        .first()
+    )
+    if row is None:
+        _not_found(location_id)
+    return as_json(row)
+
+
+@bp.patch("/locations/<int:location_id>")
+@login_required
+def update_location(location_id: int):
+    """Change any of name, latitude, longitude and zoomlevel."""
+    values = _checked(v.json_object(FIELDS), partial=True)
+    session = get_session()
+    where = (Location.id == _location_id(location_id), Location.account_id == g.account_id)
+    if values:
+        row = session.execute(update(Location).where(*where).values(**values).returning(*COLUMNS)).first()
+    else:
+        row = session.execute(select(*COLUMNS).where(*where)).first()
+    if row is None:
+        _not_found(location_id)
+    session.commit()
+    return as_json(row)
+
+
+@bp.delete("/locations/<int:location_id>")
+@login_required
+def delete_location(location_id: int):
+    """Delete a location (and its favourite mark)."""
+    session = get_session()
+    result = session.execute(
+        delete(Location).where(Location.id == _location_id(location_id), Location.account_id == g.account_id)
+    )
+    if result.rowcount == 0:
+        _not_found(location_id)
+    session.commit()
+    return "", 204
+
+
+@bp.put("/locations/<int:location_id>/favorite")
+@login_required
+def add_favorite(location_id: int):
+    """Mark a location as a favourite; doing it twice is the same as once."""
+    if not _owned(location_id):
+        _not_found(location_id)
+    session = get_session()
+    try:
+        session.execute(
+            pg_insert(Favorite).values(account_id=g.account_id, location_id=location_id).on_conflict_do_nothing()
+        )
+        session.commit()
+    except IntegrityError:  # deleted between the check and the insert
+        session.rollback()
+        _not_found(location_id)
+    return "", 204
+
+
+@bp.delete("/locations/<int:location_id>/favorite")
+@login_required
+def remove_favorite(location_id: int):
+    """Unmark a favourite; unmarking one that is not marked is fine."""
+    if not _owned(location_id):
+        _not_found(location_id)
+    session = get_session()
+    session.execute(delete(Favorite).where(Favorite.account_id == g.account_id, Favorite.location_id == location_id))
+    session.commit()
+    return "", 204
+
+
+@bp.get("/favorites")
+@login_required
+def list_favorites():
+    """List the caller's favourite locations."""
+    return _listing(_is_favorite)

@@ -1,0 +1,53 @@
+"""Where the database's schema stands against the migration history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+
+
+def alembic_config(ini: Path = ALEMBIC_INI) -> Config:
+    """Return the project's Alembic config, wherever the process was started from."""
+    config = Config(str(ini))
+    config.set_main_option("script_location", str(ini.parent / "alembic"))
+    return config
+
+
+@lru_cache(maxsize=1)
+def script_directory() -> ScriptDirectory:
+    """Return the migration scripts; read once, they do not change while running."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """Return the single head of the history (the test suite keeps it single)."""
+    return script_directory().get_current_head()
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """The database's revision, the code's head, and whether they agree."""
+
+    revision: str | None
+    head: str | None
+
+    @property
+    def current(self) -> bool:
+        return self.revision is not None and self.revision == self.head
+
+
+def schema_state(connection: Connection) -> SchemaState:
+    """Return the revision the database is at (None before the first migration)."""
+    heads = MigrationContext.configure(connection).get_current_heads()
+    revision = ",".join(heads) if heads else None
+    return SchemaState(revision=revision, head=head_revision())

@@ -1,0 +1,81 @@
+"""Scratch databases on the test server, and Alembic run against them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from app.schema import alembic_config
+
+
+def engine_for(url: str, **kwargs) -> Engine:
+    """Return an unpooled engine, so nothing holds a connection between tests."""
+    return create_engine(url, poolclass=NullPool, **kwargs)
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Create an empty database next to ``server_url``'s, yield its URL, then drop it.
+
+    The suite never writes to the database named in TEST_DATABASE_URL itself.
+    """
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = engine_for(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def database_url_env(url: str) -> Iterator[None]:
+    """Point DATABASE_URL at ``url`` for the duration, as a release process would see it."""
+    saved = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = saved
+
+
+def quiet_alembic_config() -> Config:
+    """Return the project's Alembic config, leaving pytest's logging alone."""
+    config = alembic_config()
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(url: str, target: str = "head") -> None:
+    """Run ``alembic upgrade target`` against ``url``."""
+    with database_url_env(url):
+        command.upgrade(quiet_alembic_config(), target)
+
+
+def downgrade(url: str, target: str) -> None:
+    """Run ``alembic downgrade target`` against ``url``."""
+    with database_url_env(url):
+        command.downgrade(quiet_alembic_config(), target)
+
+
+def user_tables(url: str) -> set[str]:
+    """Return the tables in the public schema, less Alembic's bookkeeping table."""
+    engine = engine_for(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()

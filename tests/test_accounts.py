@@ -1,0 +1,87 @@
+"""Sign-up and sign-in: POST /accounts and POST /tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.api import assert_error, sign_up
+
+
+def test_sign_up_returns_id_email_and_a_working_token(client):
+    response = client.post("/accounts", json={"email": "Ada@Example.com", "password": "analytical"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"id", "email", "token"}
+    assert body["email"] == "ada@example.com"
+    assert len(body["token"]) >= 32
+    me = client.get("/locations", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+
+
+def test_password_and_token_are_stored_hashed(client, db):
+    account = sign_up(client, "hash@example.com", password="plain-text-pw")
+    with db.connect() as conn:
+        stored_password = conn.execute(text("SELECT password_hash FROM account")).scalar_one()
+        stored_token = conn.execute(text("SELECT token_hash FROM account_token")).scalar_one()
+    assert "plain-text-pw" not in stored_password
+    assert stored_password.startswith(("scrypt:", "pbkdf2:"))
+    assert account.token not in stored_token
+    assert stored_token == hashlib.sha256(account.token.encode()).hexdigest()
+
+
+def test_email_is_unique_case_insensitively(client, counts):
+    sign_up(client, "dup@example.com")
+    before = counts()
+    response = client.post("/accounts", json={"email": "DUP@Example.COM", "password": "another-pw"})
+    assert_error(response, 409, contains="dup@example.com")
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"password": "long enough"}, "email"),
+        ({"email": "a@example.com"}, "password"),
+        ({"email": "not-an-email", "password": "long enough"}, "email"),
+        ({"email": "a@localhost", "password": "long enough"}, "email"),
+        ({"email": 42, "password": "long enough"}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com", "password": ["list"]}, "password"),
+        ({"email": "a@example.com", "password": "x" * 1025}, "password"),
+        ({"email": "a\x00@example.com", "password": "long enough"}, "email"),
+        ({"email": "a@example.com", "password": "long enough", "admin": True}, "admin"),
+    ],
+)
+def test_sign_up_validation_names_the_field_and_writes_nothing(client, counts, body, field):
+    before = counts()
+    assert_error(client.post("/accounts", json=body), 422, field=field)
+    assert counts() == before
+
+
+def test_sign_in_issues_a_new_independent_token(client):
+    account = sign_up(client, "login@example.com", password="s3cret-pass")
+    response = client.post("/tokens", json={"email": "LOGIN@example.com", "password": "s3cret-pass"})
+    assert response.status_code == 201
+    token = response.get_json()["token"]
+    assert token != account.token
+    for t in (token, account.token):
+        assert client.get("/favorites", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"email": "login@example.com", "password": "wrong-password"},
+        {"email": "nobody@example.com", "password": "s3cret-pass"},
+        {"email": "login@example.com", "password": "x"},
+    ],
+)
+def test_wrong_credentials_are_401_with_the_same_message(client, counts, credentials):
+    sign_up(client, "login@example.com", password="s3cret-pass")
+    before = counts()
+    error = assert_error(client.post("/tokens", json=credentials), 401)
+    assert error["message"] == "Email or password is wrong."
+    assert counts() == before

@@ -1,0 +1,74 @@
+"""Configuration is read from the environment in one place, with clear failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, database_url, load_settings, migration_connect_args, normalize_database_url
+
+URL = "postgres://u:p@db.example.com:5432/d"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg2://u:p@h:5432/d"),
+        ("postgresql://u:p@h/d", "postgresql+psycopg2://u:p@h/d"),
+        ("postgresql+psycopg2://u:p@h/d", "postgresql+psycopg2://u:p@h/d"),
+        ("postgresql+psycopg://u:p@h/d", "postgresql+psycopg://u:p@h/d"),
+    ],
+)
+def test_heroku_scheme_and_bare_postgresql_use_psycopg2(given, expected):
+    assert normalize_database_url(given) == expected
+
+
+def test_missing_database_url_is_one_clear_line():
+    with pytest.raises(ConfigError) as exc:
+        database_url({})
+    assert "DATABASE_URL" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_database_url_must_be_postgres():
+    with pytest.raises(ConfigError, match="postgres://"):
+        database_url({"DATABASE_URL": "mysql://u@h/d"})
+
+
+def test_secret_key_required_in_production_only():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings({"DATABASE_URL": URL})
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings({"DATABASE_URL": URL, "APP_ENV": "production"})
+    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "development"}).secret_key is None
+    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "testing"}).testing
+    assert load_settings({"DATABASE_URL": URL, "SECRET_KEY": "s"}).environment == "production"
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_settings({"DATABASE_URL": URL, "APP_ENV": "staging"})
+
+
+def test_bad_integer_setting_names_the_variable():
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE"):
+        load_settings({"DATABASE_URL": URL, "APP_ENV": "testing", "DB_POOL_SIZE": "lots"})
+
+
+def test_tls_required_on_heroku_only():
+    local = load_settings({"DATABASE_URL": URL, "APP_ENV": "development"})
+    heroku = load_settings({"DATABASE_URL": URL, "SECRET_KEY": "s", "DYNO": "web.1"})
+    assert "sslmode" not in local.engine_options()["connect_args"]
+    assert heroku.engine_options()["connect_args"]["sslmode"] == "require"
+    assert migration_connect_args({"DATABASE_URL": URL, "DYNO": "release.1"})["sslmode"] == "require"
+    assert "sslmode" not in migration_connect_args({"DATABASE_URL": URL})
+
+
+def test_sslmode_in_url_wins_on_heroku():
+    settings = load_settings({"DATABASE_URL": URL + "?sslmode=verify-full", "SECRET_KEY": "s", "DYNO": "web.1"})
+    assert "sslmode" not in settings.engine_options()["connect_args"]
+
+
+def test_overrides_replace_environment_and_are_checked():
+    settings = load_settings({}, database_url="postgres://u@h/d", environment="testing")
+    assert settings.database_url == "postgresql+psycopg2://u@h/d"
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings({}, database_url="postgres://u@h/d", environment="testing", colour="blue")

@@ -1,0 +1,116 @@
+"""Every error is JSON; no input produces a 500 or a partial write."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.api import assert_error, save_location, sign_up
+
+
+@pytest.fixture
+def me(client):
+    return sign_up(client)
+
+
+@pytest.mark.parametrize(
+    ("raw", "contains"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "empty"),
+        (b"   ", "empty"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"[" * 20000 + b"]" * 20000, "not valid JSON"),
+        (b'{"latitude": ' + b"1" * 5000 + b"}", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"a string"', "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+    ],
+)
+def test_malformed_or_non_object_json_is_400(client, me, counts, raw, contains):
+    before = counts()
+    response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+    assert_error(response, 400, contains=contains)
+    assert counts() == before
+
+
+def test_malformed_json_on_sign_up_is_400(client, counts):
+    assert_error(client.post("/accounts", data="{", content_type="application/json"), 400)
+    assert counts()["account"] == 0
+
+
+def test_body_over_64_kib_is_413_and_writes_nothing(client, me, counts):
+    before = counts()
+    payload = json.dumps({"name": "x", "latitude": 1, "longitude": 1, "pad": "x" * (64 * 1024)})
+    response = client.post("/locations", data=payload, content_type="application/json", headers=me.headers)
+    assert_error(response, 413)
+    response = client.post("/accounts", data=payload, content_type="application/json")
+    assert_error(response, 413)
+    assert counts() == before
+
+
+def test_unknown_route_is_json_404(client):
+    assert_error(client.get("/no/such/thing"), 404)
+
+
+def test_wrong_method_is_json_405_with_allow(client):
+    response = client.delete("/accounts")
+    assert_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not-a-real-token", "Token abc", "Bearer a\x00b"],
+)
+def test_missing_or_bad_token_is_401_everywhere(client, header):
+    headers = {} if header is None else {"Authorization": header}
+    for method, url in [
+        ("get", "/locations"),
+        ("post", "/locations"),
+        ("get", "/locations/1"),
+        ("patch", "/locations/1"),
+        ("delete", "/locations/1"),
+        ("put", "/locations/1/favorite"),
+        ("delete", "/locations/1/favorite"),
+        ("get", "/favorites"),
+    ]:
+        response = getattr(client, method)(url, headers=headers)
+        assert_error(response, 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_auth_is_checked_before_the_body(client):
+    response = client.post("/locations", data="{broken", content_type="application/json")
+    assert_error(response, 401)
+
+
+ODD_BODIES = [
+    b"{}",
+    b'{"name": {"nested": true}, "latitude": [], "longitude": {}}',
+    b'{"name": "\\u0000", "latitude": 1, "longitude": 1}',
+    b'{"name": "\\ud800", "latitude": 1, "longitude": 1}',
+    b'{"name": "x", "latitude": 1e309, "longitude": 1}',
+    b'{"name": "x", "latitude": -0.0, "longitude": 1, "zoomlevel": 99999999999999999999999}',
+    b'{"name": "x", "latitude": 1, "longitude": 1, "zoomlevel": 1e2}',
+    b'{"email": "a@b.co", "password": "\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000"}',
+    b'{"email": "' + "é".encode() * 300 + b'@b.co", "password": "longenough"}',
+    b'{"email": ["a@b.co"], "password": "longenough"}',
+    b'{"a": 1, "a": 2}',
+]
+
+
+@pytest.mark.parametrize("raw", ODD_BODIES)
+def test_odd_input_never_causes_a_500(client, me, raw):
+    location = save_location(client, me)
+    for method, url, auth in [
+        ("post", "/accounts", False),
+        ("post", "/tokens", False),
+        ("post", "/locations", True),
+        ("patch", f"/locations/{location['id']}", True),
+    ]:
+        headers = me.headers if auth else {}
+        response = getattr(client, method)(url, data=raw, content_type="application/json", headers=headers)
+        assert response.status_code < 500, (url, raw, response.get_data(as_text=True))
+        assert response.mimetype == "application/json"

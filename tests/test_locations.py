@@ -1,0 +1,171 @@
+"""Locations and favourites: the happy paths and what bad input does to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from tests.support.api import assert_error, save_location, sign_up
+
+
+@pytest.fixture
+def me(client):
+    return sign_up(client)
+
+
+def test_create_returns_the_location_with_default_zoom(client, me):
+    response = client.post(
+        "/locations", json={"name": "  Eiffel Tower ", "latitude": 48.8584, "longitude": 2.2945}, headers=me.headers
+    )
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"id", "name", "latitude", "longitude", "zoomlevel", "favorite", "created_at"}
+    assert body["name"] == "Eiffel Tower"
+    assert (body["latitude"], body["longitude"]) == (48.8584, 2.2945)
+    assert body["zoomlevel"] == 12
+    assert body["favorite"] is False
+    assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
+
+
+@pytest.mark.parametrize("zoom", [0, 7, 22])
+def test_zoomlevel_bounds_are_accepted(client, me, zoom):
+    assert save_location(client, me, zoomlevel=zoom)["zoomlevel"] == zoom
+
+
+def test_edge_coordinates_are_accepted(client, me):
+    body = save_location(client, me, name="x" * 200, latitude=-90, longitude=180)
+    assert (body["latitude"], body["longitude"], len(body["name"])) == (-90.0, 180.0, 200)
+
+
+def test_list_and_get_show_only_saved_locations_oldest_first(client, me):
+    first = save_location(client, me, name="First")
+    second = save_location(client, me, name="Second", zoomlevel=3)
+    listing = client.get("/locations", headers=me.headers)
+    assert listing.status_code == 200
+    assert listing.get_json() == {"locations": [first, second]}
+    assert client.get(f"/locations/{second['id']}", headers=me.headers).get_json() == second
+
+
+def test_patch_changes_only_the_given_fields(client, me):
+    location = save_location(client, me)
+    change = {"zoomlevel": 18, "name": "Alfama"}
+    response = client.patch(f"/locations/{location['id']}", json=change, headers=me.headers)
+    assert response.status_code == 200
+    assert response.get_json() == {**location, **change}
+    assert client.get(f"/locations/{location['id']}", headers=me.headers).get_json()["zoomlevel"] == 18
+
+
+def test_empty_patch_changes_nothing(client, me):
+    location = save_location(client, me)
+    response = client.patch(f"/locations/{location['id']}", json={}, headers=me.headers)
+    assert response.status_code == 200
+    assert response.get_json() == location
+
+
+def test_delete_removes_the_location_and_its_favourite(client, me, counts):
+    location = save_location(client, me)
+    assert client.put(f"/locations/{location['id']}/favorite", headers=me.headers).status_code == 204
+    assert client.delete(f"/locations/{location['id']}", headers=me.headers).status_code == 204
+    assert_error(client.get(f"/locations/{location['id']}", headers=me.headers), 404)
+    assert_error(client.delete(f"/locations/{location['id']}", headers=me.headers), 404)
+    assert counts()["favorites"] == 0
+
+
+def test_favourite_is_idempotent_and_listed(client, me):
+    liked = save_location(client, me, name="Liked")
+    save_location(client, me, name="Other")
+    url = f"/locations/{liked['id']}/favorite"
+    for _ in range(2):
+        response = client.put(url, headers=me.headers)
+        assert response.status_code == 204 and response.get_data() == b""
+    favorites = client.get("/favorites", headers=me.headers).get_json()["locations"]
+    assert [f["name"] for f in favorites] == ["Liked"]
+    assert favorites[0]["favorite"] is True
+    assert client.get(f"/locations/{liked['id']}", headers=me.headers).get_json()["favorite"] is True
+    for _ in range(2):
+        assert client.delete(url, headers=me.headers).status_code == 204
+    assert client.get("/favorites", headers=me.headers).get_json() == {"locations": []}
+
+
+def test_favourite_of_a_missing_location_is_404(client, me, counts):
+    before = counts()
+    assert_error(client.put("/locations/999/favorite", headers=me.headers), 404)
+    assert_error(client.delete("/locations/999/favorite", headers=me.headers), 404)
+    assert counts() == before
+
+
+GOOD = {"name": "Porto", "latitude": 41.15, "longitude": -8.61}
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": None}, "name"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"latitude": 90.0001}, "latitude"),
+        ({"latitude": -91}, "latitude"),
+        ({"latitude": "41.1"}, "latitude"),
+        ({"latitude": True}, "latitude"),
+        ({"latitude": 10**400}, "latitude"),
+        ({"longitude": 180.5}, "longitude"),
+        ({"longitude": None}, "longitude"),
+        ({"zoomlevel": 23}, "zoomlevel"),
+        ({"zoomlevel": -1}, "zoomlevel"),
+        ({"zoomlevel": 3.5}, "zoomlevel"),
+        ({"zoomlevel": "12"}, "zoomlevel"),
+        ({"zoomlevel": False}, "zoomlevel"),
+        ({"zoom_level": 3}, "zoom_level"),
+        ({"favorite": True}, "favorite"),
+    ],
+)
+def test_create_validation_names_the_field_and_writes_nothing(client, me, counts, override, field):
+    before = counts()
+    assert_error(client.post("/locations", json={**GOOD, **override}, headers=me.headers), 422, field=field)
+    assert counts() == before
+
+
+@pytest.mark.parametrize("missing", ["name", "latitude", "longitude"])
+def test_create_requires_name_and_coordinates(client, me, counts, missing):
+    body = {k: v for k, v in GOOD.items() if k != missing}
+    before = counts()
+    assert_error(client.post("/locations", json=body, headers=me.headers), 422, field=missing, contains="required")
+    assert counts() == before
+
+
+def test_non_finite_numbers_are_refused(client, me, counts):
+    before = counts()
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        raw = f'{{"name": "x", "latitude": {literal}, "longitude": 1}}'
+        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+        assert_error(response, 422, field="latitude")
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [({"zoomlevel": 99}, "zoomlevel"), ({"name": ""}, "name"), ({"latitude": 200}, "latitude"), ({"id": 5}, "id")],
+)
+def test_invalid_patch_leaves_the_location_unchanged(client, me, patch, field):
+    location = save_location(client, me)
+    # A valid change next to the invalid one must not be applied either.
+    response = client.patch(f"/locations/{location['id']}", json={"name": "Changed", **patch}, headers=me.headers)
+    assert_error(response, 422, field=field)
+    assert client.get(f"/locations/{location['id']}", headers=me.headers).get_json() == location
+
+
+@pytest.mark.parametrize("location_id", ["0", "12345", "9223372036854775807", "9223372036854775808", "1" * 40])
+def test_ids_that_cannot_exist_are_404_not_500(client, me, location_id):
+    for method in ("get", "patch", "delete"):
+        kwargs = {"json": {"name": "x"}} if method == "patch" else {}
+        assert_error(getattr(client, method)(f"/locations/{location_id}", headers=me.headers, **kwargs), 404)
+    assert_error(client.put(f"/locations/{location_id}/favorite", headers=me.headers), 404)
+
+
+def test_non_numeric_id_is_404(client, me):
+    assert_error(client.get("/locations/abc", headers=me.headers), 404)
+    assert_error(client.get("/locations/-1", headers=me.headers), 404)

@@ -1,0 +1,113 @@
+"""The migration history: one head, every step reversible, data carried forward, models in sync."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from app.schema import PROJECT_ROOT, script_directory
+from tests.support.databases import downgrade, engine_for, scratch_database, upgrade, user_tables
+
+SEED = [
+    "Create account table",
+    "Create locations table",
+    "Add zoomlevel to locations",
+    "Add favorites table",
+]
+
+
+def revisions_oldest_first():
+    return list(reversed(list(script_directory().walk_revisions())))
+
+
+def alembic_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``alembic`` command line against ``url`` from the project root."""
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def empty_db(server_url):
+    with scratch_database(server_url, "migrations") as url:
+        yield url
+
+
+def test_single_head():
+    assert len(script_directory().get_heads()) == 1
+
+
+def test_history_starts_with_the_seed_story():
+    messages = [rev.doc.splitlines()[0] for rev in revisions_oldest_first()]
+    assert messages[: len(SEED)] == SEED
+
+
+def test_every_revision_has_a_docstring_for_both_directions():
+    for rev in revisions_oldest_first():
+        assert rev.module.upgrade.__doc__, rev.revision
+        assert rev.module.downgrade.__doc__, rev.revision
+
+
+def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db):
+    for rev in revisions_oldest_first():
+        upgrade(empty_db, rev.revision)
+        downgrade(empty_db, rev.down_revision or "base")
+        upgrade(empty_db, rev.revision)
+
+
+def test_downgrade_to_base_leaves_no_tables(empty_db):
+    upgrade(empty_db, "head")
+    assert user_tables(empty_db) == {"account", "account_token", "locations", "favorites"}
+    downgrade(empty_db, "base")
+    assert user_tables(empty_db) == set()
+
+
+def test_location_written_at_revision_2_reaches_head_with_zoom_12(empty_db):
+    upgrade(empty_db, "8c4e7b2a5d22")  # Create locations table
+    engine = engine_for(empty_db)
+    with engine.begin() as conn:
+        account_id = conn.execute(
+            text("INSERT INTO account (email, password_hash) VALUES ('old@example.com', 'x') RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, 'Old', 1.5, 2.5)"),
+            {"a": account_id},
+        )
+    upgrade(empty_db, "head")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT name, latitude, longitude, zoomlevel FROM locations")).one()
+        column = conn.execute(
+            text(
+                "SELECT is_nullable, column_default FROM information_schema.columns"
+                " WHERE table_name = 'locations' AND column_name = 'zoomlevel'"
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(row) == ("Old", 1.5, 2.5, 12)
+    assert column.is_nullable == "NO"
+    assert column.column_default == "12"
+
+
+def test_models_match_head_alembic_check(empty_db):
+    assert alembic_cli(empty_db, "upgrade", "head").returncode == 0
+    result = alembic_cli(empty_db, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+def test_alembic_check_fails_when_not_at_head(empty_db):
+    upgrade(empty_db, "b7d9e1f3a633")  # one short of head
+    result = alembic_cli(empty_db, "check")
+    assert result.returncode != 0
+
+
+def test_cli_reports_current_revision(empty_db):
+    upgrade(empty_db, "head")
+    result = alembic_cli(empty_db, "current")
+    assert result.returncode == 0
+    assert f"{script_directory().get_current_head()} (head)" in result.stdout
