@@ -8,6 +8,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
+# Compose v2 when the docker CLI has it, else v1.29's docker-compose.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+WEB_PORT ?= $(or $(shell sed -n 's/^WEB_PORT=//p' .env 2>/dev/null),5000)
+DB_PORT ?= $(or $(shell sed -n 's/^DB_PORT=//p' .env 2>/dev/null),5432)
+export WEB_PORT DB_PORT
+RUN := $(COMPOSE) run --rm --no-deps
+HEROKU_APP ?=
+HEROKU := heroku$(if $(HEROKU_APP), --app $(HEROKU_APP))
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +26,112 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
+
+# --- The local stack (Compose) ------------------------------------------------
+
+.PHONY: docker-running
+docker-running:
+	@command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker info failed): start it, then retry" >&2; exit 1; }
+
+.env:
+	@echo "==> creating .env from .env.example with a random SECRET_KEY"
+	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
+
+.PHONY: up
+up: docker-running .env ## Build, start db, run release, start web, wait for /readyz
+	@echo "==> building the app image ($(COMPOSE))"
+	@$(COMPOSE) build $(if $(CI),--quiet,) web
+	@echo "==> starting db, running the release process, starting web"
+	@$(COMPOSE) up -d --no-build web || { echo "error: the stack did not start; release output:" >&2; $(COMPOSE) logs --tail 40 release >&2; exit 1; }
+	@echo "==> waiting for http://127.0.0.1:$(WEB_PORT)/readyz"
+	@bin/wait-ready http://127.0.0.1:$(WEB_PORT)/readyz 60 || { $(COMPOSE) logs --tail 40 web >&2; exit 1; }
+	@echo "==> up: http://127.0.0.1:$(WEB_PORT)  (make logs, make status, make down)"
+
+.PHONY: down
+down: docker-running ## Stop and remove the containers (the database volume is kept)
+	@echo "==> stopping the stack"
+	@$(COMPOSE) down
+
+.PHONY: logs
+logs: docker-running ## Follow the logs of every service
+	@$(COMPOSE) logs -f --tail 100
+
+.PHONY: ps
+ps: docker-running ## Show the services and their state
+	@$(COMPOSE) ps
+
+.PHONY: db-up
+db-up: docker-running .env
+	@$(COMPOSE) up -d db >/dev/null 2>&1 || $(COMPOSE) up -d db
+	@echo "==> waiting for the database"
+	@for i in $$(seq 1 60); do \
+		$(COMPOSE) exec -T db pg_isready -q -h 127.0.0.1 -U app -d app && exit 0; sleep 0.5; \
+	done; echo "error: the database did not become ready in 30 s (make logs)" >&2; exit 1
+
+.PHONY: migrate
+migrate: db-up ## Apply every pending migration (one-off container, like heroku run)
+	@echo "==> migrate: alembic upgrade head"
+	@$(RUN) web bin/proc migrate
+
+.PHONY: upgrade
+upgrade: db-up ## Apply the next migration only
+	@echo "==> upgrade: alembic upgrade +1"
+	@$(RUN) web bin/proc upgrade
+
+.PHONY: downgrade
+downgrade: db-up ## Revert the latest applied migration
+	@echo "==> downgrade: alembic downgrade -1"
+	@$(RUN) web bin/proc downgrade
+
+.PHONY: revision
+revision: db-up ## Autogenerate a migration: make revision m="Add color to locations"
+	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
+	@echo "==> building the app image"
+	@$(COMPOSE) build --quiet web
+	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, owned by you)"
+	@$(RUN) --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/alembic/versions:/app/alembic/versions" \
+		web alembic revision --autogenerate -m "$(m)"
+
+.PHONY: status
+status: db-up ## Show the current revision and the pending ones
+	@$(RUN) web python -m app.status
+
+.PHONY: psql
+psql: db-up ## Open psql on the Compose database
+	@$(COMPOSE) exec db psql -U app app
+
+.PHONY: shell
+shell: db-up ## Open a Python shell with the app loaded, in a one-off container
+	@$(RUN) web flask --app "app:create_app()" shell
+
+.PHONY: local
+local: $(STAMP) .env ## Run the Procfile on the host with honcho: release, then web
+	@echo "==> release (honcho run, .env loaded)"
+	@$(BIN)/honcho run bin/proc release
+	@echo "==> web (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
+	@$(BIN)/honcho start web
+
+# --- Heroku --------------------------------------------------------------------
+
+.PHONY: heroku-cli
+heroku-cli:
+	@command -v heroku >/dev/null || { echo "error: the Heroku CLI is not installed: see https://devcenter.heroku.com/articles/heroku-cli" >&2; exit 1; }
+	@heroku auth:whoami >/dev/null 2>&1 || { echo "error: the Heroku CLI is not logged in: run heroku login" >&2; exit 1; }
+
+.PHONY: heroku-deploy
+heroku-deploy: heroku-cli ## Deploy with heroku.yml: container stack, git push, release runs migrations
+	@echo "==> heroku stack:set container"
+	@$(HEROKU) stack:set container
+	@echo "==> git push heroku HEAD:main (Heroku builds the Dockerfile, runs release, then web)"
+	@git push heroku HEAD:main
+
+.PHONY: heroku-migrate
+heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
+	@echo "==> heroku run bin/proc migrate"
+	@$(HEROKU) run bin/proc migrate
+
+# --- Development ---------------------------------------------------------------
 
 .PHONY: venv
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
@@ -55,6 +170,8 @@ lock: ## Re-pin requirements*.txt from pyproject.toml in a scratch virtualenv
 	@echo "==> requirements.txt and requirements-dev.txt updated"
 
 .PHONY: clean
-clean: ## Remove the virtualenv and caches
+clean: ## Remove the containers, the database volume, the virtualenv and caches
+	@if docker info >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@echo "==> removing $(VENV) and caches"
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
