@@ -45,7 +45,8 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
+                message = f"release: database at {where} did not answer within {timeout:g} s: {reason}"
+                raise SystemExit(message) from None
             if attempt == 1 or attempt % 5 == 0:
                 say(f"waiting for database at {where} ({left:.0f} s left): {reason}")
             time.sleep(min(0.5, max(left, 0.05)))
