@@ -1,6 +1,6 @@
 """Print every revision, oldest first, applied or pending, like Rails' db:migrate:status.
 
-    python -m app.status      (make status runs it in a one-off container)
+python -m app.status      (make status runs it in a one-off container)
 """
 
 from __future__ import annotations
