@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from flask import g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -19,6 +19,10 @@ from app.models import AccountToken
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# Built once: the statement every authenticated request runs.
+_tokens = AccountToken.__table__
+ACCOUNT_FOR_TOKEN = select(_tokens.c.account_id).where(_tokens.c.token_hash == bindparam("token_hash"))
 
 # A valid hash to check against when the email is unknown, so a wrong email
 # and a wrong password take the same time and cannot be told apart.
@@ -67,9 +71,7 @@ def bearer_account_id() -> int:
         raise unauthorized("Authorization header is missing; send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not token or "\x00" in token:
         raise unauthorized("Authorization header must be 'Bearer <token>'.")
-    account_id = get_session().scalar(
-        select(AccountToken.account_id).where(AccountToken.token_hash == token_hash(token))
-    )
+    account_id = get_session().scalar(ACCOUNT_FOR_TOKEN, {"token_hash": token_hash(token)})
     if account_id is None:
         raise unauthorized("The token is not valid.")
     return account_id

@@ -85,6 +85,7 @@ class Settings:
     on_heroku: bool = False
     db_pool_size: int = 5
     db_connect_timeout: int = 5
+    db_ping_after: int = 10
     proxy_hops: int = 1
     max_content_length: int = 64 * 1024
 
@@ -101,7 +102,6 @@ class Settings:
         return {
             "pool_size": self.db_pool_size,
             "max_overflow": self.db_pool_size,
-            "pool_pre_ping": True,
             "pool_recycle": 300,
             "connect_args": connect_args(self.database_url, self.on_heroku, self.db_connect_timeout),
         }
@@ -133,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         "on_heroku": bool(env.get("DYNO")),
         "db_pool_size": _int(env, "DB_POOL_SIZE", 5),
         "db_connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5),
+        "db_ping_after": _int(env, "DB_PING_AFTER", 10),
         "proxy_hops": _int(env, "PROXY_HOPS", 1),
     }
     if "database_url" in overrides:

@@ -1,21 +1,63 @@
-"""Engine per app, session per request, closed at teardown."""
+"""Engine per app, session per request, closed at teardown.
+
+Two habits keep a request to the statements it needs. A pooled connection
+is pinged only when it sat idle (a dropped one is replaced before use, with
+no ``SELECT 1`` on every checkout under load), and GET/HEAD requests run in
+autocommit, so a read costs no ``BEGIN``/``ROLLBACK`` round trips. Anything
+else gets a real transaction that the view commits.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine
+import time
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def make_engine(settings: Settings) -> Engine:
     """Return an engine for ``settings``; built by the factory, never at import."""
-    return create_engine(settings.database_url, **settings.engine_options())
+    engine = create_engine(settings.database_url, **settings.engine_options())
+    ping_when_idle(engine, settings.db_ping_after)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use if it was idle for ``idle_seconds``.
+
+    Raising DisconnectionError from ``checkout`` makes the pool discard the
+    connection and hand out a fresh one, so a server restart or an idle
+    timeout costs no failed request.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def remember_checkin(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False  # hand the next user a transactional connection
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, record, proxy):
+        checked_in = record.info.get("checked_in_at")
+        if checked_in is None or time.monotonic() - checked_in < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Attach an engine and a session factory to ``app``."""
+    """Attach an engine and the session factories to ``app``."""
     engine = make_engine(settings)
     app.extensions["db.engine"] = engine
     app.extensions["db.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
@@ -30,7 +72,12 @@ def get_engine() -> Engine:
 def get_session() -> Session:
     """Return the session for this request, opening it on first use."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["db.sessionmaker"]()
+        session = current_app.extensions["db.sessionmaker"]()
+        if request.method in READ_ONLY_METHODS:
+            # Flipping psycopg2's flag sends no SQL (SQLAlchemy's AUTOCOMMIT
+            # isolation level costs a SET per checkout); checkin flips it back.
+            session.connection().connection.dbapi_connection.autocommit = True
+        g.db_session = session
     return g.db_session
 
 

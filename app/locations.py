@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, g
-from sqlalchemy import Row, delete, exists, insert, select, update
+from sqlalchemy import Row, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -22,16 +22,28 @@ bp = Blueprint("locations", __name__)
 
 FIELDS = ("name", "latitude", "longitude", "zoomlevel")
 
-_is_favorite = exists().where(Favorite.location_id == Location.id, Favorite.account_id == Location.account_id)
-COLUMNS = (
-    Location.id,
-    Location.name,
-    Location.latitude,
-    Location.longitude,
-    Location.zoomlevel,
-    _is_favorite.label("favorite"),
-    Location.created_at,
+# Statements are built once on the Core tables: per request they only take
+# parameters, and plain rows skip the ORM's entity machinery.
+_locations = Location.__table__
+_favorites = Favorite.__table__
+_is_favorite = exists().where(
+    _favorites.c.location_id == _locations.c.id, _favorites.c.account_id == _locations.c.account_id
 )
+COLUMNS = (
+    _locations.c.id,
+    _locations.c.name,
+    _locations.c.latitude,
+    _locations.c.longitude,
+    _locations.c.zoomlevel,
+    _is_favorite.label("favorite"),
+    _locations.c.created_at,
+)
+_mine = _locations.c.account_id == bindparam("account_id")
+_this_one = _locations.c.id == bindparam("location_id")
+LIST_MINE = select(*COLUMNS).where(_mine).order_by(_locations.c.id)
+LIST_MY_FAVORITES = select(*COLUMNS).where(_mine, _is_favorite).order_by(_locations.c.id)
+GET_MINE = select(*COLUMNS).where(_this_one, _mine)
+IS_MINE = select(exists().where(_this_one, _mine))
 
 
 def as_json(row: Row[Any]) -> dict[str, Any]:
@@ -76,17 +88,12 @@ def _not_found(location_id: int):
 
 
 def _owned(location_id: int) -> bool:
-    return bool(
-        get_session().scalar(
-            select(exists().where(Location.id == _location_id(location_id), Location.account_id == g.account_id))
-        )
-    )
+    params = {"location_id": _location_id(location_id), "account_id": g.account_id}
+    return bool(get_session().scalar(IS_MINE, params))
 
 
-def _listing(*where: Any) -> dict[str, list[dict[str, Any]]]:
-    rows = get_session().execute(
-        select(*COLUMNS).where(Location.account_id == g.account_id, *where).order_by(Location.id)
-    )
+def _listing(statement) -> dict[str, list[dict[str, Any]]]:
+    rows = get_session().execute(statement, {"account_id": g.account_id})
     return {"locations": [as_json(row) for row in rows]}
 
 
@@ -94,7 +101,7 @@ def _listing(*where: Any) -> dict[str, list[dict[str, Any]]]:
 @login_required
 def list_locations():
     """List the caller's locations, oldest first."""
-    return _listing()
+    return _listing(LIST_MINE)
 
 
 @bp.post("/locations")
@@ -188,4 +195,4 @@ def remove_favorite(location_id: int):
 @login_required
 def list_favorites():
     """List the caller's favourite locations."""
-    return _listing(_is_favorite)
+    return _listing(LIST_MY_FAVORITES)

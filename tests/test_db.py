@@ -1,0 +1,79 @@
+"""Connection handling: reads run in autocommit, writes in a transaction, dead connections are replaced."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from tests.support.api import sign_up
+
+
+def terminate_app_connections(db) -> int:
+    """Kill every other connection to the test database, as a server restart would."""
+    with db.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+
+
+@pytest.fixture
+def fresh_app(database_url, db):
+    """Yield a factory for apps with their own pool; tables are emptied afterwards."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app({"database_url": database_url, "environment": "testing", **overrides})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["db.engine"].dispose()
+    with db.begin() as conn:
+        conn.execute(text("TRUNCATE favorites, locations, account_token, account RESTART IDENTITY CASCADE"))
+
+
+def test_a_connection_dropped_while_idle_is_replaced_before_use(fresh_app, db):
+    app = fresh_app(db_ping_after=0)
+    client = app.test_client()
+    me = sign_up(client)
+    assert client.get("/locations", headers=me.headers).status_code == 200
+    assert terminate_app_connections(db) >= 1
+    assert client.get("/locations", headers=me.headers).status_code == 200
+
+
+def test_without_the_idle_ping_a_dropped_connection_fails_the_request(fresh_app, db):
+    # The control for the test above: it is the ping that saves the request.
+    app = fresh_app(db_ping_after=3600)
+    client = app.test_client()
+    me = sign_up(client)
+    assert client.get("/locations", headers=me.headers).status_code == 200
+    terminate_app_connections(db)
+    assert client.get("/locations", headers=me.headers).status_code == 500
+    assert client.get("/locations", headers=me.headers).status_code == 200, "the pool recovers on the next request"
+
+
+def test_reads_use_autocommit_and_writes_get_a_transaction_on_the_same_connection(fresh_app):
+    app = fresh_app(db_pool_size=1)  # one pooled connection: the write reuses the read's
+    seen = []
+
+    @app.route("/_autocommit", methods=["GET", "POST"])
+    def autocommit_state():
+        from flask import request
+
+        from app.db import get_session
+
+        connection = get_session().connection().connection.dbapi_connection
+        seen.append((request.method, connection.autocommit, id(connection)))
+        return {}
+
+    client = app.test_client()
+    client.get("/_autocommit")
+    client.post("/_autocommit")
+    client.get("/_autocommit")
+    assert [(method, autocommit) for method, autocommit, _ in seen] == [("GET", True), ("POST", False), ("GET", True)]
+    assert len({conn for _, _, conn in seen}) == 1
