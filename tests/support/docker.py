@@ -1,0 +1,116 @@
+"""Run real Docker commands from tests: build the app image, start containers, wait on HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from app.schema import PROJECT_ROOT
+
+APP_IMAGE = "flask-heroku-parity:test"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``docker args`` and return the finished process (raising on failure when ``check``)."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def require_docker() -> None:
+    """Skip unless a Docker engine answers (CI always has one)."""
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.skip("needs a running Docker engine")
+
+
+def build_app_image(tag: str = APP_IMAGE) -> str:
+    """Build the project's Dockerfile as ``tag``; PYTHON_IMAGE picks the base as in CI."""
+    args = ["build", "-q", "-t", tag]
+    if os.environ.get("PYTHON_IMAGE"):
+        args += ["--build-arg", f"PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"]
+    docker(*args, str(PROJECT_ROOT), timeout=1200)
+    return tag
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+@contextmanager
+def network() -> Iterator[str]:
+    """Yield the name of a fresh user-defined bridge network."""
+    name = unique("tnet")
+    docker("network", "create", name)
+    try:
+        yield name
+    finally:
+        docker("network", "rm", name, check=False)
+
+
+@contextmanager
+def postgres_on(net: str, image: str, *extra: str, command: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start Postgres on ``net``; yield its container name once it answers over TCP."""
+    name = unique("tpg")
+    docker(
+        "run", "-d", "--name", name, "--network", net,
+        "-e", "POSTGRES_USER=app", "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app",
+        *extra, image, *command,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
+        yield name
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def published_port(container: str, port: int) -> int:
+    """Return the 127.0.0.1 port Docker published for ``port`` of ``container``."""
+    mapping = docker("port", container, f"{port}/tcp").stdout.split()[0]
+    return int(mapping.rsplit(":", 1)[1])
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1) -> float:
+    """Wait until ``predicate()`` is true; return the seconds it took, or fail after ``timeout``."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def http_status(url: str) -> int | None:
+    """Return the HTTP status of GET ``url``, or None if nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the project's files (not .git, .venv or caches) to ``destination``."""
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env")
+    shutil.copytree(PROJECT_ROOT, destination, ignore=ignore)
+    return destination

@@ -1,0 +1,162 @@
+"""The app image run the way Heroku runs it: arbitrary non-root uid, $PORT, SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+
+import pytest
+
+from tests.support.docker import (
+    build_app_image,
+    docker,
+    free_port,
+    http_status,
+    network,
+    postgres_on,
+    require_docker,
+    unique,
+    wait_for,
+)
+from tests.support.postgres import postgres_image
+
+pytestmark = pytest.mark.docker
+
+HEROKU_UID = "54321:54321"  # any uid: the image must not need a particular user
+
+
+@pytest.fixture(scope="module")
+def image():
+    require_docker()
+    return build_app_image()
+
+
+@pytest.fixture(scope="module")
+def db(image):
+    """Yield (network, DATABASE_URL as Heroku spells it) for a fresh Postgres."""
+    with network() as net, postgres_on(net, postgres_image()) as host:
+        yield net, f"postgres://app:secret@{host}:5432/app"
+
+
+def run_release(image, net, url, *extra):
+    return docker(
+        "run", "--rm", "--network", net, "--user", HEROKU_UID, "-e", f"DATABASE_URL={url}", *extra,
+        image, "bin/proc", "release", check=False, timeout=120,
+    )  # fmt: skip
+
+
+def start_web(image, net, url) -> tuple[str, int, float]:
+    """Start the web process with a random $PORT; return (container, host port, seconds to answer)."""
+    port, host_port = free_port(), free_port()
+    name = unique("tweb")
+    started = time.monotonic()
+    docker(
+        "run", "-d", "--name", name, "--network", net, "--user", HEROKU_UID,
+        "-e", f"DATABASE_URL={url}", "-e", f"PORT={port}", "-e", "SECRET_KEY=test-secret",
+        "-e", "WEB_CONCURRENCY=2", "-p", f"127.0.0.1:{host_port}:{port}", image,
+    )  # fmt: skip
+    wait_for(lambda: http_status(f"http://127.0.0.1:{host_port}/healthz") == 200, 30, 0.05)
+    return name, host_port, time.monotonic() - started
+
+
+def request(port: int, method: str, path: str, body=None, token=None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Connection": "close"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, json.loads(data) if data else {}
+
+
+def test_image_runs_as_a_non_root_user(image):
+    user = docker("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip()
+    assert user and user not in ("root", "0")
+    assert docker("run", "--rm", image, "id", "-u").stdout.strip() != "0"
+
+
+def test_release_then_web_as_heroku_runs_them(image, db):
+    net, url = db
+    release = run_release(image, net, url)
+    assert release.returncode == 0, release.stdout + release.stderr
+    assert "release: migrating an empty database" in release.stdout
+    assert "Add favorites table" in release.stdout
+    again = run_release(image, net, url)
+    assert again.returncode == 0 and "nothing to migrate" in again.stdout
+
+    name, port, seconds = start_web(image, net, url)
+    try:
+        assert wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 5) < 5
+        status, body = request(port, "POST", "/accounts", {"email": "heroku@example.com", "password": "dyno-pass"})
+        assert status == 201
+        assert request(port, "GET", "/locations", token=body["token"]) == (200, {"locations": []})
+        logs = docker("logs", name).stdout
+        assert '"GET /locations HTTP/1.1" 200' in logs, "access log goes to stdout"
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert seconds < 10
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
+    net, url = db
+    assert run_release(image, net, url).returncode == 0
+    name, port, _ = start_web(image, net, url)
+    try:
+        credentials = {"email": "drain@example.com", "password": "drain-pass"}
+        status, _ = request(port, "POST", "/accounts", credentials)
+        assert status in (201, 409)
+        results: list[int | str] = []
+        lock = threading.Lock()
+
+        def sign_in():
+            try:
+                outcome = request(port, "POST", "/tokens", credentials)[0]
+            except Exception as exc:  # a reset connection is exactly the failure we look for
+                outcome = repr(exc)
+            with lock:
+                results.append(outcome)
+
+        # Password hashing makes each request take a while, so they pile up in flight.
+        threads = [threading.Thread(target=sign_in) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        stopped = time.monotonic()
+        docker("kill", "--signal", "TERM", name)
+        with lock:
+            in_flight = 16 - len(results)
+        for thread in threads:
+            thread.join(60)
+        wait_for(lambda: docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "false", 30)
+        took = time.monotonic() - stopped
+        exit_code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
+        logs = docker("logs", name).stdout + docker("logs", name).stderr
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert in_flight > 0, "no request was in flight when SIGTERM arrived; the test proved nothing"
+    assert results == [201] * 16, results
+    assert exit_code == "0", logs
+    assert took < 20, f"took {took:.1f} s to stop after SIGTERM"
+    assert "Handling signal: term" in logs
+
+
+def test_release_fails_with_one_line_when_the_database_never_answers(image, db):
+    net, _ = db
+    result = run_release(image, net, "postgres://app:secret@no-such-host:5432/app", "-e", "RELEASE_DB_WAIT=2")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("release: database at no-such-host:5432/app did not answer within 2 s")
+
+
+def test_web_refuses_to_start_without_secret_key(image, db):
+    net, url = db
+    result = docker(
+        "run", "--rm", "--network", net, "--user", HEROKU_UID, "-e", f"DATABASE_URL={url}",
+        image, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stdout + result.stderr

@@ -1,0 +1,197 @@
+"""Procfile, heroku.yml, docker-compose.yml and the Dockerfile agree on process types."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from app.schema import PROJECT_ROOT
+
+PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
+
+
+def procfile() -> dict[str, str]:
+    types = {}
+    for line in (PROJECT_ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            types[name.strip()] = command.strip()
+    return types
+
+
+def proc_type(command) -> str:
+    """Return the process type a ``bin/proc TYPE`` command runs, failing on anything else."""
+    words = command if isinstance(command, list) else command.split()
+    if len(words) == 1:
+        words = words[0].split()
+    assert words[0] == "bin/proc" and len(words) == 2, f"not a Procfile process type: {command!r}"
+    return words[1]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_procfile_defines_the_process_types():
+    types = procfile()
+    assert set(types) == PROCESS_TYPES
+    assert types["web"].startswith("gunicorn ")
+    assert types["migrate"] == "alembic upgrade head"
+    assert types["upgrade"] == "alembic upgrade +1"
+    assert types["downgrade"] == "alembic downgrade -1"
+
+
+def test_heroku_yml_runs_procfile_types():
+    manifest = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())
+    assert {"plan": "heroku-postgresql"} in manifest["setup"]["addons"]
+    assert manifest["build"]["docker"] == {"web": "Dockerfile"}
+    assert manifest["release"]["image"] == "web"
+    assert proc_type(manifest["release"]["command"]) == "release"
+    assert {name: proc_type(cmd) for name, cmd in manifest["run"].items()} == {"web": "web"}
+
+
+def test_compose_runs_procfile_types():
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert proc_type(services["release"]["command"]) == "release"
+    assert proc_type(services["web"]["command"]) == "web"
+    assert services["release"]["image"] == services["web"]["image"]
+    assert services["release"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["web"]["depends_on"] == {"release": {"condition": "service_completed_successfully"}}
+    assert "name" not in compose, "Compose v1.29 has no top-level name"
+
+
+def test_compose_publishes_on_loopback_only():
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_compose_sets_the_environment_heroku_sets():
+    env = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert env["PORT"] == "5000"
+    assert "WEB_CONCURRENCY" in env
+
+
+def test_dockerfile_starts_the_web_type_and_relies_on_nothing_heroku_ignores():
+    instructions = dockerfile_instructions()
+    cmds = [args for op, args in instructions if op == "CMD"]
+    assert proc_type(json.loads(cmds[-1])) == "web"
+    ignored = {"EXPOSE", "VOLUME", "HEALTHCHECK", "STOPSIGNAL"}
+    assert not ignored & {op for op, _ in instructions}
+    assert not (PROJECT_ROOT / "Dockerfile").read_text().startswith("# syntax")
+    users = [args for op, args in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert ("ENV", "") not in instructions
+    assert any(op == "ENV" and "PYTHONUNBUFFERED=1" in args for op, args in instructions)
+
+
+def test_dockerfile_installs_dependencies_before_copying_the_source():
+    ops = [(op, args) for op, args in dockerfile_instructions() if op in {"COPY", "RUN", "FROM"}]
+    final = max(i for i, (op, _) in enumerate(ops) if op == "FROM")
+    source_copy = next(i for i, (op, args) in enumerate(ops) if op == "COPY" and args.startswith(". "))
+    install = next(i for i, (op, args) in enumerate(ops) if op == "RUN" and "pip install" in args)
+    assert install < final < source_copy
+
+
+def run_proc(tmp_path, procfile_text: str, *args: str, **env: str):
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / "proc").write_bytes((PROJECT_ROOT / "bin" / "proc").read_bytes())
+    (tmp_path / "Procfile").write_text(procfile_text)
+    return subprocess.run(
+        ["sh", str(tmp_path / "bin" / "proc"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd="/",
+    )
+
+
+def test_bin_proc_runs_the_procfile_line_with_variables_expanded(tmp_path):
+    result = run_proc(tmp_path, "web: echo port=$PORT in $(pwd)\nother: echo no\n", "web", PORT="4321")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"port=4321 in {tmp_path}"
+
+
+def test_bin_proc_execs_so_the_process_gets_signals_directly(tmp_path):
+    # With `exec` at each step the command replaces the shell, so it keeps the
+    # PID that bin/proc started with and is the one that receives SIGTERM.
+    run_proc(tmp_path, "", "--help")  # lay out bin/proc and a Procfile
+    (tmp_path / "Procfile").write_text('web: python3 -c "import os; print(os.getpid())"\n')
+    proc = subprocess.Popen(["sh", str(tmp_path / "bin" / "proc"), "web"], stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert int(out.strip()) == proc.pid
+
+
+def test_bin_proc_refuses_an_unknown_type(tmp_path):
+    result = run_proc(tmp_path, "web: true\n", "wbe")
+    assert result.returncode == 2
+    assert "no process type 'wbe'" in result.stderr
+    result = run_proc(tmp_path, "web: true\n")
+    assert result.returncode == 2 and "usage" in result.stderr
+
+
+def load_gunicorn_config(**env: str):
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", PROJECT_ROOT / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    saved = dict(os.environ)
+    try:
+        for key in ("PORT", "WEB_CONCURRENCY"):
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        spec.loader.exec_module(module)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return module
+
+
+def test_gunicorn_config_follows_herokus_rules():
+    conf = load_gunicorn_config()
+    assert conf.bind == "0.0.0.0:5000"
+    assert conf.workers == 2
+    assert conf.worker_class == "gthread"
+    assert conf.timeout < 30 and conf.graceful_timeout < 30
+    assert conf.keepalive > 90
+    assert conf.accesslog == "-"
+    custom = load_gunicorn_config(PORT="8123", WEB_CONCURRENCY="5")
+    assert (custom.bind, custom.workers) == ("0.0.0.0:8123", 5)
+
+
+def test_gunicorn_accepts_the_config(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", "--config", "gunicorn.conf.py", "app:create_app()"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": "postgres://u@127.0.0.1:9/d", "SECRET_KEY": "x"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", [".env", ".git", ".venv", "**/__pycache__", "tests"])
+def test_dockerignore_keeps_secrets_and_clutter_out(path):
+    entries = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert path in entries
+
+
+def test_env_is_ignored_by_git_and_has_an_example():
+    assert re.search(r"^\.env$", (PROJECT_ROOT / ".gitignore").read_text(), re.M)
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    for name in ("SECRET_KEY", "DATABASE_URL", "PORT", "WEB_CONCURRENCY"):
+        assert re.search(rf"^{name}=", example, re.M), name
