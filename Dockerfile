@@ -13,16 +13,17 @@ RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends binutils > /dev/null \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/requirements.txt
-# SQLAlchemy's compiled modules ship with symbols (8 MB); its test harnesses
-# and the bytecode of dialects and extensions this app never loads (asyncio,
-# mypy) are left out too: they still work, compiled on first import.
+# SQLAlchemy's compiled modules ship with symbols (8 MB): strip them. Test
+# harnesses go, and modules neither web nor release imports (other databases'
+# dialects, asyncio, gunicorn's ASGI/HTTP2/control features, werkzeug's
+# debugger, packaging) get no bytecode: they still work, compiled on import.
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet --no-compile -r /tmp/requirements.txt \
  && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools \
  && cd /opt/venv/lib/python3*/site-packages \
  && rm -rf sqlalchemy/testing alembic/testing \
  && find sqlalchemy -name '*.so' -exec strip --strip-unneeded {} + \
- && python3 -m compileall -q -j 0 -x '/dialects/(mysql|mssql|oracle|sqlite)/|/ext/(asyncio|mypy)/' .
+ && python3 -m compileall -q -j 0 -x '/dialects/(mysql|mssql|oracle|sqlite)/|/ext/(asyncio|mypy)/|/gunicorn/(asgi|http2|dirty|ctl)/|/packaging/|/werkzeug/debug/' .
 
 FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \

@@ -141,6 +141,11 @@ test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainer
 	@echo "==> pytest (database: $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:17}})"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: $(STAMP) docker-running ## Measure image size, start time, warm make up and throughput
+	@command -v wrk >/dev/null || { echo "error: wrk is not installed: apt-get install wrk" >&2; exit 1; }
+	@$(BIN)/python bench/bench.py
+
 .PHONY: lint
 lint: $(STAMP) ## Check style with ruff (lint and format)
 	@echo "==> ruff check"

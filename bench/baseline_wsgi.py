@@ -1,0 +1,59 @@
+"""The yardstick for the app's speed: GET /locations as a bare WSGI app on psycopg2.
+
+It issues the same two statements the app does (token lookup, then the
+listing with its favourite flag) on one autocommit connection per thread,
+and builds the same JSON. Run under the same gunicorn settings as the app;
+see bench/bench.py.
+"""
+
+import hashlib
+import json
+import threading
+
+import psycopg2
+
+from app.config import database_url
+
+DSN = database_url().replace("postgresql+psycopg2://", "postgresql://")
+TOKEN_SQL = "SELECT account_token.account_id FROM account_token WHERE account_token.token_hash = %s"
+LIST_SQL = (
+    "SELECT locations.id, locations.name, locations.latitude, locations.longitude, locations.zoomlevel,"
+    " EXISTS (SELECT * FROM favorites WHERE favorites.location_id = locations.id"
+    " AND favorites.account_id = locations.account_id) AS favorite, locations.created_at"
+    " FROM locations WHERE locations.account_id = %s ORDER BY locations.id"
+)
+_local = threading.local()
+
+
+def connection():
+    conn = getattr(_local, "conn", None)
+    if conn is None or conn.closed:
+        conn = psycopg2.connect(DSN, options="-c timezone=UTC")
+        conn.autocommit = True
+        _local.conn = conn
+    return conn
+
+
+def respond(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] != "/locations" or environ["REQUEST_METHOD"] != "GET":
+        return respond(start_response, "404 Not Found", {"error": {"code": 404}})
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    with connection().cursor() as cur:
+        cur.execute(TOKEN_SQL, (hashlib.sha256(token.strip().encode()).hexdigest(),))
+        row = cur.fetchone()
+        if scheme.lower() != "bearer" or row is None:
+            return respond(start_response, "401 Unauthorized", {"error": {"code": 401}})
+        cur.execute(LIST_SQL, (row[0],))
+        rows = cur.fetchall()
+    locations = [
+        {"id": r[0], "name": r[1], "latitude": r[2], "longitude": r[3], "zoomlevel": r[4], "favorite": r[5],
+         "created_at": r[6].isoformat()}
+        for r in rows
+    ]  # fmt: skip
+    return respond(start_response, "200 OK", {"locations": locations})

@@ -1,0 +1,217 @@
+"""Measure what issue #3 promises and print the figures.
+
+    make bench            (or: .venv/bin/python bench/bench.py [--only NAME ...])
+
+1. image:      the app image's size above its base image
+2. start:      web container start until $PORT answers
+3. up:         warm `make up` (images and volume exist) until /readyz is 200
+4. throughput: authenticated GET /locations, the app vs bench/baseline_wsgi.py,
+               same gunicorn settings, measured side by side with wrk
+
+Uses POSTGRES_IMAGE and PYTHON_IMAGE like the tests (official images by default).
+Everything listens on 127.0.0.1 and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.docker import (  # noqa: E402
+    build_app_image,
+    copy_project,
+    docker,
+    free_port,
+    http_status,
+    network,
+    postgres_on,
+    published_port,
+    unique,
+    wait_for,
+)
+from tests.support.postgres import postgres_image  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def bench_image(image: str) -> dict[str, float]:
+    base = os.environ.get("PYTHON_IMAGE") or "python:3.12-slim-bookworm"
+    sizes = [int(docker("image", "inspect", "-f", "{{.Size}}", name).stdout) for name in (image, base)]
+    delta = (sizes[0] - sizes[1]) / 1e6
+    say(f"image: {sizes[0] / 1e6:.1f} MB, base {base} {sizes[1] / 1e6:.1f} MB, delta {delta:.1f} MB (goal <= 40)")
+    return {"image_delta_mb": round(delta, 1)}
+
+
+def bench_start(image: str, trials: int = 5) -> dict[str, float]:
+    """Time `docker start` of a created web container until $PORT answers /healthz."""
+    times = []
+    with network() as net, postgres_on(net, postgres_image()) as db:
+        url = f"postgres://app:secret@{db}:5432/app"
+        docker("run", "--rm", "--network", net, "-e", f"DATABASE_URL={url}", image, "bin/proc", "release")
+        for _ in range(trials):
+            name, port = unique("bweb"), free_port()
+            docker(
+                "create", "--name", name, "--network", net, "-e", f"DATABASE_URL={url}", "-e", "PORT=7000",
+                "-e", "SECRET_KEY=bench", "-p", f"127.0.0.1:{port}:7000", image,
+            )  # fmt: skip
+            try:
+                started = time.monotonic()
+                docker("start", name)
+                wait_for(lambda p=port: http_status(f"http://127.0.0.1:{p}/healthz") == 200, 30, 0.01)
+                times.append(time.monotonic() - started)
+            finally:
+                docker("rm", "-f", name, check=False)
+    say(f"start: container start to $PORT answering: median {statistics.median(times):.2f} s, "
+        f"max {max(times):.2f} s over {trials} starts (goal <= 1 s)")  # fmt: skip
+    return {"start_median_s": round(statistics.median(times), 2), "start_max_s": round(max(times), 2)}
+
+
+def bench_up(image: str, trials: int = 3) -> dict[str, float]:
+    """Time warm `make up` in a private copy of the project (images and volume exist)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = copy_project(Path(tmp) / "project")
+        env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image,
+               "WEB_PORT": str(free_port()), "DB_PORT": str(free_port())}  # fmt: skip
+        env.pop("SECRET_KEY", None)
+
+        def make(target: str) -> float:
+            started = time.monotonic()
+            result = subprocess.run(["make", target], cwd=project, env=env, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise SystemExit(f"make {target} failed:\n{result.stdout}\n{result.stderr}")
+            return time.monotonic() - started
+
+        times = []
+        try:
+            say(f"up: first make up (creates the volume): {make('up'):.1f} s")
+            for _ in range(trials):
+                make("down")
+                times.append(make("up"))
+        finally:
+            compose = ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
+            subprocess.run([*compose, "down", "-v"], cwd=project, env=env, capture_output=True)
+    say(f"up: warm make up to /readyz 200: {', '.join(f'{t:.1f}' for t in times)} s (goal <= 5 s)")
+    return {"warm_up_max_s": round(max(times), 1)}
+
+
+def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--access-logfile", "/dev/null", app],
+        cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: http_status(f"http://127.0.0.1:{port}/locations") == 401, 30, 0.05)
+    return proc
+
+
+def wrk(url: str, token: str, seconds: int, connections: int) -> float:
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if errors:
+        raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
+
+
+def http_json(url: str, method: str = "GET", body=None, token=None):
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=10) as response:
+        return json.loads(response.read())
+
+
+def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    name = unique("bpg")
+    docker("run", "-d", "--name", name, "-p", "127.0.0.1::5432", "-e", "POSTGRES_USER=app",
+           "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app", postgres_image())  # fmt: skip
+    servers: list[subprocess.Popen] = []
+    try:
+        wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
+        url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "WEB_CONCURRENCY": "2",
+               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        subprocess.run([sys.executable, "-m", "app.release"], cwd=ROOT, env=env, check=True, capture_output=True)
+        app_port, base_port = free_port(), free_port()
+        servers.append(gunicorn("app:create_app()", env, app_port))
+        servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))
+
+        app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+        account = {"email": "bench@example.com", "password": "benchmark"}
+        token = http_json(f"{app_url}/accounts", "POST", account)["token"]
+        for i in range(locations):
+            place = {"name": f"Place {i}", "latitude": i, "longitude": -i, "zoomlevel": i % 23}
+            saved = http_json(f"{app_url}/locations", "POST", place, token)
+            if i % 4 == 0:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"{app_url}/locations/{saved['id']}/favorite", method="PUT",
+                    headers={"Authorization": f"Bearer {token}"}))  # fmt: skip
+        same = http_json(f"{app_url}/locations", token=token) == http_json(f"{base_url}/locations", token=token)
+        if not same:
+            raise SystemExit("the baseline does not return what the app returns; the comparison would be unfair")
+
+        say(f"throughput: GET /locations ({locations} locations), wrk -c{connections}, "
+            f"{rounds} alternating rounds of {seconds} s, WEB_CONCURRENCY=2")  # fmt: skip
+        wrk(f"{app_url}/locations", token, 2, connections)
+        wrk(f"{base_url}/locations", token, 2, connections)
+        app_rps, base_rps = [], []
+        for r in range(rounds):
+            app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections))
+            base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections))
+            say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s")
+        ratio = statistics.mean(app_rps) / statistics.mean(base_rps)
+        say(f"throughput: app {statistics.mean(app_rps):.0f} req/s, baseline {statistics.mean(base_rps):.0f} req/s, "
+            f"ratio {ratio:.2f} (goal >= 0.50)")  # fmt: skip
+        return {"app_rps": round(statistics.mean(app_rps)), "baseline_rps": round(statistics.mean(base_rps)),
+                "ratio": round(ratio, 2)}  # fmt: skip
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=["image", "start", "up", "throughput"])
+    args = parser.parse_args()
+    wanted = set(args.only or ["image", "start", "up", "throughput"])
+    results: dict[str, float] = {}
+    image = None
+    if wanted & {"image", "start", "up"}:
+        say("building the app image")
+        image = build_app_image()
+    if "image" in wanted:
+        results |= bench_image(image)
+    if "start" in wanted:
+        results |= bench_start(image)
+    if "up" in wanted:
+        results |= bench_up(image)
+    if "throughput" in wanted:
+        results |= bench_throughput()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
