@@ -66,51 +66,71 @@ db-up: docker-running .env
 	@$(COMPOSE) up -d db >/dev/null 2>&1 || $(COMPOSE) up -d db
 	@echo "==> waiting for the database"
 	@for i in $$(seq 1 60); do \
-		$(COMPOSE) exec -T db pg_isready -q -h 127.0.0.1 -U app -d app && exit 0; sleep 0.5; \
+		$(COMPOSE) exec -T db pg_isready -q -h 127.0.0.1 -U app -d app </dev/null && exit 0; sleep 0.5; \
 	done; echo "error: the database did not become ready in 30 s (make logs)" >&2; exit 1
 
-.PHONY: migrate
-migrate: db-up ## Apply every pending migration (one-off container, like heroku run)
-	@echo "==> migrate: alembic upgrade head"
-	@$(RUN) web bin/proc migrate
-
-.PHONY: upgrade
-upgrade: db-up ## Apply the next migration only
-	@echo "==> upgrade: alembic upgrade +1"
-	@$(RUN) web bin/proc upgrade
-
-.PHONY: downgrade
-downgrade: db-up ## Revert the latest applied migration
-	@echo "==> downgrade: alembic downgrade -1"
-	@$(RUN) web bin/proc downgrade
-
-.PHONY: revision
-revision: db-up ## Autogenerate a migration: make revision m="Add color to locations"
-	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
+# One-off processes run the current code, as after a deploy: build first (a
+# cached build takes about a second), then run the Procfile type.
+.PHONY: image
+image: docker-running .env
 	@echo "==> building the app image"
 	@$(COMPOSE) build --quiet web
+
+# After a migration, recreate web if it runs an older image, so /readyz
+# compares the database with the code you have.
+define refresh-web
+	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ]; then \
+		$(COMPOSE) up -d --no-deps --no-build web 2>&1 | grep -v -i "up-to-date" || true; \
+		bin/wait-ready http://127.0.0.1:$(WEB_PORT)/healthz 30 >/dev/null; \
+	fi
+endef
+
+.PHONY: migrate
+migrate: image db-up ## Apply every pending migration (one-off container, like heroku run)
+	@echo "==> migrate: alembic upgrade head"
+	@$(RUN) web bin/proc migrate
+	$(refresh-web)
+
+.PHONY: upgrade
+upgrade: image db-up ## Apply the next migration only
+	@echo "==> upgrade: alembic upgrade +1"
+	@$(RUN) web bin/proc upgrade
+	$(refresh-web)
+
+.PHONY: downgrade
+downgrade: image db-up ## Revert the latest applied migration
+	@echo "==> downgrade: alembic downgrade -1"
+	@$(RUN) web bin/proc downgrade
+	$(refresh-web)
+
+.PHONY: revision-message
+revision-message:
+	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
+
+.PHONY: revision
+revision: revision-message image db-up ## Autogenerate a migration: make revision m="Add color to locations"
 	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, owned by you)"
 	@$(RUN) --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/alembic/versions:/app/alembic/versions" \
 		web alembic revision --autogenerate -m "$(m)"
 
 .PHONY: status
-status: db-up ## Show the current revision and the pending ones
+status: image db-up ## Show the current revision and the pending ones
 	@$(RUN) web python -m app.status
 
 .PHONY: psql
 psql: db-up ## Open psql on the Compose database
-	@$(COMPOSE) exec db psql -U app app
+	@if [ -t 0 ]; then $(COMPOSE) exec db psql -U app app; else $(COMPOSE) exec -T db psql -U app app; fi
 
 .PHONY: shell
-shell: db-up ## Open a Python shell with the app loaded, in a one-off container
-	@$(RUN) web flask --app "app:create_app()" shell
+shell: image db-up ## Open a Python shell with the app loaded, in a one-off container
+	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
 
 .PHONY: local
-local: $(STAMP) .env ## Run the Procfile on the host with honcho: release, then web
+local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then web
 	@echo "==> release (honcho run, .env loaded)"
-	@$(BIN)/honcho run bin/proc release
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho run bin/proc release
 	@echo "==> web (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
-	@$(BIN)/honcho start web
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web
 
 # --- Heroku --------------------------------------------------------------------
 

@@ -101,6 +101,49 @@ def test_make_up_downgrade_migrate_down(project):
     assert http_status(f"http://127.0.0.1:{port}/healthz") is None
 
 
+NOTE_COLUMN = """    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+"""
+
+
+def test_first_migration_as_the_readme_walks_through_it(project):
+    """Change a model, make revision, make migrate, make status, make downgrade."""
+    directory, env = project
+    assert make(project, "up").returncode == 0
+    port = env["WEB_PORT"]
+    assert make(project, "revision").returncode != 0, "a revision needs a message"
+
+    models = directory / "app" / "models.py"
+    original = models.read_text()
+    marker = "    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())\n"
+    location_block = original.index("class Location(Base):")
+    at = original.index(marker, location_block)
+    models.write_text(original[:at] + NOTE_COLUMN + original[at + len(marker) :])
+    try:
+        revision = make(project, "revision", "m=Add note to locations")
+        assert revision.returncode == 0, revision.stdout + revision.stderr
+        [path] = (directory / "alembic" / "versions").glob("*_add_note_to_locations.py")
+        assert path.stat().st_uid == os.getuid()
+        source = path.read_text()
+        assert "op.add_column('locations', sa.Column('note', sa.Text(), nullable=True))" in source
+        new_head = source.split("revision: str = ")[1].split("\n")[0].strip("'\"")
+
+        migrate = make(project, "migrate")
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        assert api(port, "GET", "/readyz") == (200, {"database": "ok", "revision": new_head, "head": new_head})
+        status = make(project, "status")
+        assert f"applied  {new_head}" in status.stdout and "Pending: 0" in status.stdout
+
+        assert make(project, "downgrade").returncode == 0
+        assert api(port, "GET", "/readyz") == (503, {"database": "ok", "revision": HEAD, "head": new_head})
+    finally:
+        models.write_text(original)
+        for leftover in (directory / "alembic" / "versions").glob("*_add_note_to_locations.py"):
+            leftover.unlink()
+        make(project, "up")
+        make(project, "down")
+
+
 def test_failing_release_keeps_web_from_starting(project):
     directory, env = project
     override = directory / "docker-compose.failing-release.yml"
