@@ -1,11 +1,15 @@
-"""Alembic's generic env.py, with the URL and metadata taken from the app's modules."""
+"""Alembic's generic env.py, with the URL and metadata from the app, and app/migrating.py's safety."""
 
+from contextlib import suppress
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import create_engine, pool
+from sqlalchemy.exc import DBAPIError
 
-from app.config import database_url, migration_connect_args
+from app import migrating
+from app.config import database_url, migration_connect_args, migration_settings
 from app.models import Base
 
 config = context.config
@@ -18,6 +22,19 @@ target_metadata = Base.metadata
 # Shared by online runs and autogenerate: compare column types and server
 # defaults too, so `alembic check` catches a changed default or type.
 COMPARE = {"compare_type": True, "compare_server_default": True}
+
+
+def refuse_empty_revision(migration_context, revision, directives) -> None:
+    """Stop `revision --autogenerate` from writing a file with nothing in it, unless asked (-x empty=1)."""
+    if not getattr(config.cmd_opts, "autogenerate", False):
+        return
+    if context.get_x_argument(as_dictionary=True).get("empty"):
+        return
+    if directives[0].upgrade_ops.is_empty():
+        raise CommandError(
+            "no difference between app/models.py and the database, so no revision was written; "
+            'for a data-only migration ask for an empty one: make revision m="..." empty=1'
+        )
 
 
 def run_migrations_offline() -> None:
@@ -37,13 +54,16 @@ def run_migrations_offline() -> None:
         transaction_per_migration=True,
         **COMPARE,
     )
+    for statement in migrating.session_settings_sql(migration_settings()):
+        context.execute(statement)
 
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    """Run migrations against DATABASE_URL, one transaction per revision."""
+    """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
+    settings = migration_settings()
     connectable = create_engine(
         database_url(),
         poolclass=pool.NullPool,
@@ -51,15 +71,25 @@ def run_migrations_online() -> None:
     )
 
     with connectable.connect() as connection:
+        migrating.prepare(connection, settings)
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
             transaction_per_migration=True,
+            process_revision_directives=refuse_empty_revision,
             **COMPARE,
         )
-
-        with context.begin_transaction():
-            context.run_migrations()
+        tracker = migrating.StepTracker()
+        try:
+            with tracker, context.begin_transaction():
+                context.run_migrations()
+        except DBAPIError as exc:
+            connection.rollback()
+            current = ",".join(context.get_context().get_current_heads()) or None
+            raise CommandError(migrating.failure_message(exc, tracker.step, settings, current)) from exc
+        finally:
+            with suppress(DBAPIError):  # a lost connection took the lock with it
+                migrating.release(connection)
 
 
 if context.is_offline_mode():

@@ -8,6 +8,7 @@ requirement are handled in exactly one place.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -63,6 +64,33 @@ def migration_connect_args(environ: Mapping[str, str] | None = None) -> dict[str
     env = os.environ if environ is None else environ
     url = database_url(env)
     return connect_args(url, bool(env.get("DYNO")), _int(env, "DB_CONNECT_TIMEOUT", 5))
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    """How migrations protect production: timeouts and the wait for other migrators."""
+
+    lock_timeout: str = "5s"
+    statement_timeout: str = "60s"
+    lock_wait: int = 300
+
+
+def migration_settings(environ: Mapping[str, str] | None = None) -> MigrationSettings:
+    """Return the migration safety settings from MIGRATION_* variables."""
+    env = os.environ if environ is None else environ
+    defaults = MigrationSettings()
+    settings = MigrationSettings(
+        lock_timeout=env.get("MIGRATION_LOCK_TIMEOUT", "").strip() or defaults.lock_timeout,
+        statement_timeout=env.get("MIGRATION_STATEMENT_TIMEOUT", "").strip() or defaults.statement_timeout,
+        lock_wait=_int(env, "MIGRATION_LOCK_WAIT", defaults.lock_wait),
+    )
+    for name, value in (
+        ("MIGRATION_LOCK_TIMEOUT", settings.lock_timeout),
+        ("MIGRATION_STATEMENT_TIMEOUT", settings.statement_timeout),
+    ):
+        if not re.fullmatch(r"\d+\s*(ms|s|min|h)?", value):
+            raise ConfigError(f"{name} must be a duration such as 5s, 500ms or 2min, got {value!r}")
+    return settings
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -14,6 +14,7 @@ import time
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -84,7 +85,11 @@ def main() -> int:
         say(f"  {line}")
     config = alembic_config()
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        print(f"release: {exc}", file=sys.stderr)
+        return 1
     say(f"done in {time.monotonic() - started:.1f} s; database is at {head}")
     return 0
 

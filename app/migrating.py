@@ -1,0 +1,148 @@
+"""Run migrations so they cannot hurt production: one at a time, bounded waits, clear failures.
+
+``alembic/env.py`` calls this for every online run, so ``alembic upgrade``,
+the release process and ``make migrate`` all get the same protection:
+
+- a PostgreSQL advisory lock, so concurrent releases, one-off runs and
+  containers starting together migrate one after another, never at once;
+- ``lock_timeout`` and ``statement_timeout`` on the session, so a migration
+  that would queue behind a busy table fails within seconds instead of
+  blocking every request behind it;
+- on failure, one message naming the revision, the table and what to do.
+  Each revision runs in its own transaction, so the failed one leaves
+  nothing behind and the database stays at the revision before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from app.config import MigrationSettings
+
+# pg_advisory_lock takes a bigint; any constant works as long as every
+# migrator of this database uses the same one.
+LOCK_KEY = 7_243_190_441_268_553_001
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+
+_TABLE_PATTERNS = [
+    r"\bALTER TABLE\s+(?:ONLY\s+)?(?:IF EXISTS\s+)?([\w.\"]+)",
+    r"\b(?:UPDATE|INSERT INTO|DELETE FROM|LOCK TABLE|TRUNCATE(?: TABLE)?|DROP TABLE(?: IF EXISTS)?)\s+([\w.\"]+)",
+    r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\b.*?\bON\s+(?:ONLY\s+)?([\w.\"]+)",
+]
+
+
+def session_settings_sql(settings: MigrationSettings) -> list[str]:
+    """Return the SET statements every migration session runs first."""
+    return [
+        f"SET lock_timeout = '{settings.lock_timeout}'",
+        f"SET statement_timeout = '{settings.statement_timeout}'",
+    ]
+
+
+def prepare(connection: Connection, settings: MigrationSettings) -> None:
+    """Apply the session settings and take the migration lock, waiting up to ``lock_wait`` seconds."""
+    for statement in session_settings_sql(settings):
+        connection.execute(text(statement))
+    deadline = time.monotonic() + settings.lock_wait
+    announced = False
+    while not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar():
+        if time.monotonic() > deadline:
+            connection.rollback()
+            raise CommandError(
+                f"another migration has held the migration lock for over {settings.lock_wait} s; "
+                "wait for it to finish (or raise MIGRATION_LOCK_WAIT), then retry"
+            )
+        if not announced:
+            print("migrate: another migration is running; waiting for it to finish", file=sys.stderr, flush=True)
+            announced = True
+        time.sleep(0.2)
+    if announced:
+        print("migrate: the other migration finished; continuing", file=sys.stderr, flush=True)
+    # End the implicit transaction: the lock and the settings belong to the
+    # session and stay, and Alembic opens one transaction per revision.
+    connection.commit()
+
+
+def release(connection: Connection) -> None:
+    """Give the migration lock back (closing the connection would too)."""
+    connection.rollback()
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+    connection.commit()
+
+
+class StepTracker(logging.Handler):
+    """Remember the step Alembic announced last ("Running upgrade a -> b, message")."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.step: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Running "):
+            self.step = message
+
+    def __enter__(self) -> StepTracker:
+        logger = logging.getLogger("alembic.runtime.migration")
+        self._saved_level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        logger = logging.getLogger("alembic.runtime.migration")
+        logger.removeHandler(self)
+        logger.setLevel(self._saved_level)
+
+
+def table_in(statement: str | None) -> str | None:
+    """Return the table a DDL or DML statement works on, if it names one."""
+    for pattern in _TABLE_PATTERNS:
+        match = re.search(pattern, statement or "", re.IGNORECASE | re.DOTALL)
+        if match:
+            return match.group(1).strip('"')
+    return None
+
+
+def describe_step(step: str | None) -> str:
+    """Turn "Running upgrade a -> b, Add x" into "revision b (Add x)"."""
+    match = re.match(r"Running (upgrade|downgrade) (\S*) -> (\S*), (.*)", step or "")
+    if not match:
+        return "a revision"
+    direction, source, target, message = match.groups()
+    revision = target if direction == "upgrade" else source
+    return f"{direction} of revision {revision} ({message})"
+
+
+def failure_message(exc: DBAPIError, step: str | None, settings: MigrationSettings, current: str | None) -> str:
+    """Return the one-line explanation of a failed migration step."""
+    code = getattr(exc.orig, "pgcode", None)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    table = table_in(exc.statement)
+    where = f' on table "{table}"' if table else ""
+    target = f'table "{table}"' if table else "its table"
+    still_at = f"the database is still at {current or 'base (empty)'}"
+    if code == LOCK_NOT_AVAILABLE:
+        return (
+            f"{describe_step(step)} failed: could not lock {target} within lock_timeout "
+            f"{settings.lock_timeout}, because another session holds a conflicting lock (a long transaction "
+            f"or busy traffic). Nothing from this revision was applied; {still_at}. Retry when the table is "
+            "quieter, or find the blocking session in pg_stat_activity."
+        )
+    if code == QUERY_CANCELED:
+        return (
+            f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
+            f"{settings.statement_timeout}. Nothing from this revision was applied; {still_at}. Split the work "
+            "into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
+        )
+    return f"{describe_step(step)} failed{where}: {reason}. Its changes were rolled back; {still_at}."

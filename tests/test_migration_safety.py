@@ -1,0 +1,185 @@
+"""Migrations that are safe to run anywhere, any number of times."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from app.migrating import LOCK_KEY
+from app.schema import PROJECT_ROOT, script_directory
+from tests.support.databases import engine_for, scratch_database, upgrade
+from tests.support.history import SEED_HEAD, history_with, revision_source
+
+
+def alembic(url: str, *args: str, ini: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real alembic CLI from the project root against ``url``."""
+    config = ["-c", str(ini)] if ini else []
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *config, *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def dbapi_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def columns(url: str, table: str) -> list[str]:
+    engine = engine_for(url)
+    try:
+        return [c["name"] for c in inspect(engine).get_columns(table)]
+    finally:
+        engine.dispose()
+
+
+def version(url: str) -> str | None:
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def empty_db(server_url):
+    with scratch_database(server_url, "safety") as url:
+        yield url
+
+
+def test_three_concurrent_upgrades_apply_each_revision_once(empty_db):
+    results: list[subprocess.CompletedProcess[str]] = []
+    threads = [threading.Thread(target=lambda: results.append(alembic(empty_db, "upgrade", "head"))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    applied = [line for r in results for line in r.stderr.splitlines() if "Running upgrade" in line]
+    revisions = [rev.revision for rev in script_directory().walk_revisions()]
+    assert len(applied) == len(revisions)
+    for rev in revisions:
+        assert sum(f"-> {rev}," in line for line in applied) == 1, rev
+    assert version(empty_db) == SEED_HEAD
+
+
+ADD_COLOR = (
+    "2099_01_01_c0105c0105c0_add_color_to_locations.py",
+    revision_source(
+        "c0105c0105c0",
+        SEED_HEAD,
+        "Add color to locations",
+        'op.add_column("locations", sa.Column("color", sa.Text(), nullable=True))',
+        'op.drop_column("locations", "color")',
+    ),
+)
+
+
+def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db, tmp_path):
+    upgrade(empty_db, "head")
+    ini = history_with(tmp_path, ADD_COLOR)
+    before = columns(empty_db, "locations")
+    reader = psycopg2.connect(dbapi_dsn(empty_db))
+    try:
+        # A long read: an open transaction holding ACCESS SHARE on the table.
+        reader.cursor().execute("SELECT count(*) FROM locations")
+        started = time.monotonic()
+        result = alembic(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
+        took = time.monotonic() - started
+    finally:
+        reader.rollback()
+        reader.close()
+    assert result.returncode != 0
+    assert took < 15, f"took {took:.1f} s"
+    message = result.stderr.strip().splitlines()[-1]
+    assert "revision c0105c0105c0 (Add color to locations) failed" in message
+    assert 'could not lock table "locations" within lock_timeout 1s' in message
+    assert "Retry" in message and f"still at {SEED_HEAD}" in message
+    assert columns(empty_db, "locations") == before
+    assert version(empty_db) == SEED_HEAD
+
+
+def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_path):
+    broken = (
+        "2099_01_02_b40b40b40b40_add_size_to_locations.py",
+        revision_source(
+            "b40b40b40b40",
+            "c0105c0105c0",
+            "Add size to locations",
+            'op.add_column("locations", sa.Column("size", sa.Integer()))\nop.execute("SELECT 1 / 0")',
+        ),
+    )
+    ini = history_with(tmp_path, ADD_COLOR, broken)
+    result = alembic(empty_db, "upgrade", "head", ini=ini)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "upgrade of revision b40b40b40b40 (Add size to locations) failed" in message
+    assert "division by zero" in message and "the database is still at c0105c0105c0" in message
+    assert version(empty_db) == "c0105c0105c0"
+    assert "color" in columns(empty_db, "locations")
+    assert "size" not in columns(empty_db, "locations")
+
+
+def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
+    slow = (
+        "2099_01_03_5105105105a1_backfill_slowly.py",
+        revision_source("5105105105a1", SEED_HEAD, "Backfill slowly", 'op.execute("SELECT pg_sleep(5)")'),
+    )
+    upgrade(empty_db, "head")
+    ini = history_with(tmp_path, slow)
+    started = time.monotonic()
+    result = alembic(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
+    assert result.returncode != 0 and time.monotonic() - started < 4.5
+    message = result.stderr.strip().splitlines()[-1]
+    assert "ran longer than statement_timeout 500ms" in message and "batches" in message
+    assert version(empty_db) == SEED_HEAD
+
+
+def test_a_migrator_waits_for_the_one_holding_the_lock_and_gives_up_with_a_message(empty_db):
+    holder = psycopg2.connect(dbapi_dsn(empty_db))
+    try:
+        holder.cursor().execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        result = alembic(empty_db, "upgrade", "head", MIGRATION_LOCK_WAIT="1")
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert "another migration is running; waiting" in result.stderr
+    assert "held the migration lock for over 1 s" in result.stderr.strip().splitlines()[-1]
+    assert version_table_missing(empty_db)
+    assert alembic(empty_db, "upgrade", "head").returncode == 0, "the lock went with the holder's session"
+
+
+def version_table_missing(url: str) -> bool:
+    engine = engine_for(url)
+    try:
+        return "alembic_version" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_offline_sql_sets_the_timeouts_before_any_change():
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head", "--sql"],
+        cwd=PROJECT_ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    sql = result.stdout
+    assert sql.index("SET lock_timeout = '5s'") < sql.index("CREATE TABLE")
+    assert sql.index("SET statement_timeout = '60s'") < sql.index("CREATE TABLE")
+    assert sql.count("BEGIN;") == len(list(script_directory().walk_revisions())), "one transaction per revision"
