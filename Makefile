@@ -108,10 +108,19 @@ revision-message:
 	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
 
 .PHONY: revision
-revision: revision-message image db-up ## Autogenerate a migration: make revision m="Add color to locations"
+revision: revision-message $(STAMP) image db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
 	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, owned by you)"
+	@ls alembic/versions > .revision-before
 	@$(RUN) --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/alembic/versions:/app/alembic/versions" \
-		web alembic revision --autogenerate -m "$(m)"
+		web alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m "$(m)" \
+		|| { rm -f .revision-before; exit 1; }
+	@new="$$(ls alembic/versions | grep -v -x -F -f .revision-before | grep '\.py$$')"; rm -f .revision-before; \
+		for file in $$new; do \
+			echo "==> formatting alembic/versions/$$file"; \
+			$(BIN)/ruff check --quiet --fix --select I,F401 "alembic/versions/$$file"; \
+			$(BIN)/ruff format --quiet "alembic/versions/$$file"; \
+			echo "==> wrote alembic/versions/$$file: read it (autogenerate is a draft), then make check and make migrate"; \
+		done
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones
@@ -172,6 +181,10 @@ lint: $(STAMP) ## Check style with ruff (lint and format)
 	@$(BIN)/ruff check .
 	@echo "==> ruff format --check"
 	@$(BIN)/ruff format --check .
+
+.PHONY: check
+check: lint ## Lint, then check migrations: one head, zero-downtime SQL lint (squawk), alembic check
+	@$(BIN)/python bin/check-migrations
 
 .PHONY: format
 format: $(STAMP) ## Fix what ruff can fix and format the code

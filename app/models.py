@@ -17,12 +17,16 @@ from sqlalchemy import (
     Identity,
     Integer,
     MetaData,
-    String,
     Text,
     func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Lengths are CHECK constraints on text columns, not VARCHAR(n): a CHECK can
+# be replaced (NOT VALID, then VALIDATE) without blocking reads and writes,
+# while changing VARCHAR(n) takes an ACCESS EXCLUSIVE lock (squawk's
+# prefer-text-field).
 
 # Deterministic constraint names, so migrations can drop what they created.
 NAMING_CONVENTION = {
@@ -46,10 +50,13 @@ class Account(Base):
     """A user of the API; the email is stored lower-cased, so unique means case-insensitively unique."""
 
     __tablename__ = "account"
-    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint(f"char_length(email) <= {EMAIL_MAX}", name="email_length"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -58,10 +65,11 @@ class AccountToken(Base):
     """An API token; only its SHA-256 is stored, the token itself is shown once."""
 
     __tablename__ = "account_token"
+    __table_args__ = (CheckConstraint("char_length(token_hash) = 64", name="token_hash_length"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -78,7 +86,7 @@ class Location(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name: Mapped[str] = mapped_column(Text)
     latitude: Mapped[float] = mapped_column(Double)
     longitude: Mapped[float] = mapped_column(Double)
     zoomlevel: Mapped[int] = mapped_column(Integer, server_default=text(str(ZOOM_DEFAULT)))

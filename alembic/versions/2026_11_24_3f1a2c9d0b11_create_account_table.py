@@ -26,10 +26,11 @@ def upgrade() -> None:
     op.create_table(
         "account",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("email", sa.Text(), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_account_email_lowercase")),
+        sa.CheckConstraint("char_length(email) <= 254", name=op.f("ck_account_email_length")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account")),
         sa.UniqueConstraint("email", name=op.f("uq_account_email")),
     )
@@ -37,7 +38,7 @@ def upgrade() -> None:
         "account_token",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("account_id", sa.BigInteger(), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_hash", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -45,6 +46,7 @@ def upgrade() -> None:
             name=op.f("fk_account_token_account_id_account"),
             ondelete="CASCADE",
         ),
+        sa.CheckConstraint("char_length(token_hash) = 64", name=op.f("ck_account_token_token_hash_length")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_account_token_token_hash")),
     )

@@ -1,0 +1,137 @@
+"""`make check` passes on the project and stops unsafe or inconsistent migrations with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.schema import PROJECT_ROOT
+from tests.support.databases import scratch_database, upgrade
+from tests.support.history import SEED_HEAD, history_with, revision_source
+
+CHECKER = str(PROJECT_ROOT / "bin" / "check-migrations")
+
+
+def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, CHECKER, *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_make_check_passes_on_the_project(server_url):
+    # TEST_DATABASE_URL makes `alembic check` use the suite's server instead of starting another.
+    result = subprocess.run(
+        ["make", "check"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "TEST_DATABASE_URL": server_url},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All checks passed!" in result.stdout  # ruff
+    assert "Add zoomlevel to locations: clean (waives" in result.stdout
+    assert "==> migrations: all checks passed" in result.stdout
+
+
+UNSAFE = {
+    "required-column": (
+        'op.add_column("locations", sa.Column("color", sa.Text(), nullable=False))',
+        "adding-required-field",
+    ),
+    "blocking-index": (
+        'op.create_index("ix_locations_name", "locations", ["name"])',
+        "require-concurrent-index-creation",
+    ),
+    "type-change": (
+        'op.alter_column("locations", "zoomlevel", type_=sa.BigInteger(), existing_type=sa.Integer())',
+        "changing-column-type",
+    ),
+    "dropped-column": ('op.drop_column("locations", "zoomlevel")', "ban-drop-column"),
+}
+
+
+def unsafe_history(tmp_path: Path, upgrade_code: str, header: str = "") -> Path:
+    source = revision_source("0a5afe0a5afe", SEED_HEAD, "Do something risky", upgrade_code)
+    if header:
+        source = source.replace("\n\ndef upgrade", f"\n\n{header}\n\n\ndef upgrade", 1)
+    return history_with(tmp_path, ("2099_02_01_0a5afe0a5afe_do_something_risky.py", source))
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE))
+def test_an_unsafe_revision_fails_naming_file_rule_and_remedy(tmp_path, case):
+    code, rule = UNSAFE[case]
+    result = check("--config", str(unsafe_history(tmp_path, code)), "--skip-alembic-check")
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if f": {rule}:" in line]
+    assert "alembic/versions/2099_02_01_0a5afe0a5afe_do_something_risky.py" in line
+    assert "Instead: " in line
+    assert "0a5afe0a5afe  Do something risky: findings" in result.stdout
+
+
+def test_a_waiver_with_a_reason_accepts_the_rule(tmp_path):
+    code, rule = UNSAFE["dropped-column"]
+    header = f"# squawk-waive: {rule} -- the app stopped reading zoomlevel two releases ago"
+    result = check("--config", str(unsafe_history(tmp_path, code, header)), "--skip-alembic-check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Do something risky: clean (waives {rule})" in result.stdout
+
+
+def test_a_waiver_without_a_reason_is_itself_a_finding(tmp_path):
+    code, rule = UNSAFE["dropped-column"]
+    result = check("--config", str(unsafe_history(tmp_path, code, f"# squawk-waive: {rule}")), "--skip-alembic-check")
+    assert result.returncode == 1
+    assert f"waiver-without-reason: the waiver of {rule} gives no reason." in result.stderr
+
+
+def test_two_heads_fail_with_the_merge_command(tmp_path):
+    ini = history_with(
+        tmp_path,
+        ("2099_03_01_aaaa1111aaaa_one.py", revision_source("aaaa1111aaaa", SEED_HEAD, "One branch", "pass")),
+        ("2099_03_01_bbbb2222bbbb_two.py", revision_source("bbbb2222bbbb", SEED_HEAD, "Another branch", "pass")),
+    )
+    result = check("--config", str(ini), "--skip-alembic-check")
+    assert result.returncode == 1
+    assert "single-head: the history has 2 heads (aaaa1111aaaa, bbbb2222bbbb)." in result.stderr
+    assert "alembic merge" in result.stderr
+
+
+def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):
+    ini = history_with(tmp_path, drop=("add_favorites_table",))  # the models still declare favorites
+    result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
+    assert result.returncode == 1
+    assert "alembic-check: `alembic check` failed" in result.stderr
+    assert "make revision" in result.stderr
+
+
+def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, server_url):
+    ini = history_with(tmp_path)
+    versions = tmp_path / "alembic" / "versions"
+    before = set(versions.iterdir())
+    with scratch_database(server_url, "revision") as url:
+        upgrade(url, "head")
+        env = {**os.environ, "DATABASE_URL": url}
+        base = [sys.executable, "-m", "alembic", "-c", str(ini)]
+        refused = subprocess.run(
+            [*base, "revision", "--autogenerate", "-m", "Nothing"],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "no revision was written" in refused.stderr and "empty=1" in refused.stderr
+        assert set(versions.iterdir()) == before
+        allowed = subprocess.run(
+            [*base, "-x", "empty=1", "revision", "--autogenerate", "-m", "Backfill colors"],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert allowed.returncode == 0, allowed.stderr
+    [new] = set(versions.iterdir()) - before
+    assert new.name.endswith("_backfill_colors.py")
