@@ -32,6 +32,27 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
+def when_ready(server):
+    """Log where the database schema stands, naming pending revisions; never stop start-up for it."""
+    app = server.app.callable
+    engine = getattr(app, "extensions", {}).get("db.engine")
+    if engine is None:
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.schema import schema_state
+
+    try:
+        with engine.connect() as connection:
+            state = schema_state(connection)
+    except SQLAlchemyError as exc:
+        server.log.warning("database unavailable at start-up: %s", str(exc).split("\n", 1)[0])
+        return
+    finally:
+        engine.dispose()  # the master's own connection: no worker has forked yet
+    (server.log.info if state.current else server.log.warning)(state.summary())
+
+
 def post_fork(server, worker):
     """Drop pooled connections inherited from the master; each worker opens its own."""
     app = server.app.callable

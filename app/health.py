@@ -19,12 +19,17 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Answer 200 only when the database answers and is at the migration head."""
+    """Answer 200 only when the database answers and is at the migration head.
+
+    When it is behind, ``pending`` lists the revisions the release process
+    would apply, oldest first.
+    """
     try:
         with get_engine().connect() as connection:
             state = schema_state(connection)
     except SQLAlchemyError as exc:
         current_app.logger.warning("readyz: database unavailable: %s", str(exc).split("\n", 1)[0])
-        return {"database": "unavailable", "revision": None, "head": head_revision()}, 503
-    body = {"database": "ok", "revision": state.revision, "head": state.head}
+        return {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}, 503
+    pending = [{"revision": p.revision, "message": p.message} for p in state.pending]
+    body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}
     return body, 200 if state.current else 503

@@ -35,19 +35,56 @@ def head_revision() -> str | None:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A revision the code has and the database does not."""
+
+    revision: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.revision} ({self.message})"
+
+
+@dataclass(frozen=True)
 class SchemaState:
-    """The database's revision, the code's head, and whether they agree."""
+    """The database's revision, the code's head, what lies between, and whether they agree."""
 
     revision: str | None
     head: str | None
+    pending: tuple[Pending, ...] = ()
 
     @property
     def current(self) -> bool:
         return self.revision is not None and self.revision == self.head
+
+    def summary(self) -> str:
+        """Return one line for a log: at head, or behind and by which revisions."""
+        if self.current:
+            return f"database schema is at head ({self.head})"
+        if not self.pending:
+            return f"database schema is at {self.revision}, which this code does not know (head is {self.head})"
+        names = ", ".join(str(p) for p in self.pending)
+        return (
+            f"database schema is behind: at {self.revision or 'base (empty)'}, head is {self.head}; "
+            f"{len(self.pending)} pending: {names}. Run the release process (make migrate; on Heroku it runs on deploy)"
+        )
+
+
+def pending_revisions(revision: str | None) -> tuple[Pending, ...]:
+    """Return the revisions from ``revision`` (exclusive) to head, oldest first; empty if unknown."""
+    scripts = script_directory()
+    head = scripts.get_current_head()
+    if revision == head:
+        return ()
+    try:
+        steps = list(scripts.iterate_revisions(head, revision))
+    except Exception:  # a revision this code does not have: nothing it can call pending
+        return ()
+    return tuple(Pending(s.revision, (s.doc or "").splitlines()[0] if s.doc else "") for s in reversed(steps))
 
 
 def schema_state(connection: Connection) -> SchemaState:
     """Return the revision the database is at (None before the first migration)."""
     heads = MigrationContext.configure(connection).get_current_heads()
     revision = ",".join(heads) if heads else None
-    return SchemaState(revision=revision, head=head_revision())
+    return SchemaState(revision=revision, head=head_revision(), pending=pending_revisions(revision))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app.schema import PROJECT_ROOT, head_revision
-from tests.support.databases import scratch_database
+from tests.support.databases import scratch_database, upgrade
 from tests.support.docker import free_port, http_status, wait_for
 
 HONCHO = str(Path(sys.executable).parent / "honcho")
@@ -27,6 +27,30 @@ def write_env(path: Path, url: str, port: int) -> Path:
     return path
 
 
+class WebProcess:
+    """A web process started on the host; ``output`` and ``returncode`` are set once it stopped."""
+
+    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
+        self.command, self.env, self.port = command, env, port
+        self.output = ""
+        self.returncode: int | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> WebProcess:
+        self.proc = subprocess.Popen(
+            self.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        wait_for(lambda: http_status(self.url("/healthz")) == 200, 30)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.output, _ = self.proc.communicate(timeout=40)
+        self.returncode = self.proc.returncode
+
+
 def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
     with scratch_database(server_url, "honcho") as url:
         port = free_port()
@@ -39,13 +63,21 @@ def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
         assert release.returncode == 0, release.stdout + release.stderr
         assert f"database is at {head_revision()}" in release.stdout
 
-        command = [HONCHO, *common, "start", "web"]
-        web = subprocess.Popen(command, env=host_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 30)
-            assert http_status(f"http://127.0.0.1:{port}/no-such-page") == 404
-        finally:
-            web.send_signal(signal.SIGTERM)
-            output, _ = web.communicate(timeout=40)
-        assert f"Listening at: http://0.0.0.0:{port}" in output
-        assert "GET /readyz HTTP/1.1" in output
+        with WebProcess([HONCHO, *common, "start", "web"], host_env(), port) as web:
+            assert http_status(web.url("/readyz")) == 200
+            assert http_status(web.url("/no-such-page")) == 404
+        assert f"Listening at: http://0.0.0.0:{port}" in web.output
+        assert "GET /readyz HTTP/1.1" in web.output
+
+
+def test_web_start_up_log_names_the_pending_revisions(server_url):
+    with scratch_database(server_url, "behind") as url:
+        upgrade(url, "8c4e7b2a5d22")  # two revisions short of head
+        port = free_port()
+        env = {**host_env(), "DATABASE_URL": url, "SECRET_KEY": "s", "PORT": str(port), "WEB_CONCURRENCY": "1"}
+        with WebProcess([str(PROJECT_ROOT / "bin" / "proc"), "web"], env, port) as web:
+            assert http_status(web.url("/readyz")) == 503
+    [line] = [line for line in web.output.splitlines() if "database schema is behind" in line]
+    assert "[WARNING]" in line
+    assert "2 pending: b7d9e1f3a633 (Add zoomlevel to locations), e2a6c8d4f944 (Add favorites table)" in line
+    assert web.returncode == 0
