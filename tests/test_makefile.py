@@ -1,0 +1,56 @@
+"""The make targets users type: listed by `make help`, and clear when a tool is missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from app.schema import PROJECT_ROOT
+
+TARGETS = [
+    "up", "down", "logs", "ps", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
+    "local", "heroku-deploy", "heroku-migrate", "test", "check", "bench", "clean",
+]  # fmt: skip
+
+
+def make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path} if path is not None else dict(os.environ)
+    return subprocess.run(["make", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_target_with_a_description():
+    listed = dict(re.findall(r"^  (\S+)\s+(.+)$", make("help").stdout, re.M))
+    for target in TARGETS:
+        assert listed.get(target), f"make help does not describe {target}"
+
+
+def stub_heroku(directory: Path, logged_in: bool) -> str:
+    """Put a fake heroku CLI on a PATH of its own; return that PATH."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "heroku"
+    status = 0 if logged_in else 1
+    script.write_text(f'#!/bin/sh\n[ "$1" = auth:whoami ] && exit {status}\necho "heroku $*"\n')
+    script.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"
+
+
+def test_heroku_targets_say_when_the_cli_is_missing(tmp_path):
+    for target in ("heroku-deploy", "heroku-migrate"):
+        result = make(target, path=f"/usr/bin{os.pathsep}/bin")
+        assert result.returncode != 0
+        assert "error: the Heroku CLI is not installed" in result.stderr
+
+
+def test_heroku_targets_say_when_the_cli_is_not_logged_in(tmp_path):
+    result = make("heroku-migrate", path=stub_heroku(tmp_path, logged_in=False))
+    assert result.returncode != 0
+    assert "error: the Heroku CLI is not logged in: run heroku login" in result.stderr
+
+
+def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
+    result = make("heroku-migrate", "HEROKU_APP=my-maps", path=stub_heroku(tmp_path, logged_in=True))
+    assert result.returncode == 0, result.stderr
+    assert "heroku --app my-maps run bin/proc migrate" in result.stdout
