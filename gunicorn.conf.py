@@ -1,6 +1,7 @@
 """gunicorn settings for the web process, tuned to Heroku's router and dyno lifecycle."""
 
 import os
+import threading
 
 # Heroku assigns $PORT; listen on every interface so the router (or Docker) reaches us.
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -32,25 +33,25 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
-def when_ready(server):
-    """Log where the database schema stands, naming pending revisions; never stop start-up for it."""
-    app = server.app.callable
-    engine = getattr(app, "extensions", {}).get("db.engine")
-    if engine is None:
-        return
+def log_schema_state(app, log):
+    """Log where the database schema stands, naming pending revisions; never stop the process for it."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.schema import schema_state
 
     try:
-        with engine.connect() as connection:
+        with app.extensions["db.engine"].connect() as connection:
             state = schema_state(connection)
     except SQLAlchemyError as exc:
-        server.log.warning("database unavailable at start-up: %s", str(exc).split("\n", 1)[0])
+        log.warning("database unavailable at start-up: %s", str(exc).split("\n", 1)[0])
         return
-    finally:
-        engine.dispose()  # the master's own connection: no worker has forked yet
-    (server.log.info if state.current else server.log.warning)(state.summary())
+    (log.info if state.current else log.warning)(state.summary())
+
+
+def post_worker_init(worker):
+    """Have the first worker log the schema state, in a thread, so serving never waits for it."""
+    if worker.age == 1 and hasattr(worker.wsgi, "extensions"):
+        threading.Thread(target=log_schema_state, args=(worker.wsgi, worker.log), daemon=True).start()
 
 
 def post_fork(server, worker):
