@@ -5,11 +5,10 @@ from logging.config import fileConfig
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import DBAPIError
 
 from app import migrating
-from app.config import database_url, migration_connect_args, migration_settings
+from app.config import database_url, migration_settings
 from app.models import Base
 
 config = context.config
@@ -64,11 +63,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
     settings = migration_settings()
-    connectable = create_engine(
-        database_url(),
-        poolclass=pool.NullPool,
-        connect_args=migration_connect_args(),
-    )
+    connectable = migrating.migration_engine()
 
     with connectable.connect() as connection:
         migrating.prepare(connection, settings)

@@ -21,10 +21,11 @@ import sys
 import time
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
-from app.config import MigrationSettings
+from app.config import MigrationSettings, database_url, migration_connect_args
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -38,6 +39,16 @@ _TABLE_PATTERNS = [
     r"\b(?:UPDATE|INSERT INTO|DELETE FROM|LOCK TABLE|TRUNCATE(?: TABLE)?|DROP TABLE(?: IF EXISTS)?)\s+([\w.\"]+)",
     r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\b.*?\bON\s+(?:ONLY\s+)?([\w.\"]+)",
 ]
+
+
+def migration_engine() -> Engine:
+    """Return the engine every migration tool uses: DATABASE_URL, no pool, TLS on Heroku, no SECRET_KEY needed."""
+    return create_engine(database_url(), poolclass=NullPool, connect_args=migration_connect_args())
+
+
+def db_error_reason(exc: DBAPIError) -> str:
+    """Return the first line of what the database (or driver) said."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 
 def session_settings_sql(settings: MigrationSettings) -> list[str]:
@@ -127,7 +138,7 @@ def describe_step(step: str | None) -> str:
 def failure_message(exc: DBAPIError, step: str | None, settings: MigrationSettings, current: str | None) -> str:
     """Return the one-line explanation of a failed migration step."""
     code = getattr(exc.orig, "pgcode", None)
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    reason = db_error_reason(exc)
     table = table_in(exc.statement)
     where = f' on table "{table}"' if table else ""
     target = f'table "{table}"' if table else "its table"

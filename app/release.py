@@ -13,15 +13,14 @@ import sys
 import time
 
 from alembic import command
-from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from app.config import ConfigError, database_url, migration_connect_args
-from app.schema import alembic_config, script_directory
+from app.config import ConfigError
+from app.migrating import db_error_reason, migration_engine
+from app.schema import alembic_config, schema_state
 
 
 def say(message: str) -> None:
@@ -43,7 +42,7 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
                 say(f"database at {where} is up")
             return
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = db_error_reason(exc)
             left = deadline - time.monotonic()
             if left <= 0:
                 message = f"release: database at {where} did not answer within {timeout:g} s: {reason}"
@@ -53,36 +52,23 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             time.sleep(min(0.5, max(left, 0.05)))
 
 
-def plan(engine: Engine) -> tuple[str | None, str | None, list[str]]:
-    """Return (current revision, head, lines describing each revision to apply, oldest first)."""
-    with engine.connect() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
-    current = heads[0] if heads else None
-    scripts = script_directory()
-    head = scripts.get_current_head()
-    pending = list(scripts.iterate_revisions(head, current)) if head != current else []
-    lines = [f"{rev.revision}  {(rev.doc or '').splitlines()[0] if rev.doc else ''}" for rev in reversed(pending)]
-    return current, head, lines
-
-
 def main() -> int:
     try:
-        url = database_url()
-        connect_args = migration_connect_args()
+        engine = migration_engine()
     except ConfigError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 2
     timeout = float(os.environ.get("RELEASE_DB_WAIT", "30"))
-    engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
     started = time.monotonic()
     wait_for_database(engine, timeout)
-    current, head, lines = plan(engine)
-    if not lines:
-        say(f"database is at head ({head}); nothing to migrate")
+    with engine.connect() as conn:
+        state = schema_state(conn)
+    if state.current:
+        say(f"database is at head ({state.head}); nothing to migrate")
         return 0
-    say(f"migrating {current or 'an empty database'} -> {head}: {len(lines)} revision(s)")
-    for line in lines:
-        say(f"  {line}")
+    say(f"migrating {state.revision or 'an empty database'} -> {state.head}: {len(state.pending)} revision(s)")
+    for pending in state.pending:
+        say(f"  {pending.revision}  {pending.message}")
     config = alembic_config()
     config.attributes["configure_logger"] = False
     try:
@@ -90,7 +76,7 @@ def main() -> int:
     except CommandError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1
-    say(f"done in {time.monotonic() - started:.1f} s; database is at {head}")
+    say(f"done in {time.monotonic() - started:.1f} s; database is at {state.head}")
     return 0
 
 

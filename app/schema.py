@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,11 @@ def script_directory() -> ScriptDirectory:
 def head_revision() -> str | None:
     """Return the single head of the history (the test suite keeps it single)."""
     return script_directory().get_current_head()
+
+
+def revision_message(script: Script) -> str:
+    """Return a revision's message: the first line of its docstring."""
+    return script.doc.splitlines()[0] if script.doc else ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def pending_revisions(revision: str | None) -> tuple[Pending, ...]:
         steps = list(scripts.iterate_revisions(head, revision))
     except Exception:  # a revision this code does not have: nothing it can call pending
         return ()
-    return tuple(Pending(s.revision, (s.doc or "").splitlines()[0] if s.doc else "") for s in reversed(steps))
+    return tuple(Pending(s.revision, revision_message(s)) for s in reversed(steps))
 
 
 def schema_state(connection: Connection) -> SchemaState:

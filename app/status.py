@@ -8,13 +8,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from app.config import ConfigError, database_url, migration_connect_args
-from app.schema import PROJECT_ROOT, script_directory
+from app.config import ConfigError
+from app.migrating import db_error_reason, migration_engine
+from app.schema import PROJECT_ROOT, revision_message, schema_state, script_directory
 
 
 def applied_revisions(current: str | None) -> set[str]:
@@ -25,13 +23,9 @@ def applied_revisions(current: str | None) -> set[str]:
 
 
 def current_revision() -> str | None:
-    engine = create_engine(database_url(), poolclass=NullPool, connect_args=migration_connect_args())
-    try:
-        with engine.connect() as conn:
-            heads = MigrationContext.configure(conn).get_current_heads()
-    finally:
-        engine.dispose()
-    return heads[0] if heads else None
+    """Return the revision DATABASE_URL's database is at."""
+    with migration_engine().connect() as conn:
+        return schema_state(conn).revision
 
 
 def report(current: str | None) -> list[str]:
@@ -42,7 +36,7 @@ def report(current: str | None) -> list[str]:
     lines = [f"{'Status':<8} {'Revision':<14} {'Message':<40} File"]
     for rev in revisions:
         state = "applied" if rev.revision in applied else "pending"
-        message = (rev.doc or "").splitlines()[0] if rev.doc else ""
+        message = revision_message(rev)
         path = Path(rev.path)
         shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
         lines.append(f"{state:<8} {rev.revision:<14} {message[:40]:<40} {shown}")
@@ -61,7 +55,7 @@ def main() -> int:
         print(f"status: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = db_error_reason(exc)
         print(f"status: cannot reach the database: {reason}", file=sys.stderr)
         return 1
     print("\n".join(report(current)))

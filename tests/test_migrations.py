@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from app.schema import PROJECT_ROOT, script_directory
+from app.schema import PROJECT_ROOT, revision_message, script_directory
 from tests.support.databases import downgrade, engine_for, scratch_database, upgrade, user_tables
 
 SEED = [
@@ -43,7 +43,7 @@ def test_single_head():
 
 
 def test_history_starts_with_the_seed_story():
-    messages = [rev.doc.splitlines()[0] for rev in revisions_oldest_first()]
+    messages = [revision_message(rev) for rev in revisions_oldest_first()]
     assert messages[: len(SEED)] == SEED
 
 
