@@ -25,6 +25,7 @@ def make_engine(settings: Settings) -> Engine:
     """Return an engine for ``settings``; built by the factory, never at import."""
     engine = create_engine(settings.database_url, **settings.engine_options())
     ping_when_idle(engine, settings.db_ping_after)
+    event.listen(engine, "checkin", end_autocommit)
     return engine
 
 
@@ -39,8 +40,6 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     @event.listens_for(engine, "checkin")
     def remember_checkin(dbapi_connection, record):
         record.info["checked_in_at"] = time.monotonic()
-        if dbapi_connection is not None and dbapi_connection.autocommit:
-            dbapi_connection.autocommit = False  # hand the next user a transactional connection
 
     @event.listens_for(engine, "checkout")
     def ping_if_idle(dbapi_connection, record, proxy):
@@ -56,8 +55,14 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
+def end_autocommit(dbapi_connection, record) -> None:
+    """Undo a read's autocommit on checkin, so the next user gets a transactional connection."""
+    if dbapi_connection is not None and dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
+
+
 def init_app(app: Flask, settings: Settings) -> None:
-    """Attach an engine and the session factories to ``app``."""
+    """Attach an engine and a session factory to ``app``."""
     engine = make_engine(settings)
     app.extensions["db.engine"] = engine
     app.extensions["db.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
@@ -75,7 +80,7 @@ def get_session() -> Session:
         session = current_app.extensions["db.sessionmaker"]()
         if request.method in READ_ONLY_METHODS:
             # Flipping psycopg2's flag sends no SQL (SQLAlchemy's AUTOCOMMIT
-            # isolation level costs a SET per checkout); checkin flips it back.
+            # isolation level costs a SET per checkout); end_autocommit flips it back.
             session.connection().connection.dbapi_connection.autocommit = True
         g.db_session = session
     return g.db_session
