@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +35,7 @@ from tests.support.docker import (  # noqa: E402
     copy_project,
     docker,
     free_port,
+    http_json,
     http_status,
     network,
     postgres_on,
@@ -132,13 +132,6 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
 
 
-def http_json(url: str, method: str = "GET", body=None, token=None):
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
-    data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(urllib.request.Request(url, data, headers, method=method), timeout=10) as response:
-        return json.loads(response.read())
-
-
 def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -158,15 +151,14 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
 
         app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
         account = {"email": "bench@example.com", "password": "benchmark"}
-        token = http_json(f"{app_url}/accounts", "POST", account)["token"]
+        token = http_json(f"{app_url}/accounts", "POST", account, expect=201)[1]["token"]
         for i in range(locations):
             place = {"name": f"Place {i}", "latitude": i, "longitude": -i, "zoomlevel": i % 23}
-            saved = http_json(f"{app_url}/locations", "POST", place, token)
+            saved = http_json(f"{app_url}/locations", "POST", place, token, expect=201)[1]
             if i % 4 == 0:
-                urllib.request.urlopen(urllib.request.Request(
-                    f"{app_url}/locations/{saved['id']}/favorite", method="PUT",
-                    headers={"Authorization": f"Bearer {token}"}))  # fmt: skip
-        same = http_json(f"{app_url}/locations", token=token) == http_json(f"{base_url}/locations", token=token)
+                http_json(f"{app_url}/locations/{saved['id']}/favorite", "PUT", token=token, expect=204)
+        listings = [http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url)]
+        same = listings[0] == listings[1]
         if not same:
             raise SystemExit("the baseline does not return what the app returns; the comparison would be unfair")
 

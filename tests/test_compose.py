@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import urllib.request
 
 import pytest
 
@@ -16,6 +14,7 @@ from tests.support.docker import (
     copy_project,
     docker,
     free_port,
+    http_json,
     http_status,
     require_docker,
     unique,
@@ -59,16 +58,7 @@ def make(project, *targets: str) -> subprocess.CompletedProcess[str]:
 
 
 def api(port: str, method: str, path: str, body=None, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    return http_json(f"http://127.0.0.1:{port}{path}", method, body, token)
 
 
 def ready(revision: str, head: str, *pending: tuple[str, str]) -> dict:

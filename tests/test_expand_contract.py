@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from app.schema import PROJECT_ROOT
-from tests.support.databases import engine_for, scratch_database
+from tests.support.databases import alembic_cli, scratch_database, unpooled
 from tests.support.history import history_with
 
 EXAMPLES = sorted((PROJECT_ROOT / "docs" / "expand-contract").glob("*.py"))
@@ -21,13 +20,6 @@ def example_history(tmp_path):
     """Yield alembic.ini of the seed with the zoomlevel step (and what follows it) replaced by the example."""
     revisions = [(f"2099_{path.name}", path.read_text()) for path in EXAMPLES]
     return history_with(tmp_path, *revisions, drop=("add_zoomlevel_to_locations", "add_favorites_table"))
-
-
-def alembic(ini, url, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ini), *args],
-        cwd=PROJECT_ROOT, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
 
 
 def test_the_example_passes_the_zero_downtime_lint(example_history):
@@ -42,43 +34,42 @@ def test_the_example_passes_the_zero_downtime_lint(example_history):
 
 def test_the_example_moves_existing_rows_to_zoom_12_and_requires_it(example_history, server_url):
     with scratch_database(server_url, "expand") as url:
-        assert alembic(example_history, url, "upgrade", "8c4e7b2a5d22").returncode == 0
-        engine = engine_for(url)
-        with engine.begin() as conn:
-            account = conn.execute(
-                text("INSERT INTO account (email, password_hash) VALUES ('x@example.com', 'x') RETURNING id")
-            ).scalar_one()
-            for name in ("Old", "Older"):
-                conn.execute(
-                    text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, :n, 1, 2)"),
-                    {"a": account, "n": name},
-                )
-        for step in ("5afe00000001", "5afe00000002", "5afe00000003", "5afe00000004"):
-            result = alembic(example_history, url, "upgrade", step)
-            assert result.returncode == 0, result.stderr
-            if step == "5afe00000001":
-                # Between expand and backfill, code that writes NULL on purpose: the backfill must fix it.
-                with engine.begin() as conn:
+        assert alembic_cli(url, "upgrade", "8c4e7b2a5d22", ini=example_history).returncode == 0
+        with unpooled(url) as engine:
+            with engine.begin() as conn:
+                account = conn.execute(
+                    text("INSERT INTO account (email, password_hash) VALUES ('x@example.com', 'x') RETURNING id")
+                ).scalar_one()
+                for name in ("Old", "Older"):
                     conn.execute(
-                        text(
-                            "INSERT INTO locations (account_id, name, latitude, longitude, zoomlevel)"
-                            " VALUES (:a, 'Null', 1, 2, NULL)"
-                        ),
-                        {"a": account},
+                        text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, :n, 1, 2)"),
+                        {"a": account, "n": name},
                     )
-        with engine.connect() as conn:
-            zooms = conn.execute(text("SELECT array_agg(zoomlevel ORDER BY id) FROM locations")).scalar_one()
-            assert zooms == [12, 12, 12]
-            rows = conn.execute(
-                text("SELECT conname, convalidated FROM pg_constraint WHERE conname LIKE '%zoomlevel%'")
-            ).all()
-            checks = {name: validated for name, validated in rows}
-        column = next(c for c in inspect(engine).get_columns("locations") if c["name"] == "zoomlevel")
-        assert column["nullable"] is False
-        assert checks == {"ck_locations_zoomlevel_range": True}
+            for step in ("5afe00000001", "5afe00000002", "5afe00000003", "5afe00000004"):
+                result = alembic_cli(url, "upgrade", step, ini=example_history)
+                assert result.returncode == 0, result.stderr
+                if step == "5afe00000001":
+                    # Between expand and backfill, code that writes NULL on purpose: the backfill must fix it.
+                    with engine.begin() as conn:
+                        conn.execute(
+                            text(
+                                "INSERT INTO locations (account_id, name, latitude, longitude, zoomlevel)"
+                                " VALUES (:a, 'Null', 1, 2, NULL)"
+                            ),
+                            {"a": account},
+                        )
+            with engine.connect() as conn:
+                zooms = conn.execute(text("SELECT array_agg(zoomlevel ORDER BY id) FROM locations")).scalar_one()
+                assert zooms == [12, 12, 12]
+                rows = conn.execute(
+                    text("SELECT conname, convalidated FROM pg_constraint WHERE conname LIKE '%zoomlevel%'")
+                ).all()
+                checks = {name: validated for name, validated in rows}
+            column = next(c for c in inspect(engine).get_columns("locations") if c["name"] == "zoomlevel")
+            assert column["nullable"] is False
+            assert checks == {"ck_locations_zoomlevel_range": True}
 
-        down = alembic(example_history, url, "downgrade", "8c4e7b2a5d22")
-        assert down.returncode == 0, down.stderr
-        assert "zoomlevel" not in [c["name"] for c in inspect(engine).get_columns("locations")]
-        assert alembic(example_history, url, "upgrade", "head").returncode == 0, "and up again"
-        engine.dispose()
+            down = alembic_cli(url, "downgrade", "8c4e7b2a5d22", ini=example_history)
+            assert down.returncode == 0, down.stderr
+            assert "zoomlevel" not in [c["name"] for c in inspect(engine).get_columns("locations")]
+            assert alembic_cli(url, "upgrade", "head", ini=example_history).returncode == 0, "and up again"

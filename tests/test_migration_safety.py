@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -16,21 +15,8 @@ from sqlalchemy.engine import make_url
 
 from app.migrating import LOCK_KEY
 from app.schema import PROJECT_ROOT, script_directory
-from tests.support.databases import engine_for, scratch_database, upgrade
+from tests.support.databases import alembic_cli, scratch_database, unpooled, upgrade
 from tests.support.history import SEED_HEAD, history_with, revision_source
-
-
-def alembic(url: str, *args: str, ini: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the real alembic CLI from the project root against ``url``."""
-    config = ["-c", str(ini)] if ini else []
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *config, *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def dbapi_dsn(url: str) -> str:
@@ -38,20 +24,13 @@ def dbapi_dsn(url: str) -> str:
 
 
 def columns(url: str, table: str) -> list[str]:
-    engine = engine_for(url)
-    try:
+    with unpooled(url) as engine:
         return [c["name"] for c in inspect(engine).get_columns(table)]
-    finally:
-        engine.dispose()
 
 
 def version(url: str) -> str | None:
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    finally:
-        engine.dispose()
+    with unpooled(url) as engine, engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 @pytest.fixture
@@ -62,7 +41,11 @@ def empty_db(server_url):
 
 def test_three_concurrent_upgrades_apply_each_revision_once(empty_db):
     results: list[subprocess.CompletedProcess[str]] = []
-    threads = [threading.Thread(target=lambda: results.append(alembic(empty_db, "upgrade", "head"))) for _ in range(3)]
+
+    def migrate():
+        results.append(alembic_cli(empty_db, "upgrade", "head"))
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -97,7 +80,7 @@ def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db
         # A long read: an open transaction holding ACCESS SHARE on the table.
         reader.cursor().execute("SELECT count(*) FROM locations")
         started = time.monotonic()
-        result = alembic(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
+        result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
         took = time.monotonic() - started
     finally:
         reader.rollback()
@@ -123,7 +106,7 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
         ),
     )
     ini = history_with(tmp_path, ADD_COLOR, broken)
-    result = alembic(empty_db, "upgrade", "head", ini=ini)
+    result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
     message = result.stderr.strip().splitlines()[-1]
     assert "upgrade of revision b40b40b40b40 (Add size to locations) failed" in message
@@ -141,7 +124,7 @@ def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_pat
     upgrade(empty_db, "head")
     ini = history_with(tmp_path, slow)
     started = time.monotonic()
-    result = alembic(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
+    result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
     assert result.returncode != 0 and time.monotonic() - started < 4.5
     message = result.stderr.strip().splitlines()[-1]
     assert "ran longer than statement_timeout 500ms" in message and "batches" in message
@@ -152,22 +135,19 @@ def test_a_migrator_waits_for_the_one_holding_the_lock_and_gives_up_with_a_messa
     holder = psycopg2.connect(dbapi_dsn(empty_db))
     try:
         holder.cursor().execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        result = alembic(empty_db, "upgrade", "head", MIGRATION_LOCK_WAIT="1")
+        result = alembic_cli(empty_db, "upgrade", "head", MIGRATION_LOCK_WAIT="1")
     finally:
         holder.close()
     assert result.returncode != 0
     assert "another migration is running; waiting" in result.stderr
     assert "held the migration lock for over 1 s" in result.stderr.strip().splitlines()[-1]
     assert version_table_missing(empty_db)
-    assert alembic(empty_db, "upgrade", "head").returncode == 0, "the lock went with the holder's session"
+    assert alembic_cli(empty_db, "upgrade", "head").returncode == 0, "the lock went with the holder's session"
 
 
 def version_table_missing(url: str) -> bool:
-    engine = engine_for(url)
-    try:
+    with unpooled(url) as engine:
         return "alembic_version" not in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
 
 
 def test_offline_sql_sets_the_timeouts_before_any_change():

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from sqlalchemy import text
 
-from app.schema import PROJECT_ROOT, revision_message, script_directory
-from tests.support.databases import downgrade, engine_for, scratch_database, upgrade, user_tables
+from app.schema import revision_message, script_directory
+from tests.support.databases import alembic_cli, downgrade, scratch_database, unpooled, upgrade, user_tables
 
 SEED = [
     "Create account table",
@@ -22,14 +18,6 @@ SEED = [
 
 def revisions_oldest_first():
     return list(reversed(list(script_directory().walk_revisions())))
-
-
-def alembic_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``alembic`` command line against ``url`` from the project root."""
-    env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
-    )
 
 
 @pytest.fixture
@@ -69,25 +57,24 @@ def test_downgrade_to_base_leaves_no_tables(empty_db):
 
 def test_location_written_at_revision_2_reaches_head_with_zoom_12(empty_db):
     upgrade(empty_db, "8c4e7b2a5d22")  # Create locations table
-    engine = engine_for(empty_db)
-    with engine.begin() as conn:
-        account_id = conn.execute(
-            text("INSERT INTO account (email, password_hash) VALUES ('old@example.com', 'x') RETURNING id")
-        ).scalar_one()
-        conn.execute(
-            text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, 'Old', 1.5, 2.5)"),
-            {"a": account_id},
-        )
-    upgrade(empty_db, "head")
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT name, latitude, longitude, zoomlevel FROM locations")).one()
-        column = conn.execute(
-            text(
-                "SELECT is_nullable, column_default FROM information_schema.columns"
-                " WHERE table_name = 'locations' AND column_name = 'zoomlevel'"
+    with unpooled(empty_db) as engine:
+        with engine.begin() as conn:
+            account_id = conn.execute(
+                text("INSERT INTO account (email, password_hash) VALUES ('old@example.com', 'x') RETURNING id")
+            ).scalar_one()
+            conn.execute(
+                text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, 'Old', 1.5, 2.5)"),
+                {"a": account_id},
             )
-        ).one()
-    engine.dispose()
+        upgrade(empty_db, "head")
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT name, latitude, longitude, zoomlevel FROM locations")).one()
+            column = conn.execute(
+                text(
+                    "SELECT is_nullable, column_default FROM information_schema.columns"
+                    " WHERE table_name = 'locations' AND column_name = 'zoomlevel'"
+                )
+            ).one()
     assert tuple(row) == ("Old", 1.5, 2.5, 12)
     assert column.is_nullable == "NO"
     assert column.column_default == "12"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -13,12 +16,35 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from app.schema import alembic_config
+from app.schema import PROJECT_ROOT, alembic_config
 
 
 def engine_for(url: str, **kwargs) -> Engine:
     """Return an unpooled engine, so nothing holds a connection between tests."""
     return create_engine(url, poolclass=NullPool, **kwargs)
+
+
+@contextmanager
+def unpooled(url: str) -> Iterator[Engine]:
+    """Yield an unpooled engine for ``url``, disposed afterwards."""
+    engine = engine_for(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def alembic_cli(url: str, *args: str, ini: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``alembic`` command line from the project root against ``url`` (``-c ini`` if given)."""
+    config = ["-c", str(ini)] if ini else []
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *config, *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @contextmanager
@@ -74,8 +100,5 @@ def downgrade(url: str, target: str) -> None:
 
 def user_tables(url: str) -> set[str]:
     """Return the tables in the public schema, less Alembic's bookkeeping table."""
-    engine = engine_for(url)
-    try:
+    with unpooled(url) as engine:
         return set(inspect(engine).get_table_names()) - {"alembic_version"}
-    finally:
-        engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -107,6 +108,24 @@ def http_status(url: str) -> int | None:
         return exc.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+def http_json(url: str, method: str = "GET", body=None, token=None, expect: int | None = None):
+    """Send a JSON request; return (status, decoded body), failing if ``expect`` is given and not met."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    decoded = json.loads(raw or b"{}")
+    if expect is not None and status != expect:
+        raise AssertionError(f"{method} {url}: expected {expect}, got {status}: {decoded}")
+    return status, decoded
 
 
 def copy_project(destination: Path) -> Path:
