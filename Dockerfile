@@ -1,12 +1,10 @@
 # The one image: Compose runs it locally and Heroku builds it from heroku.yml.
-# PYTHON_IMAGE is a build argument so CI can substitute a locally built base;
-# unset or empty (as Compose passes an unset variable) means the official image.
-ARG PYTHON_IMAGE
-ARG BASE_IMAGE=${PYTHON_IMAGE:-python:3.12-slim-bookworm}
+# PYTHON_IMAGE is a build argument so CI can substitute a locally built base.
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # Build stage: a virtualenv with the pinned dependencies, trimmed, with pip
 # removed, so neither an installer nor build tools reach the image that runs.
-FROM ${BASE_IMAGE} AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN apt-get update -q \
@@ -25,17 +23,22 @@ RUN python3 -m venv /opt/venv \
  && find sqlalchemy -name '*.so' -exec strip --strip-unneeded {} + \
  && python3 -m compileall -q -j 0 -x '/dialects/(mysql|mssql|oracle|sqlite)/|/ext/(asyncio|mypy)/|/gunicorn/(asgi|http2|dirty|ctl)/|/packaging/|/werkzeug/debug/' .
 
-FROM ${BASE_IMAGE}
+FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     PORT=5000
-# Heroku runs containers as an arbitrary non-root user; so does this image by default.
-RUN useradd --system --no-create-home --uid 10001 --user-group app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
-# Compile now: at run time the code is read-only to the (arbitrary) user.
-RUN python -m compileall -q app alembic gunicorn.conf.py
-USER app
+# Heroku runs containers as an arbitrary non-root user; this image runs as
+# nobody by default. A uid every host knows matters: Docker engines before 23
+# resolve the user on the host when `docker compose watch` copies files in.
+ARG APP_UID=65534
+# Compile now: at run time the code is read-only to the (arbitrary) user. The
+# directories live reload syncs into are the runtime user's, so that
+# `docker compose watch` can delete files there (it runs rm as that user).
+RUN python -m compileall -q app alembic gunicorn.conf.py \
+ && find app alembic -type d ! -name __pycache__ -exec chown "${APP_UID}:${APP_UID}" {} +
+USER ${APP_UID}
 CMD ["bin/proc", "web"]

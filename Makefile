@@ -6,13 +6,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Several workers: most tests wait on Docker or Postgres, not on a core.
+PYTEST_ARGS ?= -n 4 --dist loadfile
 
-# Compose v2 when the docker CLI has it, else v1.29's docker-compose.
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Docker Compose v2: 2.22 added develop.watch, which live reload needs.
+COMPOSE := docker compose
+COMPOSE_MIN := 2.22
 WEB_PORT ?= $(or $(shell sed -n 's/^WEB_PORT=//p' .env 2>/dev/null),5000)
 DB_PORT ?= $(or $(shell sed -n 's/^DB_PORT=//p' .env 2>/dev/null),5432)
-export WEB_PORT DB_PORT
+WEB_RELOAD ?= $(or $(shell sed -n 's/^WEB_RELOAD=//p' .env 2>/dev/null),1)
+export WEB_PORT DB_PORT WEB_RELOAD
+# The background `docker compose watch` of this checkout: its pid and log.
+WATCH_PID := .run/watch.pid
+WATCH_LOG := .run/watch.log
 RUN := $(COMPOSE) run --rm --no-deps
 HEROKU_APP ?=
 HEROKU := heroku$(if $(HEROKU_APP), --app $(HEROKU_APP))
@@ -34,54 +40,96 @@ docker-running:
 	@command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker info failed): start it, then retry" >&2; exit 1; }
 
+.PHONY: compose
+compose: docker-running
+	@v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
+	if [ -z "$$v" ]; then \
+		echo "error: Docker Compose v2 is not installed (docker compose version failed): install the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
+	elif ! printf '%s\n%s\n' "$(COMPOSE_MIN)" "$$v" | sort -V -C; then \
+		echo "error: Docker Compose $$v is too old; $(COMPOSE_MIN) or newer is needed: update the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
+	fi
+
 .env:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
 	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
 
 .PHONY: up
-up: docker-running .env ## Build, start db, run release, start web, wait for /readyz
-	@echo "==> building the app image ($(COMPOSE))"
+up: compose .env unwatch ## Build, start db, run release, start web (live reload on), wait until it is healthy
+	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web
 	@echo "==> starting db, running the release process, starting web"
-	@$(COMPOSE) up -d --no-build web || { echo "error: the stack did not start; release output:" >&2; $(COMPOSE) logs --tail 40 release >&2; exit 1; }
-	@echo "==> waiting for http://127.0.0.1:$(WEB_PORT)/readyz"
-	@bin/wait-ready http://127.0.0.1:$(WEB_PORT)/readyz 60 || { $(COMPOSE) logs --tail 40 web >&2; exit 1; }
-	@echo "==> up: http://127.0.0.1:$(WEB_PORT)  (make logs, make status, make down)"
+	@since="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"; \
+	$(COMPOSE) up --detach --wait --no-build web || { \
+		echo "error: the stack did not start; what release and web said:" >&2; \
+		$(COMPOSE) logs --no-log-prefix --since "$$since" release web >&2; exit 1; }
+	@$(MAKE) --no-print-directory watch
+	@echo "==> up: http://127.0.0.1:$(WEB_PORT)  (make logs, make status, make debug, make down)"
+
+# Start a command in the background, in a session of its own: closing the
+# terminal that ran make does not end it, and `kill -- -PID` ends all of it.
+# Python waits until the child has its session, so make may exit at once.
+# (setsid(1) is not on macOS.) Arguments: log file, pid file, command.
+define DETACH
+import subprocess, sys
+log, pid_file, *command = sys.argv[1:]
+with open(log, "w") as out:
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+with open(pid_file, "w") as out:
+    out.write(str(child.pid))
+endef
+export DETACH
+
+# Live reload: `docker compose watch` copies saved code into web and rebuilds
+# on requirements.txt or Dockerfile changes; it runs in the background until
+# `make down`. `make up` stops it while it builds, so the two never race.
+# WEB_RELOAD=0 (in .env or the environment) turns it all off.
+.PHONY: watch
+watch: compose
+	@mkdir -p $(dir $(WATCH_PID))
+	@if [ "$(WEB_RELOAD)" != 1 ]; then \
+		echo "==> live reload is off (WEB_RELOAD=$(WEB_RELOAD)): web runs as on Heroku; make up again after a change"; \
+	elif [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; then \
+		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
+	else \
+		$(PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
+		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
+	fi
+
+.PHONY: unwatch
+unwatch:
+	@if [ -f $(WATCH_PID) ]; then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; rm -f $(WATCH_PID); fi
 
 .PHONY: down
-down: docker-running ## Stop and remove the containers (the database volume is kept)
+down: compose unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
 	@$(COMPOSE) down
 
 .PHONY: logs
-logs: docker-running ## Follow the logs of every service
-	@$(COMPOSE) logs -f --tail 100
+logs: compose ## Follow the logs of every service, and of live reload
+	@if [ -f $(WATCH_LOG) ]; then tail -n 5 -F $(WATCH_LOG) 2>/dev/null | awk '{ print "watch    | " $$0; fflush() }' & fi; \
+	$(COMPOSE) logs --follow --tail 100
 
 .PHONY: ps
-ps: docker-running ## Show the services and their state
+ps: compose ## Show the services and their state
 	@$(COMPOSE) ps
 
 .PHONY: db-up
-db-up: docker-running .env
-	@$(COMPOSE) up -d db >/dev/null 2>&1 || $(COMPOSE) up -d db
-	@echo "==> waiting for the database"
-	@for i in $$(seq 1 60); do \
-		$(COMPOSE) exec -T db pg_isready -q -h 127.0.0.1 -U app -d app </dev/null && exit 0; sleep 0.5; \
-	done; echo "error: the database did not become ready in 30 s (make logs)" >&2; exit 1
+db-up: compose .env
+	@$(COMPOSE) --progress quiet up --detach --wait db || { echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }
 
 # One-off processes run the current code, as after a deploy: build first (a
 # cached build takes about a second), then run the Procfile type.
 .PHONY: image
-image: docker-running .env
+image: compose .env
 	@echo "==> building the app image"
 	@$(COMPOSE) build --quiet web
 
 # After a migration, recreate web if it runs an older image, so /readyz
-# compares the database with the code you have.
+# compares the database with the code you have. With live reload on, web
+# has the code already.
 define refresh-web
-	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ]; then \
-		$(COMPOSE) up -d --no-deps --no-build web 2>&1 | grep -v -i "up-to-date" || true; \
-		bin/wait-ready http://127.0.0.1:$(WEB_PORT)/healthz 30 >/dev/null; \
+	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; }; then \
+		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; \
 	fi
 endef
 
@@ -98,9 +146,9 @@ upgrade: image db-up ## Apply the next migration only
 	$(refresh-web)
 
 .PHONY: downgrade
-downgrade: image db-up ## Revert the latest applied migration
-	@echo "==> downgrade: alembic downgrade -1"
-	@$(RUN) web bin/proc downgrade
+downgrade: image db-up ## Revert the latest migration, or down to a revision: make downgrade [to=REV]
+	@echo "==> downgrade: alembic downgrade $(or $(to),-1)"
+	@$(RUN) web $(if $(to),alembic downgrade $(to),bin/proc downgrade)
 	$(refresh-web)
 
 .PHONY: revision-message
@@ -133,6 +181,46 @@ psql: db-up ## Open psql on the Compose database
 .PHONY: shell
 shell: image db-up ## Open a Python shell with the app loaded, in a one-off container
 	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
+
+.PHONY: db-reset
+db-reset: db-up ## Drop the Compose database, recreate it, migrate to head (asks first; confirm=1 to skip)
+	@bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)
+	@$(COMPOSE) build --quiet web
+	@$(RUN) web bin/proc release
+	$(refresh-web)
+
+.PHONY: db-snapshot
+db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
+	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
+	@bin/localdb snapshot "$(name)"
+
+.PHONY: db-restore
+db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
+	@test -n "$(name)" || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
+	@bin/localdb restore "$(name)"
+
+.PHONY: db-snapshots
+db-snapshots: db-up ## List the snapshots: name, revision, when taken, size
+	@bin/localdb list
+
+.PHONY: db-snapshot-rm
+db-snapshot-rm: db-up ## Delete a snapshot: make db-snapshot-rm name=before-x
+	@test -n "$(name)" || { echo "error: name the snapshot to delete: make db-snapshot-rm name=before-x" >&2; exit 1; }
+	@bin/localdb remove "$(name)"
+
+.PHONY: terminal
+terminal:
+	@test -t 0 || { echo "error: make $(MAKECMDGOALS) needs a terminal (pdb reads from it): run it in a terminal" >&2; exit 1; }
+
+.PHONY: debug
+debug: terminal db-up unwatch ## Run web in the foreground with one worker and a terminal, for breakpoint(); Ctrl-C ends it
+	@$(COMPOSE) build --quiet web
+	@echo "==> stopping web; running it in the foreground: one worker, one thread, no timeout"
+	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
+	@$(COMPOSE) --progress quiet stop web
+	@$(COMPOSE) run --rm --no-deps --service-ports -e WEB_DEBUG=1 web bin/proc web; \
+	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
+	@$(MAKE) --no-print-directory watch
 
 .PHONY: local
 local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then web
@@ -182,9 +270,15 @@ lint: $(STAMP) ## Check style with ruff (lint and format)
 	@echo "==> ruff format --check"
 	@$(BIN)/ruff format --check .
 
+# Every check runs even when an earlier one fails, so one run shows every finding.
 .PHONY: check
-check: lint ## Lint, then check migrations: one head, zero-downtime SQL lint (squawk), alembic check
-	@$(BIN)/python bin/check-migrations
+check: $(STAMP) ## Run every check, then fail if any failed: ruff, format, one head, squawk, alembic check
+	@failed=""; \
+	echo "==> ruff check"; $(BIN)/ruff check . || failed="$$failed ruff-check"; \
+	echo "==> ruff format --check"; $(BIN)/ruff format --check . || failed="$$failed ruff-format"; \
+	$(BIN)/python bin/check-migrations || failed="$$failed migrations"; \
+	if [ -n "$$failed" ]; then echo "error: make check failed:$$failed (every finding is listed above)" >&2; exit 1; fi; \
+	echo "==> make check: every check passed"
 
 .PHONY: format
 format: $(STAMP) ## Fix what ruff can fix and format the code

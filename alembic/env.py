@@ -7,7 +7,7 @@ from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
-from app import migrating
+from app import migrating, schema
 from app.config import database_url, migration_settings
 from app.models import Base
 
@@ -82,6 +82,12 @@ def run_migrations_online() -> None:
             connection.rollback()
             current = ",".join(context.get_context().get_current_heads()) or None
             raise CommandError(migrating.failure_message(exc, tracker.step, settings, current)) from exc
+        except CommandError as exc:
+            # "Can't locate revision ...": say which, and the ways out, when it is the database's.
+            current = ",".join(context.get_context().get_current_heads()) or None
+            if not schema.is_known(current):
+                raise CommandError(schema.unknown_revision_message(current, schema.head_revision())) from exc
+            raise
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 migrating.release(connection)

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
@@ -24,20 +24,28 @@ R = TypeVar("R")
 _tokens = AccountToken.__table__
 ACCOUNT_FOR_TOKEN = select(_tokens.c.account_id).where(_tokens.c.token_hash == bindparam("token_hash"))
 
-# A valid hash to check against when the email is unknown, so a wrong email
-# and a wrong password take the same time and cannot be told apart.
-_DUMMY_HASH = generate_password_hash("not a real password")
+
+def hash_method() -> str:
+    """Return werkzeug's hash method for new passwords (scrypt unless configured otherwise)."""
+    return current_app.extensions["settings"].password_hash_method
+
+
+@functools.lru_cache(maxsize=4)
+def dummy_hash(method: str) -> str:
+    """Return a valid hash to check against when the email is unknown, so that a
+    wrong email and a wrong password take the same time and cannot be told apart."""
+    return generate_password_hash("not a real password", method=method)
 
 
 def hash_password(password: str) -> str:
     """Return a salted, slow hash of ``password`` for storage."""
-    return generate_password_hash(password)
+    return generate_password_hash(password, method=hash_method())
 
 
 def password_matches(stored_hash: str | None, password: str) -> bool:
     """Return whether ``password`` matches; constant work even with no account."""
     if stored_hash is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(dummy_hash(hash_method()), password)
         return False
     return check_password_hash(stored_hash, password)
 

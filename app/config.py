@@ -116,6 +116,8 @@ class Settings:
     db_ping_after: int = 10
     proxy_hops: int = 1
     max_content_length: int = 64 * 1024
+    # werkzeug's default; the test suite passes a cheaper scrypt to save CPU, never weaker in production.
+    password_hash_method: str = "scrypt"
 
     @property
     def debug(self) -> bool:
@@ -144,6 +146,8 @@ class Settings:
             raise ConfigError(f"DB_POOL_SIZE must be between 1 and 100, got {self.db_pool_size}")
         if self.proxy_hops < 0:
             raise ConfigError(f"PROXY_HOPS must be 0 or more, got {self.proxy_hops}")
+        if self.environment != "testing" and self.password_hash_method != "scrypt":
+            raise ConfigError("password_hash_method can only be changed when APP_ENV=testing")
         return self
 
 

@@ -1,11 +1,21 @@
-"""Every error leaves the app as JSON: ``{"error": {"code", "name", "message"}}``."""
+"""Every error leaves the app as JSON: ``{"error": {"code", "name", "message"}}``.
+
+A database that is down or restarting is a 503 with ``Retry-After``, logged
+in one line, not a 500 with a traceback: the pool drops the dead connections
+and the next request after Postgres is back connects afresh.
+"""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any, NoReturn
 
-from flask import Flask, Response, g, jsonify
-from werkzeug.exceptions import HTTPException, InternalServerError, UnprocessableEntity
+from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
+
+# Seconds a client should wait before retrying while the database is unavailable.
+RETRY_AFTER = 1
 
 
 class ValidationError(UnprocessableEntity):
@@ -38,7 +48,15 @@ def error_response(exc: HTTPException) -> Response:
 def _rollback() -> None:
     session = g.get("db_session")
     if session is not None:
-        session.rollback()
+        with suppress(SQLAlchemyError):  # a dead connection cannot roll back; the pool discards it
+            session.rollback()
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of what the database (or driver) said."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -48,6 +66,16 @@ def register_error_handlers(app: Flask) -> None:
     def handle_http_error(exc: HTTPException) -> Response:
         _rollback()
         return error_response(exc)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_unavailable(exc: SQLAlchemyError) -> Response:
+        _rollback()
+        app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, first_line(exc))
+        unavailable = ServiceUnavailable(
+            description="The database is unavailable; retry shortly.", retry_after=RETRY_AFTER
+        )
+        return error_response(unavailable)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
+from app.errors import first_line
 from app.schema import head_revision, schema_state
 
 bp = Blueprint("health", __name__)
@@ -21,15 +22,20 @@ def healthz():
 def readyz():
     """Answer 200 only when the database answers and is at the migration head.
 
-    When it is behind, ``pending`` lists the revisions the release process
-    would apply, oldest first.
+    Otherwise 503, with ``pending`` listing the revisions the release process
+    would apply, oldest first, and ``message`` saying what is wrong and what
+    to do, in plain words.
     """
     try:
         with get_engine().connect() as connection:
             state = schema_state(connection)
     except SQLAlchemyError as exc:
-        current_app.logger.warning("readyz: database unavailable: %s", str(exc).split("\n", 1)[0])
-        return {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}, 503
+        reason = first_line(exc)
+        current_app.logger.warning("readyz: database unavailable: %s", reason)
+        body = {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
+        return {**body, "message": f"the database does not answer: {reason}"}, 503
     pending = [{"revision": p.revision, "message": p.message} for p in state.pending]
     body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}
-    return body, 200 if state.current else 503
+    if state.current:
+        return body, 200
+    return {**body, "message": state.summary()}, 503

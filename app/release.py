@@ -66,6 +66,9 @@ def main() -> int:
     if state.current:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
+    if not state.known:
+        print(f"release: {state.summary()}", file=sys.stderr)
+        return 1
     say(f"migrating {state.revision or 'an empty database'} -> {state.head}: {len(state.pending)} revision(s)")
     for pending in state.pending:
         say(f"  {pending.revision}  {pending.message}")

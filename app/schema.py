@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,17 +58,18 @@ class SchemaState:
     revision: str | None
     head: str | None
     pending: tuple[Pending, ...] = ()
+    known: bool = True
 
     @property
     def current(self) -> bool:
         return self.revision is not None and self.revision == self.head
 
     def summary(self) -> str:
-        """Return one line for a log: at head, or behind and by which revisions."""
+        """Return one line for a log: at head, behind and by which revisions, or ahead of this code."""
         if self.current:
             return f"database schema is at head ({self.head})"
-        if not self.pending:
-            return f"database schema is at {self.revision}, which this code does not know (head is {self.head})"
+        if not self.known:
+            return unknown_revision_message(self.revision, self.head)
         names = ", ".join(str(p) for p in self.pending)
         return (
             f"database schema is behind: at {self.revision or 'base (empty)'}, head is {self.head}; "
@@ -75,16 +77,38 @@ class SchemaState:
         )
 
 
+def unknown_revision_message(revision: str | None, head: str | None) -> str:
+    """Explain, in one line, a database at a revision this code does not contain, and the ways out."""
+    return (
+        f"the database is at revision {revision}, which this code does not contain (probably applied on "
+        f"another branch). Ways out: check out the branch that has {revision}, run `make downgrade "
+        f"to=<a revision both branches have>` (this code's head is {head}), come back and `make migrate`; "
+        "or `make db-reset` to start over at this code's head (it deletes the local data: "
+        "`make db-snapshot name=...` keeps a copy first)"
+    )
+
+
+def is_known(revision: str | None) -> bool:
+    """Return whether every head in ``revision`` (comma-separated) is in this code's history."""
+    if revision is None:
+        return True
+    scripts = script_directory()
+    for rev in revision.split(","):
+        try:
+            if scripts.get_revision(rev) is None:
+                return False
+        except CommandError:  # "Can't locate revision identified by ..."
+            return False
+    return True
+
+
 def pending_revisions(revision: str | None) -> tuple[Pending, ...]:
     """Return the revisions from ``revision`` (exclusive) to head, oldest first; empty if unknown."""
     scripts = script_directory()
     head = scripts.get_current_head()
-    if revision == head:
+    if revision == head or not is_known(revision):
         return ()
-    try:
-        steps = list(scripts.iterate_revisions(head, revision))
-    except Exception:  # a revision this code does not have: nothing it can call pending
-        return ()
+    steps = list(scripts.iterate_revisions(head, revision))
     return tuple(Pending(s.revision, revision_message(s)) for s in reversed(steps))
 
 
@@ -92,4 +116,6 @@ def schema_state(connection: Connection) -> SchemaState:
     """Return the revision the database is at (None before the first migration)."""
     heads = MigrationContext.configure(connection).get_current_heads()
     revision = ",".join(heads) if heads else None
-    return SchemaState(revision=revision, head=head_revision(), pending=pending_revisions(revision))
+    return SchemaState(
+        revision=revision, head=head_revision(), pending=pending_revisions(revision), known=is_known(revision)
+    )

@@ -12,12 +12,19 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import ConfigError
 from app.migrating import db_error_reason, migration_engine
-from app.schema import PROJECT_ROOT, revision_message, schema_state, script_directory
+from app.schema import (
+    PROJECT_ROOT,
+    is_known,
+    revision_message,
+    schema_state,
+    script_directory,
+    unknown_revision_message,
+)
 
 
 def applied_revisions(current: str | None) -> set[str]:
-    """Return the revisions at or below ``current`` in the history."""
-    if current is None:
+    """Return the revisions at or below ``current`` in the history (none when it is not in the history)."""
+    if current is None or not is_known(current):
         return set()
     return {rev.revision for rev in script_directory().iterate_revisions(current, "base")}
 
@@ -31,18 +38,23 @@ def current_revision() -> str | None:
 def report(current: str | None) -> list[str]:
     """Return the status table and summary for a database at ``current``."""
     scripts = script_directory()
+    known = is_known(current)
     applied = applied_revisions(current)
     revisions = list(reversed(list(scripts.walk_revisions())))
     lines = [f"{'Status':<8} {'Revision':<14} {'Message':<40} File"]
     for rev in revisions:
-        state = "applied" if rev.revision in applied else "pending"
+        state = ("applied" if rev.revision in applied else "pending") if known else "unknown"
         message = revision_message(rev)
         path = Path(rev.path)
         shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
         lines.append(f"{state:<8} {rev.revision:<14} {message[:40]:<40} {shown}")
-    pending = len(revisions) - len(applied)
     head = scripts.get_current_head()
     lines.append("")
+    if not known:
+        lines.append(f"Current revision: {current} (not in this code)")
+        lines.append(unknown_revision_message(current, head))
+        return lines
+    pending = len(revisions) - len(applied)
     lines.append(f"Current revision: {current or '(none: empty database)'}{' (head)' if current == head else ''}")
     lines.append(f"Pending: {pending}" + ("" if pending else " (up to date)"))
     return lines
