@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.schema import PROJECT_ROOT
-from tests.support.databases import scratch_database, upgrade
-from tests.support.history import SEED_HEAD, history_with, revision_source
+from tests.support.databases import failure_line, scratch_database, upgrade
+from tests.support.docker import copy_project
+from tests.support.history import SEED, head, history_with, revision_source
 
 CHECKER = str(PROJECT_ROOT / "bin" / "check-migrations")
 
@@ -27,10 +28,14 @@ def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The virtualenv running the suite: make uses it instead of creating .venv (a copy of the project has none).
+VENV = f"VENV={Path(sys.executable).parent.parent}"
+
+
 def test_make_check_passes_on_the_project(server_url):
     # TEST_DATABASE_URL makes `alembic check` use the suite's server instead of starting another.
     result = subprocess.run(
-        ["make", "check"],
+        ["make", "check", VENV],
         cwd=PROJECT_ROOT,
         env={**os.environ, "TEST_DATABASE_URL": server_url},
         capture_output=True,
@@ -61,7 +66,7 @@ UNSAFE = {
 
 
 def unsafe_history(tmp_path: Path, upgrade_code: str, header: str = "") -> Path:
-    source = revision_source("0a5afe0a5afe", SEED_HEAD, "Do something risky", upgrade_code)
+    source = revision_source("0a5afe0a5afe", head(), "Do something risky", upgrade_code)
     if header:
         source = source.replace("\n\ndef upgrade", f"\n\n{header}\n\n\ndef upgrade", 1)
     return history_with(tmp_path, ("2099_02_01_0a5afe0a5afe_do_something_risky.py", source))
@@ -96,8 +101,8 @@ def test_a_waiver_without_a_reason_is_itself_a_finding(tmp_path):
 def test_two_heads_fail_with_the_merge_command(tmp_path):
     ini = history_with(
         tmp_path,
-        ("2099_03_01_aaaa1111aaaa_one.py", revision_source("aaaa1111aaaa", SEED_HEAD, "One branch", "pass")),
-        ("2099_03_01_bbbb2222bbbb_two.py", revision_source("bbbb2222bbbb", SEED_HEAD, "Another branch", "pass")),
+        ("2099_03_01_aaaa1111aaaa_one.py", revision_source("aaaa1111aaaa", head(), "One branch", "pass")),
+        ("2099_03_01_bbbb2222bbbb_two.py", revision_source("bbbb2222bbbb", head(), "Another branch", "pass")),
     )
     result = check("--config", str(ini), "--skip-alembic-check")
     assert result.returncode == 1
@@ -106,7 +111,7 @@ def test_two_heads_fail_with_the_merge_command(tmp_path):
 
 
 def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):
-    ini = history_with(tmp_path, drop=("add_favorites_table",))  # the models still declare favorites
+    ini = history_with(tmp_path, upto=SEED[2][0])  # cut before favorites: the models still declare them
     result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
     assert result.returncode == 1
     assert "alembic-check: `alembic check` failed" in result.stderr
@@ -126,7 +131,8 @@ def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, 
             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
         )  # fmt: skip
         assert refused.returncode != 0
-        assert "no revision was written" in refused.stderr and "empty=1" in refused.stderr
+        message = failure_line(refused)
+        assert "no revision was written" in message and "empty=1" in message
         assert set(versions.iterdir()) == before
         allowed = subprocess.run(
             [*base, "-x", "empty=1", "revision", "--autogenerate", "-m", "Backfill colors"],
@@ -135,3 +141,23 @@ def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, 
         assert allowed.returncode == 0, allowed.stderr
     [new] = set(versions.iterdir()) - before
     assert new.name.endswith("_backfill_colors.py")
+
+
+def test_make_check_runs_every_check_and_reports_every_finding(tmp_path, server_url):
+    project = copy_project(tmp_path / "project")
+    unsafe = revision_source(
+        "0a5afe0a5afe", head(), "Add color", "op.add_column('locations', sa.Column('color', sa.Text(), nullable=False))"
+    )
+    (project / "alembic" / "versions" / "2099_02_01_0a5afe0a5afe_add_color.py").write_text(unsafe)
+    result = subprocess.run(
+        ["make", "check", VENV], cwd=project, env={**os.environ, "TEST_DATABASE_URL": server_url},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    formatting = output[output.index("==> ruff format --check") : output.index("==> single head")]
+    assert "alembic/versions/2099_02_01_0a5afe0a5afe_add_color.py" in formatting
+    assert "2099_02_01_0a5afe0a5afe_add_color.py: adding-required-field:" in output  # squawk
+    assert "alembic-check:" in output, "alembic check still ran: the models have no color column"
+    [summary] = [line for line in result.stderr.splitlines() if line.startswith("error: make check failed:")]
+    assert "ruff-format" in summary and "migrations" in summary

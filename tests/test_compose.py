@@ -3,98 +3,34 @@
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 import subprocess
 
 import pytest
 
-from tests.support.docker import (
-    APP_IMAGE,
-    build_app_image,
-    copy_project,
-    docker,
-    free_port,
-    http_json,
-    http_status,
-    require_docker,
-    unique,
-)
+from tests.support.docker import docker, http_status, unique
+from tests.support.history import after, head
+from tests.support.stack import project_stack
 
-pytestmark = pytest.mark.docker
-
-PREVIOUS, HEAD = "b7d9e1f3a633", "e2a6c8d4f944"
-
-
-def compose_command() -> list[str]:
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    pytest.skip("needs docker compose or docker-compose")
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("compose")]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """Yield (directory, environment) for a private copy of the project and its own Compose stack."""
-    require_docker()
-    build_app_image()
-    directory = copy_project(tmp_path_factory.mktemp("stack") / "project")
-    env = {
-        **os.environ,
-        "COMPOSE_PROJECT_NAME": unique("t"),
-        "APP_IMAGE": APP_IMAGE,
-        "WEB_PORT": str(free_port()),
-        "DB_PORT": str(free_port()),
-    }
-    env.pop("SECRET_KEY", None)
-    env.pop("DATABASE_URL", None)
-    yield directory, env
-    subprocess.run([*compose_command(), "down", "-v", "--remove-orphans"], cwd=directory, env=env, capture_output=True)
+def stack(tmp_path_factory):
+    with project_stack(tmp_path_factory.mktemp("compose")) as stack:
+        yield stack
 
 
-def make(project, *targets: str) -> subprocess.CompletedProcess[str]:
-    directory, env = project
-    return subprocess.run(["make", *targets], cwd=directory, env=env, capture_output=True, text=True, timeout=600)
+def ready(revision: str, code_head: str) -> dict:
+    """Return the /readyz body for a database at ``revision`` with code at ``code_head``."""
+    body = {"database": "ok", "revision": revision, "head": code_head}
+    return {**body, "pending": [{"revision": rev, "message": message} for rev, message in after(revision)]}
 
 
-def api(port: str, method: str, path: str, body=None, token=None):
-    return http_json(f"http://127.0.0.1:{port}{path}", method, body, token)
-
-
-def ready(revision: str, head: str, *pending: tuple[str, str]) -> dict:
-    """Return the /readyz body for a database at ``revision`` with code at ``head``."""
-    listed = [{"revision": rev, "message": message} for rev, message in pending]
-    return {"database": "ok", "revision": revision, "head": head, "pending": listed}
-
-
-def test_make_up_downgrade_migrate_down(project):
-    port = project[1]["WEB_PORT"]
-    up = make(project, "up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    assert f"==> up: http://127.0.0.1:{port}" in up.stdout
-    assert (project[0] / ".env").exists(), "make up creates .env from .env.example"
-
-    status, account = api(port, "POST", "/accounts", {"email": "e2e@example.com", "password": "end-to-end"})
-    assert status == 201
-    status, saved = api(port, "POST", "/locations", {"name": "Home", "latitude": 1, "longitude": 2}, account["token"])
-    assert status == 201
-
-    down_one = make(project, "downgrade")
-    assert down_one.returncode == 0, down_one.stdout + down_one.stderr
-    assert api(port, "GET", "/readyz") == (503, ready(PREVIOUS, HEAD, (HEAD, "Add favorites table")))
-
-    status_out = make(project, "status")
-    assert status_out.returncode == 0, status_out.stderr
-    assert f"pending  {HEAD}" in status_out.stdout and "Pending: 1" in status_out.stdout
-
-    migrate = make(project, "migrate")
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    assert api(port, "GET", "/readyz") == (200, ready(HEAD, HEAD))
-    assert api(port, "GET", "/locations", token=account["token"]) == (200, {"locations": [saved]})
-
-    down = make(project, "down")
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert http_status(f"http://127.0.0.1:{port}/healthz") is None
+def readyz(stack) -> tuple[int, dict]:
+    status, body = stack.api("GET", "/readyz")
+    body.pop("message", None)
+    return status, body
 
 
 NOTE_COLUMN = """    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -102,48 +38,67 @@ NOTE_COLUMN = """    created_at: Mapped[datetime] = mapped_column(DateTime(timez
 """
 
 
-def test_first_migration_as_the_readme_walks_through_it(project):
-    """Change a model, make revision, make migrate, make status, make downgrade."""
-    directory, env = project
-    assert make(project, "up").returncode == 0
-    port = env["WEB_PORT"]
-    assert make(project, "revision").returncode != 0, "a revision needs a message"
-
-    models = directory / "app" / "models.py"
-    original = models.read_text()
+def add_note_column(stack) -> str:
+    """Add a nullable note to Location in the copy's models, as the README's walkthrough does; return the original."""
+    original = stack.read("app/models.py")
     marker = "    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())\n"
-    location_block = original.index("class Location(Base):")
-    at = original.index(marker, location_block)
-    models.write_text(original[:at] + NOTE_COLUMN + original[at + len(marker) :])
+    at = original.index(marker, original.index("class Location(Base):"))
+    stack.write("app/models.py", original[:at] + NOTE_COLUMN + original[at + len(marker) :])
+    return original
+
+
+def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
+    """make up, use the API, change a model, make revision, migrate, status, downgrade, migrate, down."""
+    up = stack.up()
+    assert f"==> up: http://127.0.0.1:{stack.port}" in up.stdout
+    assert (stack.directory / ".env").exists(), "make up creates .env from .env.example"
+    assert readyz(stack) == (200, ready(head(), head()))
+    status, account = stack.api("POST", "/accounts", {"email": "e2e@example.com", "password": "end-to-end"})
+    assert status == 201
+    status, saved = stack.api("POST", "/locations", {"name": "Home", "latitude": 1, "longitude": 2}, account["token"])
+    assert status == 201
+    assert stack.make("revision").returncode != 0, "a revision needs a message"
+
+    original = add_note_column(stack)
+    versions = stack.directory / "alembic" / "versions"
     try:
-        revision = make(project, "revision", "m=Add note to locations")
+        revision = stack.make("revision", "m=Add note to locations")
         assert revision.returncode == 0, revision.stdout + revision.stderr
-        [path] = (directory / "alembic" / "versions").glob("*_add_note_to_locations.py")
+        [path] = versions.glob("*_add_note_to_locations.py")
         assert path.stat().st_uid == os.getuid()
         source = path.read_text()
         # Autogenerated, then formatted by ruff (double quotes) as make revision promises.
         assert 'op.add_column("locations", sa.Column("note", sa.Text(), nullable=True))' in source
         new_head = source.split("revision: str = ")[1].split("\n")[0].strip("'\"")
 
-        migrate = make(project, "migrate")
+        migrate = stack.make("migrate")
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-        assert api(port, "GET", "/readyz") == (200, ready(new_head, new_head))
-        status = make(project, "status")
+        assert readyz(stack) == (200, {"database": "ok", "revision": new_head, "head": new_head, "pending": []})
+        status = stack.make("status")
         assert f"applied  {new_head}" in status.stdout and "Pending: 0" in status.stdout
 
-        assert make(project, "downgrade").returncode == 0
-        assert api(port, "GET", "/readyz") == (503, ready(HEAD, new_head, (new_head, "Add note to locations")))
+        down_one = stack.make("downgrade")
+        assert down_one.returncode == 0, down_one.stdout + down_one.stderr
+        status, body = readyz(stack)
+        assert (status, body["revision"], body["head"]) == (503, head(), new_head)
+        assert body["pending"] == [{"revision": new_head, "message": "Add note to locations"}]
+        status = stack.make("status")
+        assert f"pending  {new_head}" in status.stdout and "Pending: 1" in status.stdout
+
+        assert stack.make("migrate").returncode == 0
+        assert readyz(stack)[0] == 200
+        assert stack.api("GET", "/locations", token=account["token"]) == (200, {"locations": [saved]})
     finally:
-        models.write_text(original)
-        for leftover in (directory / "alembic" / "versions").glob("*_add_note_to_locations.py"):
+        stack.write("app/models.py", original)
+        for leftover in versions.glob("*_add_note_to_locations.py"):
             leftover.unlink()
-        make(project, "up")
-        make(project, "down")
+    down = stack.make("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert http_status(f"http://127.0.0.1:{stack.port}/healthz") is None
 
 
-def test_failing_release_keeps_web_from_starting(project):
-    directory, env = project
-    override = directory / "docker-compose.failing-release.yml"
+def test_failing_release_keeps_web_from_starting(stack):
+    override = stack.directory / "docker-compose.failing-release.yml"
     override.write_text(
         "services:\n"
         "  release:\n"
@@ -151,12 +106,12 @@ def test_failing_release_keeps_web_from_starting(project):
         "      DATABASE_URL: postgres://app:app@no-such-host:5432/app\n"
         "      RELEASE_DB_WAIT: '2'\n"
     )
-    env = {**env, "COMPOSE_PROJECT_NAME": unique("tfail"), "SECRET_KEY": "x"}
+    env = {**stack.env, "COMPOSE_PROJECT_NAME": unique("tfail"), "SECRET_KEY": "x"}
     files = ["-f", "docker-compose.yml", "-f", override.name]
     try:
         result = subprocess.run(
-            [*compose_command(), *files, "up", "-d", "--no-build", "web"],
-            cwd=directory, env=env, capture_output=True, text=True, timeout=300,
+            ["docker", "compose", *files, "up", "-d", "--build", "web"],
+            cwd=stack.directory, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert result.returncode != 0, result.stdout + result.stderr
         running_web = docker(
@@ -166,15 +121,40 @@ def test_failing_release_keeps_web_from_starting(project):
         ).stdout.strip()  # fmt: skip
         assert running_web == ""
     finally:
-        subprocess.run([*compose_command(), *files, "down", "-v"], cwd=directory, env=env, capture_output=True)
+        subprocess.run(["docker", "compose", *files, "down", "-v"], cwd=stack.directory, env=env, capture_output=True)
 
 
-def test_make_up_without_a_docker_engine_fails_with_one_line(project):
-    directory, env = project
-    result = subprocess.run(
-        ["make", "up"], cwd=directory, env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
+    result = stack.make("up", DOCKER_HOST="unix:///nonexistent.sock")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: the Docker engine is not running (docker info failed): start it, then retry"]
+
+
+def docker_without_compose(directory, version: str | None) -> str:
+    """Put a `docker` on a PATH of its own that answers `compose version` as ``version`` (None: no plugin)."""
+    real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
+    fake = directory / "docker"
+    answer = (
+        f'echo "{version}"; exit 0' if version else "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1"
+    )
+    fake.write_text(f'#!/bin/sh\n[ "$1" = compose ] && {{ {answer}; }}\nexec {real} "$@"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return f"{directory}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [
+        (None, "error: Docker Compose v2 is not installed (docker compose version failed): install the Compose plugin"),
+        ("v2.20.3", "error: Docker Compose 2.20.3 is too old; 2.22 or newer is needed"),
+    ],
+)
+def test_docker_targets_without_compose_v2_fail_with_one_line_saying_what_to_install(stack, tmp_path, version, says):
+    path = docker_without_compose(tmp_path, version)
+    for target in ("up", "migrate", "status", "db-reset"):
+        result = stack.make(target, PATH=path)
+        assert result.returncode != 0, target
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(says), (target, result.stderr)
+        assert "https://docs.docker.com/compose/install/" in errors[0]

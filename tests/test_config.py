@@ -72,3 +72,10 @@ def test_overrides_replace_environment_and_are_checked():
     assert settings.database_url == "postgresql+psycopg2://u@h/d"
     with pytest.raises(ConfigError, match="unknown setting"):
         load_settings({}, database_url="postgres://u@h/d", environment="testing", colour="blue")
+
+
+def test_passwords_use_werkzeugs_scrypt_outside_tests():
+    settings = load_settings({"SECRET_KEY": "s"}, database_url="postgres://u@h/d")
+    assert settings.password_hash_method == "scrypt"
+    with pytest.raises(ConfigError, match="only be changed when APP_ENV=testing"):
+        load_settings({"SECRET_KEY": "s"}, database_url="postgres://u@h/d", password_hash_method="scrypt:1024:8:1")

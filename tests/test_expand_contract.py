@@ -10,16 +10,17 @@ from sqlalchemy import inspect, text
 
 from app.schema import PROJECT_ROOT
 from tests.support.databases import alembic_cli, scratch_database, unpooled
-from tests.support.history import history_with
+from tests.support.history import SEED, history_with
 
 EXAMPLES = sorted((PROJECT_ROOT / "docs" / "expand-contract").glob("*.py"))
+LOCATIONS_TABLE = SEED[1][0]  # the example starts from the seed's "Create locations table"
 
 
 @pytest.fixture
 def example_history(tmp_path):
-    """Yield alembic.ini of the seed with the zoomlevel step (and what follows it) replaced by the example."""
+    """Return alembic.ini of the seed up to its locations table, followed by the example instead of the rest."""
     revisions = [(f"2099_{path.name}", path.read_text()) for path in EXAMPLES]
-    return history_with(tmp_path, *revisions, drop=("add_zoomlevel_to_locations", "add_favorites_table"))
+    return history_with(tmp_path, *revisions, upto=LOCATIONS_TABLE)
 
 
 def test_the_example_passes_the_zero_downtime_lint(example_history):
@@ -34,7 +35,7 @@ def test_the_example_passes_the_zero_downtime_lint(example_history):
 
 def test_the_example_moves_existing_rows_to_zoom_12_and_requires_it(example_history, server_url):
     with scratch_database(server_url, "expand") as url:
-        assert alembic_cli(url, "upgrade", "8c4e7b2a5d22", ini=example_history).returncode == 0
+        assert alembic_cli(url, "upgrade", LOCATIONS_TABLE, ini=example_history).returncode == 0
         with unpooled(url) as engine:
             with engine.begin() as conn:
                 account = conn.execute(
@@ -69,7 +70,7 @@ def test_the_example_moves_existing_rows_to_zoom_12_and_requires_it(example_hist
             assert column["nullable"] is False
             assert checks == {"ck_locations_zoomlevel_range": True}
 
-            down = alembic_cli(url, "downgrade", "8c4e7b2a5d22", ini=example_history)
+            down = alembic_cli(url, "downgrade", LOCATIONS_TABLE, ini=example_history)
             assert down.returncode == 0, down.stderr
             assert "zoomlevel" not in [c["name"] for c in inspect(engine).get_columns("locations")]
             assert alembic_cli(url, "upgrade", "head", ini=example_history).returncode == 0, "and up again"

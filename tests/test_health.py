@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from app import create_app
-from app.schema import head_revision
-from tests.support.databases import downgrade, scratch_database, upgrade
+from tests.support.databases import downgrade, scratch_database, unpooled, upgrade
+from tests.support.history import SEED, after, head, previous
 
 
 def test_healthz_is_200(client):
@@ -16,8 +18,7 @@ def test_healthz_is_200(client):
 def test_readyz_is_200_at_head(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    head = head_revision()
-    assert response.get_json() == {"database": "ok", "revision": head, "head": head, "pending": []}
+    assert response.get_json() == {"database": "ok", "revision": head(), "head": head(), "pending": []}
 
 
 def _client_for(url):
@@ -33,9 +34,10 @@ def test_readyz_is_503_with_the_older_revision_when_behind(server_url):
         assert body.status_code == 503
         state = body.get_json()
         assert state["database"] == "ok"
-        assert state["head"] == head_revision()
-        assert state["revision"] not in (None, head_revision())
-        assert state["pending"] == [{"revision": head_revision(), "message": "Add favorites table"}]
+        assert state["head"] == head()
+        assert state["revision"] == previous(head())
+        assert state["pending"] == [{"revision": rev, "message": message} for rev, message in after(previous(head()))]
+        assert "1 pending" in state["message"] and "make migrate" in state["message"]
         upgrade(url, "head")
         assert client.get("/readyz").status_code == 200
 
@@ -45,18 +47,31 @@ def test_readyz_is_503_before_any_migration(server_url):
         response = _client_for(url).get("/readyz")
         assert response.status_code == 503
         body = response.get_json()
-        assert (body["database"], body["revision"], body["head"]) == ("ok", None, head_revision())
-        assert [p["message"] for p in body["pending"]] == [
-            "Create account table",
-            "Create locations table",
-            "Add zoomlevel to locations",
-            "Add favorites table",
-        ]
+        assert (body["database"], body["revision"], body["head"]) == ("ok", None, head())
+        pending = [(p["revision"], p["message"]) for p in body["pending"]]
+        assert pending == after(None)
+        assert pending[: len(SEED)] == list(SEED)
 
 
 def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
     client = _client_for("postgresql://nobody:nothing@127.0.0.1:9/none")
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
+    body = response.get_json()
+    assert body.pop("message").startswith("the database does not answer: ")
+    assert body == {"database": "unavailable", "revision": None, "head": head(), "pending": []}
     assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
+    with scratch_database(server_url, "ahead") as url:
+        upgrade(url, "head")
+        with unpooled(url) as engine, engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
+        response = _client_for(url).get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert (body["revision"], body["head"], body["pending"]) == ("feedfacecafe", head(), [])
+    message = body["message"]
+    assert "at revision feedfacecafe, which this code does not contain" in message
+    assert "make downgrade to=" in message and "make db-reset" in message

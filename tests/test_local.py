@@ -6,11 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from app.schema import PROJECT_ROOT, head_revision
+from app.schema import PROJECT_ROOT
 from tests.support.databases import scratch_database, upgrade
 from tests.support.docker import free_port, http_status, wait_for
+from tests.support.history import SEED, after, head
 
 HONCHO = str(Path(sys.executable).parent / "honcho")
 
@@ -28,27 +30,38 @@ def write_env(path: Path, url: str, port: int) -> Path:
 
 
 class WebProcess:
-    """A web process started on the host; ``output`` and ``returncode`` are set once it stopped."""
+    """A web process started on the host; its output is read as it comes, ``returncode`` set once it stopped."""
 
     def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
         self.command, self.env, self.port = command, env, port
-        self.output = ""
+        self.lines: list[str] = []
         self.returncode: int | None = None
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for_line(self, text: str, timeout: float = 30) -> str:
+        """Return the first line of output containing ``text``, waiting for it."""
+        wait_for(lambda: any(text in line for line in self.lines), timeout)
+        return next(line for line in self.lines if text in line)
 
     def __enter__(self) -> WebProcess:
         self.proc = subprocess.Popen(
             self.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")))
+        self.reader.start()
         wait_for(lambda: http_status(self.url("/healthz")) == 200, 30)
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.proc.send_signal(signal.SIGTERM)
-        self.output, _ = self.proc.communicate(timeout=40)
-        self.returncode = self.proc.returncode
+        self.returncode = self.proc.wait(timeout=40)
+        self.reader.join(10)
 
 
 def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
@@ -61,7 +74,7 @@ def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
             [HONCHO, *common, "run", "bin/proc", "release"], env=host_env(), capture_output=True, text=True, timeout=120
         )
         assert release.returncode == 0, release.stdout + release.stderr
-        assert f"database is at {head_revision()}" in release.stdout
+        assert f"database is at {head()}" in release.stdout
 
         with WebProcess([HONCHO, *common, "start", "web"], host_env(), port) as web:
             assert http_status(web.url("/readyz")) == 200
@@ -72,12 +85,13 @@ def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
 
 def test_web_start_up_log_names_the_pending_revisions(server_url):
     with scratch_database(server_url, "behind") as url:
-        upgrade(url, "8c4e7b2a5d22")  # two revisions short of head
+        upgrade(url, SEED[1][0])  # before zoomlevel and favorites
         port = free_port()
         env = {**host_env(), "DATABASE_URL": url, "SECRET_KEY": "s", "PORT": str(port), "WEB_CONCURRENCY": "1"}
         with WebProcess([str(PROJECT_ROOT / "bin" / "proc"), "web"], env, port) as web:
             assert http_status(web.url("/readyz")) == 503
-    [line] = [line for line in web.output.splitlines() if "database schema is behind" in line]
+            line = web.wait_for_line("database schema is behind")  # logged by the first worker, off the serving path
     assert "[WARNING]" in line
-    assert "2 pending: b7d9e1f3a633 (Add zoomlevel to locations), e2a6c8d4f944 (Add favorites table)" in line
+    pending = after(SEED[1][0])
+    assert f"{len(pending)} pending: " + ", ".join(f"{rev} ({message})" for rev, message in pending) in line
     assert web.returncode == 0

@@ -9,34 +9,11 @@ import threading
 import time
 
 import psycopg2
-import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 from app.migrating import LOCK_KEY
 from app.schema import PROJECT_ROOT, script_directory
-from tests.support.databases import alembic_cli, scratch_database, unpooled, upgrade
-from tests.support.history import SEED_HEAD, history_with, revision_source
-
-
-def dbapi_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def columns(url: str, table: str) -> list[str]:
-    with unpooled(url) as engine:
-        return [c["name"] for c in inspect(engine).get_columns(table)]
-
-
-def version(url: str) -> str | None:
-    with unpooled(url) as engine, engine.connect() as conn:
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-@pytest.fixture
-def empty_db(server_url):
-    with scratch_database(server_url, "safety") as url:
-        yield url
+from tests.support.databases import alembic_cli, columns, dbapi_dsn, failure_line, upgrade, version
+from tests.support.history import head, history_with, revision_source
 
 
 def test_three_concurrent_upgrades_apply_each_revision_once(empty_db):
@@ -56,14 +33,14 @@ def test_three_concurrent_upgrades_apply_each_revision_once(empty_db):
     assert len(applied) == len(revisions)
     for rev in revisions:
         assert sum(f"-> {rev}," in line for line in applied) == 1, rev
-    assert version(empty_db) == SEED_HEAD
+    assert version(empty_db) == head()
 
 
 ADD_COLOR = (
     "2099_01_01_c0105c0105c0_add_color_to_locations.py",
     revision_source(
         "c0105c0105c0",
-        SEED_HEAD,
+        head(),
         "Add color to locations",
         'op.add_column("locations", sa.Column("color", sa.Text(), nullable=True))',
         'op.drop_column("locations", "color")',
@@ -87,12 +64,12 @@ def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db
         reader.close()
     assert result.returncode != 0
     assert took < 15, f"took {took:.1f} s"
-    message = result.stderr.strip().splitlines()[-1]
+    message = failure_line(result)
     assert "revision c0105c0105c0 (Add color to locations) failed" in message
     assert 'could not lock table "locations" within lock_timeout 1s' in message
-    assert "Retry" in message and f"still at {SEED_HEAD}" in message
+    assert "Retry" in message and f"still at {head()}" in message
     assert columns(empty_db, "locations") == before
-    assert version(empty_db) == SEED_HEAD
+    assert version(empty_db) == head()
 
 
 def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_path):
@@ -108,7 +85,7 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
     ini = history_with(tmp_path, ADD_COLOR, broken)
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
-    message = result.stderr.strip().splitlines()[-1]
+    message = failure_line(result)
     assert "upgrade of revision b40b40b40b40 (Add size to locations) failed" in message
     assert "division by zero" in message and "the database is still at c0105c0105c0" in message
     assert version(empty_db) == "c0105c0105c0"
@@ -119,16 +96,16 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
 def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
     slow = (
         "2099_01_03_5105105105a1_backfill_slowly.py",
-        revision_source("5105105105a1", SEED_HEAD, "Backfill slowly", 'op.execute("SELECT pg_sleep(5)")'),
+        revision_source("5105105105a1", head(), "Backfill slowly", 'op.execute("SELECT pg_sleep(5)")'),
     )
     upgrade(empty_db, "head")
     ini = history_with(tmp_path, slow)
     started = time.monotonic()
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
     assert result.returncode != 0 and time.monotonic() - started < 4.5
-    message = result.stderr.strip().splitlines()[-1]
+    message = failure_line(result)
     assert "ran longer than statement_timeout 500ms" in message and "batches" in message
-    assert version(empty_db) == SEED_HEAD
+    assert version(empty_db) == head()
 
 
 def test_a_migrator_waits_for_the_one_holding_the_lock_and_gives_up_with_a_message(empty_db):
@@ -140,14 +117,9 @@ def test_a_migrator_waits_for_the_one_holding_the_lock_and_gives_up_with_a_messa
         holder.close()
     assert result.returncode != 0
     assert "another migration is running; waiting" in result.stderr
-    assert "held the migration lock for over 1 s" in result.stderr.strip().splitlines()[-1]
-    assert version_table_missing(empty_db)
+    assert "held the migration lock for over 1 s" in failure_line(result)
+    assert version(empty_db) is None, "nothing was migrated"
     assert alembic_cli(empty_db, "upgrade", "head").returncode == 0, "the lock went with the holder's session"
-
-
-def version_table_missing(url: str) -> bool:
-    with unpooled(url) as engine:
-        return "alembic_version" not in inspect(engine).get_table_names()
 
 
 def test_offline_sql_sets_the_timeouts_before_any_change():

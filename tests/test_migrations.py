@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
+from app.models import Base
 from app.schema import revision_message, script_directory
-from tests.support.databases import alembic_cli, downgrade, scratch_database, unpooled, upgrade, user_tables
-
-SEED = [
-    "Create account table",
-    "Create locations table",
-    "Add zoomlevel to locations",
-    "Add favorites table",
-]
-
-
-def revisions_oldest_first():
-    return list(reversed(list(script_directory().walk_revisions())))
-
-
-@pytest.fixture
-def empty_db(server_url):
-    with scratch_database(server_url, "migrations") as url:
-        yield url
+from tests.support.databases import alembic_cli, downgrade, unpooled, upgrade, user_tables
+from tests.support.history import SEED, head, revisions_oldest_first
 
 
 def test_single_head():
@@ -31,8 +15,8 @@ def test_single_head():
 
 
 def test_history_starts_with_the_seed_story():
-    messages = [revision_message(rev) for rev in revisions_oldest_first()]
-    assert messages[: len(SEED)] == SEED
+    story = [(rev.revision, revision_message(rev)) for rev in revisions_oldest_first()]
+    assert story[: len(SEED)] == list(SEED)
 
 
 def test_every_revision_has_a_docstring_for_both_directions():
@@ -50,13 +34,13 @@ def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db
 
 def test_downgrade_to_base_leaves_no_tables(empty_db):
     upgrade(empty_db, "head")
-    assert user_tables(empty_db) == {"account", "account_token", "locations", "favorites"}
+    assert user_tables(empty_db) == set(Base.metadata.tables)
     downgrade(empty_db, "base")
     assert user_tables(empty_db) == set()
 
 
-def test_location_written_at_revision_2_reaches_head_with_zoom_12(empty_db):
-    upgrade(empty_db, "8c4e7b2a5d22")  # Create locations table
+def test_location_written_before_zoomlevel_reaches_head_with_zoom_12(empty_db):
+    upgrade(empty_db, SEED[1][0])  # Create locations table
     with unpooled(empty_db) as engine:
         with engine.begin() as conn:
             account_id = conn.execute(
@@ -88,7 +72,7 @@ def test_models_match_head_alembic_check(empty_db):
 
 
 def test_alembic_check_fails_when_not_at_head(empty_db):
-    upgrade(empty_db, "b7d9e1f3a633")  # one short of head
+    upgrade(empty_db, SEED[2][0])  # before the favorites table
     result = alembic_cli(empty_db, "check")
     assert result.returncode != 0
 
@@ -97,4 +81,4 @@ def test_cli_reports_current_revision(empty_db):
     upgrade(empty_db, "head")
     result = alembic_cli(empty_db, "current")
     assert result.returncode == 0
-    assert f"{script_directory().get_current_head()} (head)" in result.stdout
+    assert f"{head()} (head)" in result.stdout

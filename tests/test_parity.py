@@ -68,9 +68,8 @@ def test_compose_runs_procfile_types():
     assert proc_type(services["release"]["command"]) == "release"
     assert proc_type(services["web"]["command"]) == "web"
     assert services["release"]["image"] == services["web"]["image"]
-    assert services["release"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["release"]["depends_on"] == {"db": {"condition": "service_started"}}, "release waits itself"
     assert services["web"]["depends_on"] == {"release": {"condition": "service_completed_successfully"}}
-    assert "name" not in compose, "Compose v1.29 has no top-level name"
 
 
 def test_compose_publishes_on_loopback_only():
@@ -151,7 +150,7 @@ def load_gunicorn_config(**env: str):
     module = importlib.util.module_from_spec(spec)
     saved = dict(os.environ)
     try:
-        for key in ("PORT", "WEB_CONCURRENCY"):
+        for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "WEB_RELOAD", "WEB_DEBUG"):
             os.environ.pop(key, None)
         os.environ.update(env)
         spec.loader.exec_module(module)
@@ -171,6 +170,31 @@ def test_gunicorn_config_follows_herokus_rules():
     assert conf.accesslog == "-"
     custom = load_gunicorn_config(PORT="8123", WEB_CONCURRENCY="5")
     assert (custom.bind, custom.workers) == ("0.0.0.0:8123", 5)
+
+
+def test_as_heroku_runs_it_the_app_is_preloaded_and_nothing_reloads():
+    conf = load_gunicorn_config()
+    assert conf.preload_app is True and conf.RELOAD is False
+    for manifest in ("heroku.yml", "Dockerfile", "Procfile"):
+        assert "WEB_RELOAD" not in (PROJECT_ROOT / manifest).read_text(), manifest
+
+
+def test_compose_turns_reload_on_for_web_only_and_lets_the_user_turn_it_off():
+    services = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["web"]["environment"]["WEB_RELOAD"] == "${WEB_RELOAD:-1}"
+    assert "WEB_RELOAD" not in services["release"]["environment"]
+    conf = load_gunicorn_config(WEB_RELOAD="1")
+    assert conf.RELOAD is True and conf.preload_app is False, "each worker imports the code afresh"
+    assert conf.timeout == 25, "the dyno's limits still apply"
+    watched = {rule["path"]: rule["action"] for rule in services["web"]["develop"]["watch"]}
+    assert watched["./app"] == "sync" and watched["./alembic"] == "sync"
+    assert watched["./requirements.txt"] == "rebuild" and watched["./Dockerfile"] == "rebuild"
+
+
+def test_debug_mode_is_one_worker_one_thread_and_no_timeout():
+    conf = load_gunicorn_config(WEB_DEBUG="1", WEB_RELOAD="1", WEB_CONCURRENCY="4")
+    assert (conf.workers, conf.threads, conf.timeout) == (1, 1, 0)
+    assert conf.RELOAD is False, "a reload would end the debugging session"
 
 
 def test_gunicorn_accepts_the_config(tmp_path):

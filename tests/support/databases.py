@@ -47,6 +47,13 @@ def alembic_cli(url: str, *args: str, ini: Path | None = None, **env: str) -> su
     )
 
 
+def failure_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Return the one line the alembic CLI printed about its failure ("FAILED: ..."), without the prefix."""
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("FAILED: ")]
+    assert len(lines) == 1, f"expected one FAILED line:\n{result.stdout}\n{result.stderr}"
+    return lines[0].removeprefix("FAILED: ")
+
+
 @contextmanager
 def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     """Create an empty database next to ``server_url``'s, yield its URL, then drop it.
@@ -102,3 +109,22 @@ def user_tables(url: str) -> set[str]:
     """Return the tables in the public schema, less Alembic's bookkeeping table."""
     with unpooled(url) as engine:
         return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def columns(url: str, table: str) -> list[str]:
+    """Return the column names of ``table``."""
+    with unpooled(url) as engine:
+        return [c["name"] for c in inspect(engine).get_columns(table)]
+
+
+def version(url: str) -> str | None:
+    """Return the revision ``url``'s database is at (None before the first migration)."""
+    with unpooled(url) as engine, engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def dbapi_dsn(url: str) -> str:
+    """Return ``url`` as psycopg2 takes it, for tests that hold a raw connection."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

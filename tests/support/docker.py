@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from app.schema import PROJECT_ROOT
+from tests.support.postgres import RUN_ID, run_labels
 
 APP_IMAGE = "flask-heroku-parity:test"
 
@@ -36,12 +38,26 @@ def require_docker() -> None:
         pytest.skip("needs a running Docker engine")
 
 
-def build_app_image(tag: str = APP_IMAGE) -> str:
-    """Build the project's Dockerfile as ``tag``; PYTHON_IMAGE picks the base as in CI."""
-    args = ["build", "-q", "-t", tag]
-    if os.environ.get("PYTHON_IMAGE"):
-        args += ["--build-arg", f"PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"]
-    docker(*args, str(PROJECT_ROOT), timeout=1200)
+def build_app_image(tag: str = APP_IMAGE, context: Path = PROJECT_ROOT) -> str:
+    """Build the project's image as ``tag`` the way `make up` does (Compose, BuildKit); PYTHON_IMAGE picks the base."""
+    env = {**os.environ, "APP_IMAGE": tag, "SECRET_KEY": "build-only", "COMPOSE_PROJECT_NAME": "build"}
+    result = subprocess.run(
+        ["docker", "compose", "--progress", "quiet", "build", "web"],
+        cwd=context, env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"building {tag} failed:\n{result.stdout}\n{result.stderr}")
+    return tag
+
+
+def shared_app_image(run_dir: Path) -> str:
+    """Return this run's app image, built once for every worker (removed at the end of the run)."""
+    tag = f"{APP_IMAGE}-{os.environ.get(RUN_ID, 'none')}"
+    with FileLock(run_dir / "image.lock"):
+        built = run_dir / "image.built"
+        if not built.exists():
+            build_app_image(tag)
+            built.write_text(tag)
     return tag
 
 
@@ -71,8 +87,9 @@ def network() -> Iterator[str]:
 def postgres_on(net: str, image: str, *extra: str, command: tuple[str, ...] = ()) -> Iterator[str]:
     """Start Postgres on ``net``; yield its container name once it answers over TCP."""
     name = unique("tpg")
+    labels = [f"--label={key}={value}" for key, value in run_labels().items()]
     docker(
-        "run", "-d", "--name", name, "--network", net,
+        "run", "-d", "--name", name, "--network", net, *labels,
         "-e", "POSTGRES_USER=app", "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app",
         *extra, image, *command,
     )  # fmt: skip
@@ -110,8 +127,8 @@ def http_status(url: str) -> int | None:
         return None
 
 
-def http_json(url: str, method: str = "GET", body=None, token=None, expect: int | None = None):
-    """Send a JSON request; return (status, decoded body), failing if ``expect`` is given and not met."""
+def http_call(url: str, method: str = "GET", body=None, token=None) -> tuple[int, dict[str, str], dict]:
+    """Send a JSON request; return (status, headers, decoded body)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -119,10 +136,15 @@ def http_json(url: str, method: str = "GET", body=None, token=None, expect: int 
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            status, raw = response.status, response.read()
+            status, answered, raw = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    decoded = json.loads(raw or b"{}")
+        status, answered, raw = exc.code, dict(exc.headers), exc.read()
+    return status, answered, json.loads(raw or b"{}")
+
+
+def http_json(url: str, method: str = "GET", body=None, token=None, expect: int | None = None):
+    """Send a JSON request; return (status, decoded body), failing if ``expect`` is given and not met."""
+    status, _, decoded = http_call(url, method, body, token)
     if expect is not None and status != expect:
         raise AssertionError(f"{method} {url}: expected {expect}, got {status}: {decoded}")
     return status, decoded
@@ -130,6 +152,6 @@ def http_json(url: str, method: str = "GET", body=None, token=None, expect: int 
 
 def copy_project(destination: Path) -> Path:
     """Copy the project's files (not .git, .venv or caches) to ``destination``."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env")
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env", ".run")
     shutil.copytree(PROJECT_ROOT, destination, ignore=ignore)
     return destination

@@ -1,4 +1,9 @@
-"""Temporary copies of the migration history with extra revisions, for testing what goes wrong."""
+"""The seed's migration history, and temporary copies of the history with revisions added or cut.
+
+Tests about the seed story address its revisions by id; tests about "the
+latest revision" ask the script directory, so revisions a user adds on top
+never break them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,41 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from app.schema import PROJECT_ROOT, head_revision
+from app.schema import PROJECT_ROOT, head_revision, script_directory
+
+# The sample app's history, oldest first: (revision, message).
+SEED = (
+    ("3f1a2c9d0b11", "Create account table"),
+    ("8c4e7b2a5d22", "Create locations table"),
+    ("b7d9e1f3a633", "Add zoomlevel to locations"),
+    ("e2a6c8d4f944", "Add favorites table"),
+)
+
+
+def head() -> str:
+    """Return the head of the history as it is now (the seed's, or a later one the user added)."""
+    current = head_revision()
+    assert current is not None, "the history has no revisions"
+    return current
+
+
+def previous(revision: str) -> str | None:
+    """Return the revision before ``revision``."""
+    down = script_directory().get_revision(revision).down_revision
+    assert not isinstance(down, tuple), f"{revision} is a merge point"
+    return down
+
+
+def revisions_oldest_first():
+    """Return every revision script, oldest first."""
+    return list(reversed(list(script_directory().walk_revisions())))
+
+
+def after(revision: str | None) -> list[tuple[str, str]]:
+    """Return (revision, message) of everything after ``revision`` up to head, oldest first."""
+    from app.schema import pending_revisions
+
+    return [(p.revision, p.message) for p in pending_revisions(revision)]
 
 
 def revision_source(revision: str, down_revision: str, message: str, upgrade: str, downgrade: str = "pass") -> str:
@@ -22,20 +61,20 @@ def revision_source(revision: str, down_revision: str, message: str, upgrade: st
     )
 
 
-def history_with(directory: Path, *revisions: tuple[str, str], drop: tuple[str, ...] = ()) -> Path:
+def history_with(directory: Path, *revisions: tuple[str, str], upto: str | None = None) -> Path:
     """Copy alembic.ini and alembic/ into ``directory``, add ``(filename, source)`` revisions; return the ini.
 
-    ``drop`` removes revision files whose names contain any of the given strings.
+    ``upto`` keeps only that revision and its ancestors, so the added ones
+    can replace what came after it, whatever the user has added since.
     """
     shutil.copy(PROJECT_ROOT / "alembic.ini", directory / "alembic.ini")
     shutil.copytree(PROJECT_ROOT / "alembic", directory / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
     versions = directory / "alembic" / "versions"
-    for path in versions.glob("*.py"):
-        if any(part in path.name for part in drop):
-            path.unlink()
+    if upto is not None:
+        keep = {Path(rev.path).name for rev in script_directory().iterate_revisions(upto, "base")}
+        for path in versions.glob("*.py"):
+            if path.name not in keep:
+                path.unlink()
     for filename, source in revisions:
         (versions / filename).write_text(source)
     return directory / "alembic.ini"
-
-
-SEED_HEAD = head_revision()

@@ -1,0 +1,128 @@
+"""A private copy of the project with its own Compose stack, driven through the make targets users type."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from tests.support.docker import (
+    APP_IMAGE,
+    copy_project,
+    docker,
+    free_port,
+    http_call,
+    http_json,
+    http_status,
+    require_docker,
+    unique,
+)
+
+
+class Stack:
+    """One project copy: its own Compose project name, image tag and ports on 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.name = unique("t")
+        self.env = {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": self.name,
+            "APP_IMAGE": f"{APP_IMAGE}-{self.name}",
+            "WEB_PORT": str(free_port()),
+            "DB_PORT": str(free_port()),
+            # One worker: these tests are about the stack, not concurrency, and run several stacks at once.
+            "WEB_CONCURRENCY": "1",
+        }
+        for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO"):
+            self.env.pop(inherited, None)
+
+    @property
+    def port(self) -> str:
+        return self.env["WEB_PORT"]
+
+    def make(self, *targets: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``make targets`` in the copy, as a user would (no terminal)."""
+        return subprocess.run(
+            ["make", *targets], cwd=self.directory, env={**self.env, **env},
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``docker compose args`` for this stack."""
+        return subprocess.run(
+            ["docker", "compose", *args], cwd=self.directory, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def api(self, method: str, path: str, body=None, token=None):
+        """Send a JSON request to web; return (status, decoded body)."""
+        return http_json(f"http://127.0.0.1:{self.port}{path}", method, body, token)
+
+    def status(self, path: str) -> int | None:
+        """Return the status of GET ``path``, or None while nothing answers (web restarting)."""
+        return http_status(f"http://127.0.0.1:{self.port}{path}")
+
+    def call(self, method: str, path: str, body=None, token=None):
+        """Send a JSON request to web; return (status, headers, decoded body)."""
+        return http_call(f"http://127.0.0.1:{self.port}{path}", method, body, token)
+
+    def sign_up(self, email: str, password: str = "a long password") -> str:
+        """Create an account through web; return its token."""
+        status, body = self.api("POST", "/accounts", {"email": email, "password": password})
+        assert status == 201, body
+        return body["token"]
+
+    def logs(self, service: str = "web") -> str:
+        result = self.compose("logs", "--no-log-prefix", service)
+        return result.stdout + result.stderr
+
+    def container_id(self, service: str = "web") -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        result = self.make("up")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def write(self, relative: str, text: str) -> None:
+        """Write a file in the copy the way an editor saves it."""
+        (self.directory / relative).write_text(text)
+
+    def read(self, relative: str) -> str:
+        return (self.directory / relative).read_text()
+
+    def down(self) -> None:
+        """Stop live reload, remove the stack, its volume and its image tag."""
+        pid_file = self.directory / ".run" / "watch.pid"
+        if pid_file.exists():
+            with suppress(ProcessLookupError, ValueError):
+                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+        self.compose("down", "-v", "--remove-orphans", "--timeout", "5")
+        docker("image", "rm", self.env["APP_IMAGE"], check=False)
+
+
+@contextmanager
+def project_stack(directory: Path) -> Iterator[Stack]:
+    """Yield a Stack for a fresh copy of the project in ``directory``, removed afterwards."""
+    require_docker()
+    stack = Stack(copy_project(directory / "project"))
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+def poll(predicate, timeout: float, interval: float = 0.05):
+    """Return the first truthy value of ``predicate()``, or None after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

@@ -1,0 +1,113 @@
+"""A way out when the database is where the code cannot follow: another branch's revision, a restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from tests.support.history import head, revision_source
+from tests.support.stack import poll, project_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("db-states")]
+
+ELSEWHERE = "0be1a5e0be1a"  # a revision made on "another branch"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with project_stack(tmp_path_factory.mktemp("states")) as stack:
+        stack.up()
+        yield stack
+
+
+def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_out(stack):
+    branch_file = stack.directory / "alembic" / "versions" / f"2099_01_01_{ELSEWHERE}_add_branch_table.py"
+    create = 'op.create_table("branch_only", sa.Column("id", sa.Integer(), primary_key=True))'
+    source = revision_source(ELSEWHERE, head(), "Add branch table", create, 'op.drop_table("branch_only")')
+    branch_file.write_text(source)
+    assert stack.make("migrate").returncode == 0
+    branch_file.unlink()  # back to a checkout without it: live reload removes it from web too
+
+    def readyz_explains():
+        status, body = stack.api("GET", "/readyz")
+        return status == 503 and f"at revision {ELSEWHERE}, which this code does not contain" in body["message"]
+
+    assert poll(readyz_explains, 30)
+
+    up = stack.make("up")
+    assert up.returncode != 0
+    assert f"the database is at revision {ELSEWHERE}, which this code does not contain" in up.stderr
+    assert "make downgrade to=" in up.stderr and "make db-reset" in up.stderr
+    assert "migrating" not in up.stdout + up.stderr, "no plan line that claims a migration will run"
+
+    migrate = stack.make("migrate")
+    assert migrate.returncode != 0
+    said = [line for line in (migrate.stdout + migrate.stderr).splitlines() if ELSEWHERE in line]
+    assert len(said) == 1 and said[0].startswith(f"FAILED: the database is at revision {ELSEWHERE}, which this code")
+
+    status = stack.make("status")
+    assert f"Current revision: {ELSEWHERE} (not in this code)" in status.stdout
+    assert "make db-reset" in status.stdout
+
+    assert readyz_explains(), "web still runs, and still explains"
+
+    # The first way out: on the branch that has it, downgrade to a revision both share; then come back.
+    branch_file.write_text(source)
+    back = stack.make("downgrade", f"to={head()}")
+    assert back.returncode == 0, back.stdout + back.stderr
+    branch_file.unlink()
+    assert stack.make("up").returncode == 0
+    assert stack.api("GET", "/readyz")[0] == 200
+
+
+def test_postgres_restarting_under_load_answers_503_never_500_and_web_recovers_by_itself(stack):
+    token = stack.sign_up("load@example.com")
+    web = stack.container_id()
+    answers: list[tuple[float, int, dict, dict]] = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            status, headers, body = stack.call("GET", "/locations", token=token)
+            answers.append((time.monotonic(), status, headers, body))
+
+    def database_answers() -> bool:
+        try:
+            psycopg2.connect(host="127.0.0.1", port=stack.env["DB_PORT"], user="app", password="app", dbname="app",
+                             connect_timeout=1).close()  # fmt: skip
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        assert stack.compose("restart", "db").returncode == 0
+        back = poll(lambda: database_answers() and time.monotonic(), 60, 0.02)
+        assert back, "Postgres did not come back"
+        time.sleep(3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+    statuses = {status for _, status, _, _ in answers}
+    assert 500 not in statuses and statuses <= {200, 503}, statuses
+    unavailable = [(headers, body) for _, status, headers, body in answers if status == 503]
+    assert unavailable, "no request met the restart; the test proved nothing"
+    for headers, body in unavailable:
+        assert body["error"]["message"] == "The database is unavailable; retry shortly."
+        assert headers["Retry-After"] == "1"
+    recovered = min(at for at, status, _, _ in answers if status == 200 and at >= back)
+    print(f"\nweb served again {recovered - back:.2f} s after Postgres accepted connections "
+          f"({len(unavailable)} of {len(answers)} requests answered 503)")  # fmt: skip
+    assert recovered - back < 5
+    assert stack.container_id() == web, "web was not restarted"
+    logs = stack.logs()
+    assert "Traceback" not in logs
+    assert logs.count("database unavailable: GET /locations") >= len(unavailable)

@@ -1,0 +1,144 @@
+"""The daily loop after `make up`: saved code is served with nothing typed; `make debug` stops at a breakpoint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import urllib.request
+
+import pexpect
+import pytest
+
+from tests.support.history import head, revision_source
+from tests.support.stack import poll, project_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("reload")]
+
+HEALTH = "app/health.py"
+OK = 'return {"status": "ok"}'
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with project_stack(tmp_path_factory.mktemp("reload")) as stack:
+        up = stack.up()
+        assert "==> live reload: watching app/, alembic/" in up.stdout
+        yield stack
+
+
+@pytest.fixture
+def health(stack):
+    """Yield a function that saves app/health.py with /healthz returning the given expression; restored after."""
+    original = stack.read(HEALTH)
+    assert OK in original
+
+    def save(returned: str) -> None:
+        stack.write(HEALTH, original.replace(OK, f"return {returned}"))
+
+    yield save
+    stack.write(HEALTH, original)
+    assert poll(lambda: stack.api("GET", "/healthz") == (200, {"status": "ok"}), 30)
+
+
+def serves(stack, body: dict, timeout: float = 30) -> bool:
+    """Return whether /healthz answers ``body`` within ``timeout`` seconds (failing with what web and watch said)."""
+    if poll(lambda: stack.api("GET", "/healthz") == (200, body), timeout):
+        return True
+    watch = (stack.directory / ".run" / "watch.log").read_text()
+    raise AssertionError(f"/healthz never answered {body}; web said:\n{stack.logs()[-3000:]}\nwatch said:\n{watch}")
+
+
+def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
+    container = stack.container_id()
+    health('{"status": "ok", "edit": 1}')
+    assert serves(stack, {"status": "ok", "edit": 1})
+    health('{"status": "ok", "edit": 2}')
+    assert serves(stack, {"status": "ok", "edit": 2})
+    assert stack.container_id() == container, "the same container served both edits"
+    assert "reload: app/health.py changed; restarting the workers" in stack.logs()
+
+
+def test_a_syntax_error_is_one_line_in_make_logs_and_the_next_good_save_serves(stack, health):
+    health('{"status": "broken"')  # the brace is never closed
+    assert poll(lambda: "SyntaxError" in stack.logs(), 30)
+    assert stack.api("GET", "/healthz") == (200, {"status": "ok"}), "the previous code keeps serving"
+    logs = subprocess.run(
+        ["timeout", "2", "make", "logs"], cwd=stack.directory, env=stack.env, capture_output=True, text=True
+    )
+    lines = [line for line in logs.stdout.splitlines() if "SyntaxError" in line]
+    assert len(lines) == 1, logs.stdout
+    assert re.search(r"reload: app/health\.py:\d+: SyntaxError: '\{' was never closed; fix it and save", lines[0])
+    health('{"status": "fixed"}')
+    assert serves(stack, {"status": "fixed"})
+
+
+def test_a_module_that_fails_on_import_answers_500_with_the_reason_until_fixed(stack, health):
+    health('{"status": undefined_name}')  # compiles; fails only when the view runs, a plain 500
+    original = stack.read(HEALTH)
+    stack.write(HEALTH, original.replace("bp = Blueprint(", "raise RuntimeError('misconfigured')\nbp = Blueprint(", 1))
+    status = poll(lambda: (lambda r: r if r[0] == 500 else None)(stack.api("GET", "/healthz")), 30)
+    assert status is not None
+    assert "The app failed to load: app/health.py:" in status[1]["error"]["message"]
+    assert "RuntimeError: misconfigured" in status[1]["error"]["message"]
+    stack.write(HEALTH, original.replace('{"status": undefined_name}', '{"status": "back"}'))
+    assert serves(stack, {"status": "back"})
+
+
+def test_revisions_added_and_deleted_as_on_a_branch_switch_reach_the_running_web(stack):
+    versions = stack.directory / "alembic" / "versions"
+    new = versions / "2099_01_01_b4a4c4b4a4c4_add_branch_work.py"
+    new.write_text(revision_source("b4a4c4b4a4c4", head(), "Add branch work", "pass"))
+    try:
+        assert poll(lambda: stack.api("GET", "/readyz")[1].get("head") == "b4a4c4b4a4c4", 30)
+    finally:
+        new.unlink()
+    assert poll(lambda: stack.api("GET", "/readyz")[1].get("head") == head(), 30), "the deleted file is gone from web"
+
+
+def test_a_change_to_the_dockerfile_rebuilds_and_restarts_web_by_itself(stack):
+    container = stack.container_id()
+    dockerfile = stack.read("Dockerfile")
+    stack.write("Dockerfile", dockerfile + "# a comment is enough to make it a new build\n")
+    try:
+        assert poll(lambda: (stack.container_id() or container) != container, 120, 0.5), "web was recreated"
+        assert poll(lambda: stack.status("/healthz") == 200, 60)
+        assert "Rebuilding service" in (stack.directory / ".run" / "watch.log").read_text()
+    finally:
+        stack.write("Dockerfile", dockerfile)
+
+
+def test_make_debug_stops_at_a_breakpoint_in_a_view_and_steps_through(stack):
+    views = stack.read(HEALTH)
+    stack.write(HEALTH, views.replace("    if state.current:\n", "    breakpoint()\n    if state.current:\n", 1))
+    answers: dict[str, int] = {}
+
+    def ask_readyz():
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/readyz", timeout=60) as response:
+            answers["status"] = response.status
+
+    child = pexpect.spawn("make debug", cwd=str(stack.directory), env=stack.env, encoding="utf-8", timeout=120)
+    try:
+        child.expect("Booting worker")
+        threading.Thread(target=ask_readyz, daemon=True).start()
+        child.expect(r"\(Pdb\) ")
+        child.sendline("p state.revision == state.head")
+        child.expect("True")
+        child.sendline("next")
+        child.expect(r"return body, 200")
+        child.sendline("continue")
+        assert poll(lambda: answers.get("status"), 30) == 200
+        child.sendcontrol("c")
+        child.expect("starting web again")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+        stack.write(HEALTH, views)
+    assert child.exitstatus == 0
+    assert poll(lambda: stack.status("/readyz") == 200, 30), "web serves again after debugging"
+
+
+def test_make_debug_without_a_terminal_says_so(stack):
+    result = stack.make("debug")
+    assert result.returncode != 0
+    assert "error: make debug needs a terminal" in result.stderr

@@ -1,0 +1,88 @@
+"""A way back from what a developer does to the local database: snapshots, restores and a reset."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.history import head
+from tests.support.stack import poll, project_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("snapshots")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with project_stack(tmp_path_factory.mktemp("states")) as stack:
+        stack.up()
+        yield stack
+
+
+def ready_at_head() -> dict:
+    return {"database": "ok", "revision": head(), "head": head(), "pending": []}
+
+
+def unavailable(answer: tuple[int, dict]) -> bool:
+    """Return whether web said the database is unavailable (it reconnects on the next request)."""
+    status, body = answer
+    return status == 503 and (body.get("database") == "unavailable" or "retry shortly" in str(body.get("error")))
+
+
+def settled(stack, path: str, token: str | None = None) -> tuple[int, dict]:
+    """Return web's answer once it no longer says the database is unavailable (as after a swap)."""
+    answer = poll(lambda: (lambda r: None if unavailable(r) else r)(stack.api("GET", path, token=token)), 10)
+    assert answer is not None, f"{path} kept saying the database is unavailable"
+    return answer
+
+
+def test_a_snapshot_brings_back_the_data_and_its_revision_while_web_runs(stack):
+    token = stack.sign_up("snap@example.com")
+    place = {"name": "Saved", "latitude": 1, "longitude": 2}
+    assert stack.api("POST", "/locations", place, token)[0] == 201
+
+    taken = stack.make("db-snapshot", "name=before-migration")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert "snapshot before-migration saved" in taken.stdout
+    listed = stack.make("db-snapshots").stdout
+    assert f"before-migration         {head()}" in listed
+
+    # The risky part: data deleted, a revision reverted.
+    [location] = settled(stack, "/locations", token)[1]["locations"]
+    assert stack.api("DELETE", f"/locations/{location['id']}", token=token)[0] == 204
+    assert stack.make("downgrade").returncode == 0
+    assert stack.api("GET", "/readyz")[0] == 503
+
+    restored = stack.make("db-restore", "name=before-migration")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert f"the database is at revision {head()}" in restored.stdout
+    assert poll(lambda: stack.api("GET", "/readyz") == (200, ready_at_head()), 5), "web serves the restored database"
+    assert [loc["name"] for loc in stack.api("GET", "/locations", token=token)[1]["locations"]] == ["Saved"]
+
+
+BAD_REQUESTS = [
+    (("db-restore", "name=nothing-here"), "error: there is no snapshot named nothing-here (snapshots: "),
+    (("db-snapshot", "name=bad name"), "error: snapshot name 'bad name' must be 1-40 letters"),
+    (("db-snapshot",), "error: name the snapshot: make db-snapshot name="),
+    (("db-reset",), "error: make db-reset deletes the local database: run it in a terminal to confirm, or add"),
+]
+
+
+def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
+    before = stack.make("db-snapshots").stdout
+    for target, says in BAD_REQUESTS:
+        result = stack.make(*target)
+        assert result.returncode != 0, target
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(says), result.stderr
+    assert stack.make("db-snapshots").stdout == before
+    assert stack.api("GET", "/readyz")[0] == 200
+
+
+def test_db_reset_gives_an_empty_database_at_head_and_keeps_the_snapshots(stack):
+    stack.sign_up("gone@example.com")
+    stack.make("db-snapshot", "name=kept")
+    reset = stack.make("db-reset", "confirm=1")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert poll(lambda: stack.api("GET", "/readyz") == (200, ready_at_head()), 5), "web serves the new database"
+    credentials = {"email": "gone@example.com", "password": "a long password"}
+    assert stack.api("POST", "/tokens", credentials)[0] == 401, "the account went with the database"
+    assert "kept " in stack.make("db-snapshots").stdout

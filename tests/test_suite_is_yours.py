@@ -1,0 +1,81 @@
+"""The suite belongs to the user: after a typical first change, `make check` and the suite pass unchanged.
+
+A copy of the project gets the README's first migration (a note on
+locations) and a table of the user's own, each with the revision Alembic
+autogenerates. Then the copy's own tests run: every module that reads the
+migration history, the models or the table list (`make check` among them,
+in test_check). The API modules, which see neither, are left out to keep
+`make test` fast.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import scratch_database
+from tests.support.docker import copy_project
+
+pytestmark = pytest.mark.copies_the_suite
+
+VENV = Path(sys.executable).parent.parent
+HISTORY_MODULES = [
+    "tests/test_migrations.py", "tests/test_migration_safety.py", "tests/test_check.py", "tests/test_health.py",
+    "tests/test_expand_contract.py", "tests/test_local.py", "tests/test_db.py", "tests/test_accounts.py",
+]  # fmt: skip
+
+NOTE = "    note: Mapped[str | None] = mapped_column(Text)\n"
+TAG_MODEL = '''
+
+class Tag(Base):
+    """A label an account puts on its own locations."""
+
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(Text)
+'''
+
+
+def run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+def autogenerate(project: Path, url: str, message: str) -> None:
+    """Write the revision for the models' change with the real Alembic CLI, then apply it, as a user would."""
+    alembic = [sys.executable, "-m", "alembic"]
+    run(project, *alembic, "revision", "--autogenerate", "-m", message, DATABASE_URL=url)
+    run(project, *alembic, "upgrade", "head", DATABASE_URL=url)
+
+
+def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, server_url):
+    project = copy_project(tmp_path / "project")
+    models = project / "app" / "models.py"
+    with scratch_database(server_url, "yours") as url:
+        run(project, sys.executable, "-m", "alembic", "upgrade", "head", DATABASE_URL=url)
+        source = models.read_text()
+        location_created = source.index("    created_at", source.index("class Location(Base):"))
+        models.write_text(source[:location_created] + NOTE + source[location_created:])
+        autogenerate(project, url, "Add note to locations")
+        models.write_text(models.read_text() + TAG_MODEL)
+        autogenerate(project, url, "Add tag table")
+    new = sorted(p.name for p in (project / "alembic" / "versions").glob("*.py") if "_add_" in p.name)
+    assert any(name.endswith("_add_note_to_locations.py") for name in new)
+    assert any(name.endswith("_add_tag_table.py") for name in new)
+    ruff = str(VENV / "bin" / "ruff")
+    run(project, ruff, "check", "--quiet", "--fix", "--select", "I,F401", "alembic/versions")  # as make revision does
+    run(project, ruff, "format", "--quiet", "alembic/versions")
+
+    suite = run(
+        project, sys.executable, "-m", "pytest", *HISTORY_MODULES, "-m", "not docker",
+        "-n", "2", "-q", "-p", "no:cacheprovider", TEST_DATABASE_URL=server_url,
+    )  # fmt: skip
+    summary = suite.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
