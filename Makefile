@@ -92,6 +92,8 @@ watch: compose
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
 		$(PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
+		for _ in $$(seq 1 100); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; sleep 0.1; done; \
+		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
 	fi
 
@@ -259,7 +261,7 @@ test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainer
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(STAMP) docker-running ## Measure image size, start time, warm make up and throughput
+bench: $(STAMP) compose ## Measure image size, start time, warm make up, live reload, throughput, make test
 	@command -v wrk >/dev/null || { echo "error: wrk is not installed: apt-get install wrk" >&2; exit 1; }
 	@$(BIN)/python bench/bench.py
 
@@ -302,8 +304,8 @@ lock: ## Re-pin requirements*.txt from pyproject.toml in a scratch virtualenv
 	@echo "==> requirements.txt and requirements-dev.txt updated"
 
 .PHONY: clean
-clean: ## Remove the containers, the database volume, the virtualenv and caches
+clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
 	@if docker info >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
 	@echo "==> removing $(VENV) and caches"
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,20 +1,28 @@
-"""The sample app: accounts that save map locations and mark favourites."""
+"""The sample app: accounts that save map locations and mark favourites.
+
+The factory imports the web stack (Flask, the views) when it runs, not when
+the package is imported: migration tools import ``app.models`` and
+``app.config`` through this package, and need none of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from app import db
-from app.config import load_settings
-from app.errors import register_error_handlers
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with ``config`` overriding settings by name."""
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from app import db
+    from app.config import load_settings
+    from app.errors import register_error_handlers
+
     settings = load_settings(**dict(config or {}))
     app = Flask(__name__)
     app.config.update(

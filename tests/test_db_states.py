@@ -11,7 +11,7 @@ import pytest
 from tests.support.history import head, revision_source
 from tests.support.stack import poll, project_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("db-states")]
+pytestmark = pytest.mark.docker
 
 ELSEWHERE = "0be1a5e0be1a"  # a revision made on "another branch"
 

@@ -13,7 +13,7 @@ import pytest
 from tests.support.history import head, revision_source
 from tests.support.stack import poll, project_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("reload")]
+pytestmark = pytest.mark.docker
 
 HEALTH = "app/health.py"
 OK = 'return {"status": "ok"}'

@@ -7,7 +7,7 @@ import pytest
 from tests.support.history import head
 from tests.support.stack import poll, project_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("snapshots")]
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,7 @@ class Stack:
         return result.stdout + result.stderr
 
     def container_id(self, service: str = "web") -> str:
+        """Return the id of ``service``'s running container ("" when none runs)."""
         return self.compose("ps", "-q", service).stdout.strip()
 
     def up(self) -> subprocess.CompletedProcess[str]:
