@@ -12,14 +12,30 @@ PYTEST_ARGS ?= -n 4 --dist loadfile
 # Docker Compose v2: 2.22 added develop.watch, which live reload needs.
 COMPOSE := docker compose
 COMPOSE_MIN := 2.22
-WEB_PORT ?= $(or $(shell sed -n 's/^WEB_PORT=//p' .env 2>/dev/null),5000)
-DB_PORT ?= $(or $(shell sed -n 's/^DB_PORT=//p' .env 2>/dev/null),5432)
-WEB_RELOAD ?= $(or $(shell sed -n 's/^WEB_RELOAD=//p' .env 2>/dev/null),1)
-export WEB_PORT DB_PORT WEB_RELOAD
+# Settings Compose reads from .env too; make needs them for its messages.
+env_or = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null),$(2))
+WEB_PORT ?= $(call env_or,WEB_PORT,5000)
+WEB_TLS_PORT ?= $(call env_or,WEB_TLS_PORT,5443)
+WEB_DIRECT_PORT ?= $(call env_or,WEB_DIRECT_PORT,5001)
+DB_PORT ?= $(call env_or,DB_PORT,5432)
+WEB_RELOAD ?= $(call env_or,WEB_RELOAD,1)
+# The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
+POSTGRES_MAJOR := $(shell cat .postgres-version)
+# Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
+DYNO_SIZE ?= $(call env_or,DYNO_SIZE,standard-1x)
+DYNO_MEMORY_eco := 512m
+DYNO_MEMORY_basic := 512m
+DYNO_MEMORY_standard-1x := 512m
+DYNO_MEMORY_standard-2x := 1024m
+DYNO_MEMORY_performance-m := 2560m
+DYNO_MEMORY_performance-l := 14336m
+DYNO_MEMORY := $(DYNO_MEMORY_$(DYNO_SIZE))
+export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR DYNO_SIZE DYNO_MEMORY
 # The background `docker compose watch` of this checkout: its pid and log.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
-RUN := $(COMPOSE) run --rm --no-deps
+# One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
+RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
 HEROKU := heroku$(if $(HEROKU_APP), --app $(HEROKU_APP))
 
@@ -41,13 +57,17 @@ docker-running:
 	@docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker info failed): start it, then retry" >&2; exit 1; }
 
 .PHONY: compose
-compose: docker-running
+compose: docker-running dyno-size
 	@v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
 	if [ -z "$$v" ]; then \
 		echo "error: Docker Compose v2 is not installed (docker compose version failed): install the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	elif ! printf '%s\n%s\n' "$(COMPOSE_MIN)" "$$v" | sort -V -C; then \
 		echo "error: Docker Compose $$v is too old; $(COMPOSE_MIN) or newer is needed: update the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	fi
+
+.PHONY: dyno-size
+dyno-size:
+	@test -n "$(DYNO_MEMORY)" || { echo "error: DYNO_SIZE=$(DYNO_SIZE) is not a Heroku dyno size: use eco, basic, standard-1x, standard-2x, performance-m or performance-l" >&2; exit 1; }
 
 .env:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
@@ -59,11 +79,11 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 	@$(COMPOSE) build $(if $(CI),--quiet,) web
 	@echo "==> starting db, running the release process, starting web"
 	@since="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"; \
-	$(COMPOSE) up --detach --wait --no-build web || { \
+	$(COMPOSE) up --detach --wait --no-build || { \
 		echo "error: the stack did not start; what release and web said:" >&2; \
-		$(COMPOSE) logs --no-log-prefix --since "$$since" release web >&2; exit 1; }
+		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
 	@$(MAKE) --no-print-directory watch
-	@echo "==> up: http://127.0.0.1:$(WEB_PORT)  (make logs, make status, make debug, make down)"
+	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
 # Start a command in the background, in a session of its own: closing the
 # terminal that ran make does not end it, and `kill -- -PID` ends all of it.
@@ -112,8 +132,13 @@ logs: compose ## Follow the logs of every service, and of live reload
 	$(COMPOSE) logs --follow --tail 100
 
 .PHONY: ps
-ps: compose ## Show the services and their state
-	@$(COMPOSE) ps
+ps: compose ## List the dynos like heroku ps: type.N, state, since, memory against the dyno size
+	@$(PYTHON) bin/dynos ps
+
+.PHONY: scale
+scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
+	@$(PYTHON) bin/dynos scale "web=$(web)"
+	@$(MAKE) --no-print-directory unwatch watch
 
 .PHONY: db-up
 db-up: compose .env
@@ -215,12 +240,16 @@ terminal:
 	@test -t 0 || { echo "error: make $(MAKECMDGOALS) needs a terminal (pdb reads from it): run it in a terminal" >&2; exit 1; }
 
 .PHONY: debug
-debug: terminal db-up unwatch ## Run web in the foreground with one worker and a terminal, for breakpoint(); Ctrl-C ends it
+debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
 	@$(COMPOSE) build --quiet web
-	@echo "==> stopping web; running it in the foreground: one worker, one thread, no timeout"
+	@echo "==> stopping web; running web.1 in the foreground: one worker, one thread, no timeout"
+	@echo "    through the router: http://127.0.0.1:$(WEB_PORT) (its 30 s timeout applies); straight to the dyno: http://127.0.0.1:$(WEB_DIRECT_PORT)"
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
 	@$(COMPOSE) --progress quiet stop web
-	@$(COMPOSE) run --rm --no-deps --service-ports -e WEB_DEBUG=1 web bin/proc web; \
+	@$(COMPOSE) --progress quiet rm --force web
+	@project="$$($(COMPOSE) config --format json | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])')"; \
+	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
+		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
 	@$(MAKE) --no-print-directory watch
 

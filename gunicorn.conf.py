@@ -16,6 +16,7 @@ Compose asks for them (Heroku sets neither variable):
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -54,7 +55,12 @@ preload_app = not RELOAD
 
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# logfmt, as heroku/python-getting-started logs it, with the request id the
+# router set: one id follows a request from the router's line to the app's.
+access_log_format = (
+    'method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s duration=%(M)sms '
+    'request_id=%({x-request-id}i)s fwd="%({x-forwarded-for}i)s"'
+)
 
 
 class QuietProbes(Logger):
@@ -70,6 +76,28 @@ logger_class = QuietProbes
 # Heartbeat files on tmpfs, not the container's overlay filesystem.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+
+
+def replica_number() -> str:
+    """Return this container's Compose replica number: the N of <project>-web-N whose address is this container's."""
+    project = os.environ.get("COMPOSE_PROJECT_NAME", "")
+    try:
+        own = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "1"
+    for number in range(1, 11):
+        try:
+            if socket.gethostbyname(f"{project}-web-{number}") == own:
+                return str(number)
+        except OSError:
+            continue
+    return "1"
+
+
+# Heroku names each dyno (DYNO=web.1, web.2, ...). Compose cannot give each
+# replica its own value, so it sets DYNO=web and the dyno adds its number.
+if os.environ.get("DYNO") == "web":
+    os.environ["DYNO"] = f"web.{replica_number()}"
 
 # gunicorn 24+ opens a control socket under $HOME; a dyno's arbitrary user has
 # no writable home, and nothing here manages gunicorn at run time.
@@ -109,7 +137,9 @@ def post_fork(server, worker):
 
 
 def when_ready(server):
-    """Start watching the code when reloading is on."""
+    """Say which dyno this is, and start watching the code when reloading is on."""
+    if os.environ.get("DYNO"):
+        server.log.info("dyno %s is up", os.environ["DYNO"])
     if RELOAD:
         preload_libraries(server)
         threading.Thread(target=watch_code, args=(server,), name="reload", daemon=True).start()

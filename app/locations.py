@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g
+from flask import Blueprint, abort, g, url_for
 from sqlalchemy import Row, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -113,7 +113,8 @@ def create_location():
     session = get_session()
     row = session.execute(insert(Location).values(account_id=g.account_id, **values).returning(*COLUMNS)).one()
     session.commit()
-    return as_json(row), 201
+    # Absolute, built from what the router says (X-Forwarded-Proto/-Port, through ProxyFix).
+    return as_json(row), 201, {"Location": url_for("locations.get_location", location_id=row.id, _external=True)}
 
 
 @bp.get("/locations/<int:location_id>")

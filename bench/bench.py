@@ -8,7 +8,9 @@
 4. reload:     after `make up`, a saved change to a view until web serves it (live reload)
 5. throughput: authenticated GET /locations, the app vs bench/baseline_wsgi.py,
                same gunicorn settings, measured side by side with wrk
-6. test:       the whole `make test`, images built
+6. router:     the same request through the stack's router and straight to the
+               web dyno, in one `make up` stack: median latency added, throughput
+7. test:       the whole `make test`, images built
 
 Uses POSTGRES_IMAGE and PYTHON_IMAGE like the tests (official images by default).
 Everything listens on 127.0.0.1 and is removed at the end.
@@ -146,6 +148,70 @@ def bench_reload(image: str, edits: int = 7) -> dict[str, float]:
     return {"reload_median_s": round(statistics.median(times), 2), "reload_max_s": round(max(times), 2)}
 
 
+def wrk_run(url: str, token: str, seconds: int, connections: int) -> tuple[float, float]:
+    """Return (requests/s, median latency in ms) of wrk against ``url``."""
+    threads = f"-t{min(2, connections)}"  # wrk needs a connection per thread
+    result = subprocess.run(
+        ["wrk", threads, f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout):
+        raise SystemExit(f"wrk saw error responses from {url}:\n{result.stdout}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
+    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", result.stdout).groups()
+    return rps, float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+DIRECT = """services:
+  web:
+    ports:
+      - "127.0.0.1:${BENCH_DIRECT_PORT}:5000"
+"""
+
+
+def bench_router(image: str, rounds: int = 3, seconds: int = 5, connections: int = 8) -> dict[str, float]:
+    """Compare GET /locations through the router with the same request straight to web, in one stack."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        project = copy_project(Path(tmp) / "project")
+        (project / "docker-compose.override.yml").write_text(DIRECT)
+        port, direct = free_port(), free_port()
+        env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image, "WEB_PORT": str(port),
+               "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port()), "BENCH_DIRECT_PORT": str(direct),
+               "WEB_RELOAD": "0"}  # fmt: skip
+        env.pop("SECRET_KEY", None)
+        try:
+            result = subprocess.run(["make", "up"], cwd=project, env=env, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise SystemExit(f"make up failed:\n{result.stdout}\n{result.stderr}")
+            routed, straight = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{direct}"
+            account = {"email": "bench@example.com", "password": "benchmark"}
+            token = http_json(f"{routed}/accounts", "POST", account, expect=201)[1]["token"]
+            for i in range(20):
+                place = {"name": f"Place {i}", "latitude": i, "longitude": -i}
+                http_json(f"{routed}/locations", "POST", place, token, expect=201)
+            say(f"router: GET /locations through the router vs straight to web, {rounds} alternating rounds of "
+                f"{seconds} s: throughput with wrk -c{connections}, latency with one connection (-c1)")  # fmt: skip
+            wrk_run(f"{routed}/locations", token, 2, connections)
+            wrk_run(f"{straight}/locations", token, 2, connections)
+            via, direct_runs = [], []
+            for r in range(rounds):
+                via.append((wrk_run(f"{routed}/locations", token, seconds, connections)[0],
+                            wrk_run(f"{routed}/locations", token, seconds, 1)[1]))  # fmt: skip
+                direct_runs.append((wrk_run(f"{straight}/locations", token, seconds, connections)[0],
+                                    wrk_run(f"{straight}/locations", token, seconds, 1)[1]))  # fmt: skip
+                say(f"  round {r + 1}: router {via[-1][0]:.0f} req/s, p50 {via[-1][1]:.2f} ms; "
+                    f"direct {direct_runs[-1][0]:.0f} req/s, p50 {direct_runs[-1][1]:.2f} ms")  # fmt: skip
+        finally:
+            subprocess.run(["make", "down"], cwd=project, env=env, capture_output=True)
+            subprocess.run(["docker", "compose", "down", "-v"], cwd=project, env=env, capture_output=True)
+    ratio = statistics.mean(r for r, _ in via) / statistics.mean(r for r, _ in direct_runs)
+    added = statistics.median(lat for _, lat in via) - statistics.median(lat for _, lat in direct_runs)
+    say(f"router: throughput {ratio:.2f}x of direct (goal >= 0.9), median latency added {added:.2f} ms (goal <= 1 ms)")
+    return {"router_throughput_ratio": round(ratio, 2), "router_added_p50_ms": round(added, 2)}
+
+
 def bench_test() -> dict[str, float]:
     """Time the whole `make test` (images already built, as on a developer's machine)."""
     started = time.monotonic()
@@ -231,12 +297,13 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", choices=["image", "start", "up", "reload", "throughput", "test"])
+    names = ["image", "start", "up", "reload", "throughput", "router", "test"]
+    parser.add_argument("--only", nargs="*", choices=names)
     args = parser.parse_args()
-    wanted = set(args.only or ["image", "start", "up", "reload", "throughput", "test"])
+    wanted = set(args.only or names)
     results: dict[str, float] = {}
     image = None
-    if wanted & {"image", "start", "up", "reload"}:
+    if wanted & {"image", "start", "up", "reload", "router"}:
         say("building the app image")
         image = build_app_image()
     if "image" in wanted:
@@ -249,6 +316,8 @@ def main() -> int:
         results |= bench_reload(image)
     if "throughput" in wanted:
         results |= bench_throughput()
+    if "router" in wanted:
+        results |= bench_router(image)
     if "test" in wanted:
         results |= bench_test()
     print(json.dumps(results))

@@ -102,7 +102,7 @@ def test_postgres_restarting_under_load_answers_503_never_500_and_web_recovers_b
     assert unavailable, "no request met the restart; the test proved nothing"
     for headers, body in unavailable:
         assert body["error"]["message"] == "The database is unavailable; retry shortly."
-        assert headers["Retry-After"] == "1"
+        assert headers["retry-after"] == "1"
     recovered = min(at for at, status, _, _ in answers if status == 200 and at >= back)
     print(f"\nweb served again {recovered - back:.2f} s after Postgres accepted connections "
           f"({len(unavailable)} of {len(answers)} requests answered 503)")  # fmt: skip

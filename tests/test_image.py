@@ -95,7 +95,7 @@ def test_release_then_web_as_heroku_runs_them(image, db):
         assert status == 201
         assert request(port, "GET", "/locations", token=body["token"]) == (200, {"locations": []})
         # The access line is written just after the response is sent.
-        wait_for(lambda: '"GET /locations HTTP/1.1" 200' in docker("logs", name).stdout, 5)
+        wait_for(lambda: 'method=GET path="/locations" status=200' in docker("logs", name).stdout, 5)
         logs = docker("logs", name).stdout + docker("logs", name).stderr
         assert "reload:" not in logs, "live reload is off when the image runs as Heroku runs it"
     finally:

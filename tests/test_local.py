@@ -80,7 +80,7 @@ def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):
             assert http_status(web.url("/readyz")) == 200
             assert http_status(web.url("/no-such-page")) == 404
         assert f"Listening at: http://0.0.0.0:{port}" in web.output
-        assert "GET /readyz HTTP/1.1" in web.output
+        assert 'method=GET path="/readyz" status=200' in web.output
 
 
 def test_web_start_up_log_names_the_pending_revisions(server_url):

@@ -10,7 +10,7 @@ from pathlib import Path
 from app.schema import PROJECT_ROOT
 
 TARGETS = [
-    "up", "down", "logs", "ps", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
+    "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
     "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
     "local", "heroku-deploy", "heroku-migrate", "test", "check", "bench", "clean",
 ]  # fmt: skip

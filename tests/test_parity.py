@@ -55,7 +55,7 @@ def test_procfile_defines_the_process_types():
 
 def test_heroku_yml_runs_procfile_types():
     manifest = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())
-    assert {"plan": "heroku-postgresql"} in manifest["setup"]["addons"]
+    assert [addon["plan"] for addon in manifest["setup"]["addons"]] == ["heroku-postgresql"]
     assert manifest["build"]["docker"] == {"web": "Dockerfile"}
     assert manifest["release"]["image"] == "web"
     assert proc_type(manifest["release"]["command"]) == "release"
@@ -70,6 +70,35 @@ def test_compose_runs_procfile_types():
     assert services["release"]["image"] == services["web"]["image"]
     assert services["release"]["depends_on"] == {"db": {"condition": "service_started"}}, "release waits itself"
     assert services["web"]["depends_on"] == {"release": {"condition": "service_completed_successfully"}}
+
+
+def test_one_postgres_major_for_compose_the_tests_ci_and_the_heroku_add_on():
+    major = (PROJECT_ROOT / ".postgres-version").read_text().strip()
+    assert re.fullmatch(r"1[4-9]", major), "a major Heroku Postgres offers"
+    [addon] = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())["setup"]["addons"]
+    assert addon["options"]["version"] == major
+    compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    defaults = re.findall(r"\$\{POSTGRES_IMAGE:-postgres:\$\{POSTGRES_MAJOR:-(\d+)\}\}", compose)
+    assert defaults and set(defaults) == {major}, "Compose's default when make does not pass POSTGRES_MAJOR"
+    assert postgres_image_default() == f"postgres:{major}"
+    assert "$(cat .postgres-version)" in (PROJECT_ROOT / ".ci" / "run").read_text()
+
+
+def postgres_image_default() -> str:
+    from tests.support.postgres import DEFAULT_IMAGE
+
+    return DEFAULT_IMAGE
+
+
+def test_web_is_reached_through_the_router_only():
+    services = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    assert "ports" not in services["web"]
+    assert services["router"]["ports"] == [
+        "127.0.0.1:${WEB_PORT:-5000}:${WEB_PORT:-5000}",
+        "127.0.0.1:${WEB_TLS_PORT:-5443}:${WEB_TLS_PORT:-5443}",
+    ], "the router listens inside on the port it is published on, so X-Forwarded-Port is right"
+    assert services["web"]["environment"]["DYNO"] == "web" and services["release"]["environment"]["DYNO"] == "release.1"
+    assert services["web"]["mem_limit"] == services["web"]["memswap_limit"] == "${DYNO_MEMORY:-512m}"
 
 
 def test_compose_publishes_on_loopback_only():

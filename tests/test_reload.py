@@ -120,6 +120,8 @@ def test_make_debug_stops_at_a_breakpoint_in_a_view_and_steps_through(stack):
     child = pexpect.spawn("make debug", cwd=str(stack.directory), env=stack.env, encoding="utf-8", timeout=120)
     try:
         child.expect("Booting worker")
+        # The router finds the debugged dyno by its name, web.1, within a second or two.
+        assert poll(lambda: stack.status("/healthz") == 200, 30)
         threading.Thread(target=ask_readyz, daemon=True).start()
         child.expect(r"\(Pdb\) ")
         child.sendline("p state.revision == state.head")

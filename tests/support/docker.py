@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -128,7 +130,7 @@ def http_status(url: str) -> int | None:
 
 
 def http_call(url: str, method: str = "GET", body=None, token=None) -> tuple[int, dict[str, str], dict]:
-    """Send a JSON request; return (status, headers, decoded body)."""
+    """Send a JSON request; return (status, headers with lower-case names, decoded body)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -139,7 +141,34 @@ def http_call(url: str, method: str = "GET", body=None, token=None) -> tuple[int
             status, answered, raw = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         status, answered, raw = exc.code, dict(exc.headers), exc.read()
-    return status, answered, json.loads(raw or b"{}")
+    answered = {name.lower(): value for name, value in answered.items()}  # names are case-insensitive
+    try:
+        decoded = json.loads(raw or b"{}")
+    except ValueError:  # the router's own error pages are HTML
+        decoded = {"body": raw.decode(errors="replace")}
+    return status, answered, decoded
+
+
+def http_raw(port: int | str, method: str = "GET", path: str = "/", headers=(), body: bytes | None = None,
+             tls: bool = False) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    """Send exactly the given headers (repeats allowed) to 127.0.0.1:port; return (status, headers, body)."""
+    if tls:
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", int(port), timeout=60, context=ssl._create_unverified_context()
+        )
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
 
 
 def http_json(url: str, method: str = "GET", body=None, token=None, expect: int | None = None):

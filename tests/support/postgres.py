@@ -22,9 +22,11 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 from testcontainers.community.postgres import PostgresContainer
 
 from app.config import normalize_database_url
+from app.schema import PROJECT_ROOT
 
-# A version Heroku Postgres offers; CI points POSTGRES_IMAGE at a local stand-in.
-DEFAULT_IMAGE = "postgres:17"
+# The project's Postgres major, as on Heroku; CI points POSTGRES_IMAGE at a local stand-in.
+POSTGRES_MAJOR = (PROJECT_ROOT / ".postgres-version").read_text().strip()
+DEFAULT_IMAGE = f"postgres:{POSTGRES_MAJOR}"
 
 # Every container a run starts carries this label, so the run can remove them all at the end.
 RUN_LABEL = "flask-heroku-parity.test-run"

@@ -34,16 +34,23 @@ class Stack:
             "COMPOSE_PROJECT_NAME": self.name,
             "APP_IMAGE": f"{APP_IMAGE}-{self.name}",
             "WEB_PORT": str(free_port()),
+            "WEB_TLS_PORT": str(free_port()),
+            "WEB_DIRECT_PORT": str(free_port()),
             "DB_PORT": str(free_port()),
             # One worker: these tests are about the stack, not concurrency, and run several stacks at once.
             "WEB_CONCURRENCY": "1",
         }
-        for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO"):
+        for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE"):
             self.env.pop(inherited, None)
 
     @property
     def port(self) -> str:
+        """The router's plain HTTP port (web is reached through the router only)."""
         return self.env["WEB_PORT"]
+
+    @property
+    def tls_port(self) -> str:
+        return self.env["WEB_TLS_PORT"]
 
     def make(self, *targets: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
         """Run ``make targets`` in the copy, as a user would (no terminal)."""

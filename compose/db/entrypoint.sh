@@ -1,0 +1,16 @@
+#!/bin/sh
+# Entrypoint of the Compose database: Heroku Postgres takes TLS connections
+# only, so this one serves TLS too. Its self-signed certificate is made on the
+# first start and kept in the tls volume; then the image's own entrypoint runs.
+set -eu
+tls=/var/lib/postgresql/tls
+if [ ! -s "$tls/server.key" ]; then
+	echo "db: making the database's self-signed TLS certificate"
+	mkdir -p "$tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=db \
+		-keyout "$tls/server.key.new" -out "$tls/server.crt" 2> /dev/null
+	chown -R postgres:postgres "$tls"
+	chmod 600 "$tls/server.key.new"
+	mv "$tls/server.key.new" "$tls/server.key"
+fi
+exec docker-entrypoint.sh "$@"

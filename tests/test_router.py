@@ -1,0 +1,243 @@
+"""Heroku's router, dynos and TLS database in the Compose stack, through the ports a user's browser uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.support.docker import docker, http_raw
+from tests.support.stack import poll, project_stack
+
+pytestmark = pytest.mark.docker
+
+# A test-only view in the stack's copy: what the app sees of a request.
+ECHO_VIEW = '''
+
+@bp.get("/_seen")
+def seen():
+    """Return what the app sees of this request (test-only)."""
+    from flask import request
+
+    return {"headers": dict(request.headers), "remote_addr": request.remote_addr, "url": request.url}
+'''
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with project_stack(tmp_path_factory.mktemp("router")) as stack:
+        stack.write("app/health.py", stack.read("app/health.py") + ECHO_VIEW)
+        stack.up()
+        yield stack
+
+
+def seen(stack, tls: bool = False, headers=()) -> dict:
+    status, _, body = http_raw(stack.tls_port if tls else stack.port, "GET", "/_seen", headers, tls=tls)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def router_lines(stack) -> list[str]:
+    return [line for line in stack.logs("router").splitlines() if line.startswith("at=")]
+
+
+def test_the_app_gets_herokus_headers_on_each_port(stack):
+    before = time.time() * 1000
+    for tls, port, proto in ((False, stack.port, "http"), (True, stack.tls_port, "https")):
+        got = seen(stack, tls, [("X-Forwarded-For", "203.0.113.9")])
+        headers = got["headers"]
+        client = headers["X-Forwarded-For"].split(", ")[-1]
+        assert headers["X-Forwarded-For"] == f"203.0.113.9, {client}", "the client is appended"
+        assert got["remote_addr"] == client, "ProxyFix trusts one hop: the router's"
+        assert headers["X-Forwarded-Proto"] == proto
+        assert headers["X-Forwarded-Port"] == port
+        assert got["url"] == f"{proto}://127.0.0.1:{port}/_seen"
+        assert before - 1000 <= int(headers["X-Request-Start"]) <= time.time() * 1000 + 1000
+        assert headers["Via"] == "1.1 vegur"
+        uuid.UUID(headers["X-Request-Id"])
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("my-trace-id-0123456789", True),
+        ("a" * 200, True),
+        ("abc+/=-" * 4, True),
+        ("a" * 19, False),
+        ("a" * 201, False),
+        ("has space in it, 20+ chars", False),
+        ("comma,separated,values,1", False),
+    ],
+)
+def test_a_clients_request_id_is_kept_only_when_heroku_would_keep_it(stack, sent, kept):
+    got = seen(stack, headers=[("X-Request-Id", sent)])["headers"]["X-Request-Id"]
+    if kept:
+        assert got == sent
+    else:
+        assert got != sent
+        uuid.UUID(got)
+
+
+def test_one_request_id_follows_a_request_from_router_to_app(stack):
+    request_id = f"follow-me-{uuid.uuid4().hex}"
+    status, headers, _ = http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", request_id)])
+    assert status == 200 and headers["via"] == "1.1 vegur"
+
+    def both_logged():
+        router = [line for line in router_lines(stack) if f"request_id={request_id}" in line]
+        app = [line for line in stack.logs("web").splitlines() if f"request_id={request_id}" in line]
+        return router and app and (router[0], app[0])
+
+    router, app = poll(both_logged, 10)
+    assert re.fullmatch(
+        r'at=info method=GET path="/healthz" host=127\.0\.0\.1:\d+ request_id=\S+ fwd="[\d.]+" dyno=web\.1 '
+        r"connect=\d+ms service=\d+ms status=200 bytes=\d+ protocol=http",
+        router,
+    ), router
+    assert re.fullmatch(
+        r'method=GET path="/healthz" status=200 bytes=\d+ duration=\d+ms request_id=\S+ fwd="[\d., ]+"', app
+    )
+
+
+def test_created_location_points_at_itself_with_the_scheme_and_port_it_came_through(stack):
+    token = stack.sign_up("router@example.com")
+    place = json.dumps({"name": "Here", "latitude": 1, "longitude": 2}).encode()
+    for tls, port, proto in ((False, stack.port, "http"), (True, stack.tls_port, "https")):
+        headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")]
+        status, answered, body = http_raw(port, "POST", "/locations", headers, place, tls=tls)
+        assert status == 201
+        assert answered["location"] == f"{proto}://127.0.0.1:{port}/locations/{json.loads(body)['id']}"
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "headers"),
+    [
+        ("request line", "/healthz?" + "a" * (8193 - len("GET /healthz? HTTP/1.1")), []),
+        ("header line", "/healthz", [("X-Big", "a" * (8193 - len("X-Big: ")))]),
+        ("1,001 headers", "/healthz", [(f"X-Header-{i}", "v") for i in range(1001)]),
+    ],
+)
+def test_requests_over_herokus_limits_are_400_from_the_router(stack, case, path, headers):
+    request_id = f"too-big-{uuid.uuid4().hex}"
+    status, _, _ = http_raw(stack.port, "GET", path, [("X-Request-Id", request_id), *headers])
+    assert status == 400, case
+    [line] = poll(lambda: [line for line in router_lines(stack) if request_id in line], 10)
+    assert line.startswith('at=error code=H26 desc="Request Error" method=GET') and "status=400" in line
+    assert request_id not in stack.logs("web"), "the app never saw it"
+
+
+def test_at_the_limits_the_request_reaches_the_app(stack):
+    # gunicorn applies its own, stricter limits (414/431), as it does on Heroku.
+    line = http_raw(stack.port, "GET", "/healthz?" + "a" * (8192 - len("GET /healthz? HTTP/1.1")))[0]
+    header = http_raw(stack.port, "GET", "/healthz", [("X-Big", "a" * (8192 - len("X-Big: ")))])[0]
+    assert (line, header) == (414, 431)
+
+
+def test_every_app_connection_to_the_database_uses_tls(stack):
+    assert stack.api("GET", "/readyz")[0] == 200
+    query = (
+        "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+        " WHERE a.datname = 'app' AND a.backend_type = 'client backend' AND a.client_addr IS NOT NULL"
+    )
+    result = stack.compose("exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-At", "-c", query)
+    total, encrypted = map(int, result.stdout.strip().split("|"))
+    assert total >= 1 and encrypted == total
+    status = stack.make("status")  # a one-off container, as `heroku run`: TLS too, and it works
+    assert status.returncode == 0 and "Current revision" in status.stdout
+
+
+def web_containers(stack) -> list[dict]:
+    ids = stack.compose("ps", "-q", "web").stdout.split()
+    return json.loads(docker("inspect", *ids).stdout) if ids else []
+
+
+def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(stack):
+    scaled = stack.make("scale", "web=3")
+    assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+    dynos = web_containers(stack)
+    assert len(dynos) == 3
+    assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"
+    assert {d["HostConfig"]["MemorySwap"] for d in dynos} == {512 * 2**20}
+    names = {f"web.{n}" for n in (1, 2, 3)}
+    assert poll(lambda: {name for name in names if f"dyno {name} is up" in stack.logs("web")} == names, 10)
+
+    marker = uuid.uuid4().hex
+    for i in range(30):
+        assert http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", f"spread-{marker}-{i:04d}")])[0] == 200
+    served = {re.search(r"dyno=(\S+)", line).group(1) for line in router_lines(stack) if marker in line}
+    assert served == names
+
+    ps = stack.make("ps").stdout
+    for name in sorted(names):
+        assert re.search(rf"^{re.escape(name)}: up \d{{4}}/.* memory \d+ MB \(.*\) of 512 MB$", ps, re.M), ps
+
+
+def test_scaling_down_under_load_loses_no_request(stack):
+    assert stack.make("scale", "web=3").returncode == 0
+    statuses: list[int | str] = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                status, _, body = http_raw(stack.port, "GET", "/readyz")
+                statuses.append(status if status == 200 else f"{status} {body[:300]!r}")
+            except OSError as exc:
+                statuses.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        scaled = stack.make("scale", "web=1")
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert scaled.returncode == 0, scaled.stderr
+    assert len(web_containers(stack)) == 1
+    assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_another_dyno_size_gets_its_memory(stack):
+    try:
+        assert stack.make("scale", "web=1", DYNO_SIZE="standard-2x").returncode == 0
+        assert [d["HostConfig"]["Memory"] for d in web_containers(stack)] == [1024 * 2**20]
+        wrong = stack.make("scale", "web=1", DYNO_SIZE="huge")
+        assert wrong.returncode != 0 and "error: DYNO_SIZE=huge is not a Heroku dyno size" in wrong.stderr
+    finally:
+        stack.make("scale", "web=1")
+
+
+def test_make_down_lets_requests_in_flight_finish(stack):
+    credentials = {"email": "inflight@example.com", "password": "a long password"}
+    assert stack.api("POST", "/accounts", credentials)[0] in (201, 409)
+    results: list[int | str] = []
+
+    def sign_in():
+        body = json.dumps(credentials).encode()
+        try:
+            results.append(http_raw(stack.port, "POST", "/tokens", [("Content-Type", "application/json")], body)[0])
+        except OSError as exc:
+            results.append(repr(exc))
+
+    # Password hashing takes a while, so requests are in flight when SIGTERM comes.
+    threads = [threading.Thread(target=sign_in) for _ in range(24)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    down = subprocess.Popen(["make", "down"], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, text=True)
+    poll(lambda: "stopping the stack" in (down.stdout.readline() or "stopping the stack"), 10)
+    in_flight = 24 - len(results)
+    for thread in threads:
+        thread.join(60)
+    assert down.wait(120) == 0
+    assert in_flight > 0, "every request had finished before make down: the test proved nothing"
+    assert results == [201] * 24, results

@@ -1,0 +1,54 @@
+"""Heroku's 30 s request timeout (H12), through the router, with a test-only dyno that never answers in time."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+
+from tests.support.docker import docker, http_raw, shared_app_image
+from tests.support.stack import poll, project_stack
+
+pytestmark = pytest.mark.docker
+
+SLOW_DYNO = """
+import http.server, time
+class Slow(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(40)
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+http.server.ThreadingHTTPServer(("", 5000), Slow).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def router(tmp_path_factory):
+    """Yield a stack running the router alone: no database, no web dynos."""
+    with project_stack(tmp_path_factory.mktemp("router-only")) as stack:
+        stack.env["SECRET_KEY"] = "router-only"
+        started = stack.compose("up", "--detach", "router")
+        assert started.returncode == 0, started.stderr
+        yield stack
+
+
+def test_no_first_byte_within_30_s_is_a_503_and_an_h12_line(router, run_dir):
+    """A test-only dyno that never answers /slow stands in for web.1 behind the router."""
+    slow = f"{router.name}-web-1"
+    image = shared_app_image(run_dir)
+    docker("run", "-d", "--rm", "--name", slow, "--network", f"{router.name}_default", image, "python", "-c", SLOW_DYNO)
+    try:
+        assert poll(lambda: http_raw(router.port, "GET", "/healthz")[0] == 200, 20), "the router found the slow dyno"
+        request_id = f"slow-{uuid.uuid4().hex}"
+        started = time.monotonic()
+        status, headers, body = http_raw(router.port, "GET", "/slow", [("X-Request-Id", request_id)])
+        took = time.monotonic() - started
+    finally:
+        docker("rm", "-f", slow, check=False)
+    assert status == 503 and b"Request timeout" in body and "x-router-error" not in headers
+    assert 29 <= took <= 35, took
+    [line] = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
+    assert line.startswith('at=error code=H12 desc="Request timeout" method=GET path="/slow"')
+    assert re.search(r" dyno=web\.1 connect=\d+ms service=3\d{4}ms status=503 ", line), line
