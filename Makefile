@@ -82,8 +82,27 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 	$(COMPOSE) up --detach --wait --no-build || { \
 		echo "error: the stack did not start; what release and web said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
+	@$(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
 	@$(MAKE) --no-print-directory watch
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
+
+# Wait until a request through the router reaches web: the router's own
+# health can be a second behind when web was just recreated, and up --wait
+# does not see that. Arguments: URL.
+define ROUTED
+import sys, time, urllib.request
+url, deadline = sys.argv[1], time.monotonic() + 30
+probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
+while True:
+    try:
+        urllib.request.urlopen(probe, timeout=2).close()
+        break
+    except OSError as exc:
+        if time.monotonic() > deadline:
+            sys.exit(f"error: {url} did not answer through the router within 30 s ({exc}): make logs shows why")
+        time.sleep(0.1)
+endef
+export ROUTED
 
 # Start a command in the background, in a session of its own: closing the
 # terminal that ran make does not end it, and `kill -- -PID` ends all of it.
