@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,61 +90,68 @@ def bench_start(image: str, trials: int = 5) -> dict[str, float]:
     return {"start_median_s": round(statistics.median(times), 2), "start_max_s": round(max(times), 2)}
 
 
+class ProjectCopy:
+    """A private copy of the project with its own Compose project and ports, driven through make."""
+
+    def __init__(self, directory: Path, image: str, **env: str) -> None:
+        self.directory = copy_project(directory / "project")
+        self.port = free_port()
+        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image,
+                    "WEB_PORT": str(self.port), "WEB_TLS_PORT": str(free_port()),
+                    "WEB_DIRECT_PORT": str(free_port()), "DB_PORT": str(free_port()), **env}  # fmt: skip
+        self.env.pop("SECRET_KEY", None)
+
+    def make(self, target: str) -> float:
+        """Run `make target`; return the seconds it took, or stop the bench with its output."""
+        started = time.monotonic()
+        result = subprocess.run(["make", target], cwd=self.directory, env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"make {target} failed:\n{result.stdout}\n{result.stderr}")
+        return time.monotonic() - started
+
+    def remove(self) -> None:
+        subprocess.run(["make", "down"], cwd=self.directory, env=self.env, capture_output=True)
+        subprocess.run(["docker", "compose", "down", "-v"], cwd=self.directory, env=self.env, capture_output=True)
+
+
+@contextmanager
+def project_copy(image: str, **env: str) -> Iterator[ProjectCopy]:
+    """Yield a ProjectCopy in a temporary directory; its stack and volumes are removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = ProjectCopy(Path(tmp), image, **env)
+        try:
+            yield copy
+        finally:
+            copy.remove()
+
+
 def bench_up(image: str, trials: int = 3) -> dict[str, float]:
     """Time warm `make up` in a private copy of the project (images and volume exist)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        project = copy_project(Path(tmp) / "project")
-        env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image,
-               "WEB_PORT": str(free_port()), "DB_PORT": str(free_port())}  # fmt: skip
-        env.pop("SECRET_KEY", None)
-
-        def make(target: str) -> float:
-            started = time.monotonic()
-            result = subprocess.run(["make", target], cwd=project, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SystemExit(f"make {target} failed:\n{result.stdout}\n{result.stderr}")
-            return time.monotonic() - started
-
-        times = []
-        try:
-            say(f"up: first make up (creates the volume): {make('up'):.1f} s")
-            for _ in range(trials):
-                make("down")
-                times.append(make("up"))
-        finally:
-            subprocess.run(["make", "down"], cwd=project, env=env, capture_output=True)
-            subprocess.run(["docker", "compose", "down", "-v"], cwd=project, env=env, capture_output=True)
-    say(f"up: warm make up, web healthy: {', '.join(f'{t:.1f}' for t in times)} s, "
+    times = []
+    with project_copy(image) as copy:
+        say(f"up: first make up (creates the volume): {copy.make('up'):.1f} s")
+        for _ in range(trials):
+            copy.make("down")
+            times.append(copy.make("up"))
+    say(f"up: warm make up, router and web healthy: {', '.join(f'{t:.1f}' for t in times)} s, "
         f"median {statistics.median(times):.1f} s (goal <= 4 s)")  # fmt: skip
     return {"warm_up_median_s": round(statistics.median(times), 1), "warm_up_max_s": round(max(times), 1)}
 
 
 def bench_reload(image: str, edits: int = 7) -> dict[str, float]:
     """Time save -> served: edit a view in a project copy after `make up`, poll until web answers with the edit."""
-    with tempfile.TemporaryDirectory() as tmp:
-        project = copy_project(Path(tmp) / "project")
-        port = free_port()
-        env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image,
-               "WEB_PORT": str(port), "DB_PORT": str(free_port())}  # fmt: skip
-        env.pop("SECRET_KEY", None)
-        view = project / "app" / "health.py"
+    times = []
+    with project_copy(image) as copy:
+        view = copy.directory / "app" / "health.py"
         original = view.read_text()
-        times = []
-        try:
-            result = subprocess.run(["make", "up"], cwd=project, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SystemExit(f"make up failed:\n{result.stdout}\n{result.stderr}")
-            for edit in range(edits):
-                view.write_text(
-                    original.replace('return {"status": "ok"}', f'return {{"status": "ok", "edit": {edit}}}')
-                )
-                started = time.monotonic()
-                wait_for(lambda e=edit: http_json(f"http://127.0.0.1:{port}/healthz")[1].get("edit") == e, 30, 0.01)
-                times.append(time.monotonic() - started)
-                time.sleep(1)
-        finally:
-            subprocess.run(["make", "down"], cwd=project, env=env, capture_output=True)
-            subprocess.run(["docker", "compose", "down", "-v"], cwd=project, env=env, capture_output=True)
+        copy.make("up")
+        url = f"http://127.0.0.1:{copy.port}/healthz"
+        for edit in range(edits):
+            view.write_text(original.replace('return {"status": "ok"}', f'return {{"status": "ok", "edit": {edit}}}'))
+            started = time.monotonic()
+            wait_for(lambda e=edit: http_json(url)[1].get("edit") == e, 30, 0.01)
+            times.append(time.monotonic() - started)
+            time.sleep(1)
     say(f"reload: save -> served: {', '.join(f'{t:.2f}' for t in times)} s, "
         f"median {statistics.median(times):.2f} s, max {max(times):.2f} s (goal <= 1 s)")  # fmt: skip
     return {"reload_median_s": round(statistics.median(times), 2), "reload_max_s": round(max(times), 2)}
@@ -173,39 +182,28 @@ def bench_router(image: str, rounds: int = 3, seconds: int = 5, connections: int
     """Compare GET /locations through the router with the same request straight to web, in one stack."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as tmp:
-        project = copy_project(Path(tmp) / "project")
-        (project / "docker-compose.override.yml").write_text(DIRECT)
-        port, direct = free_port(), free_port()
-        env = {**os.environ, "COMPOSE_PROJECT_NAME": unique("bench"), "APP_IMAGE": image, "WEB_PORT": str(port),
-               "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port()), "BENCH_DIRECT_PORT": str(direct),
-               "WEB_RELOAD": "0"}  # fmt: skip
-        env.pop("SECRET_KEY", None)
-        try:
-            result = subprocess.run(["make", "up"], cwd=project, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SystemExit(f"make up failed:\n{result.stdout}\n{result.stderr}")
-            routed, straight = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{direct}"
-            account = {"email": "bench@example.com", "password": "benchmark"}
-            token = http_json(f"{routed}/accounts", "POST", account, expect=201)[1]["token"]
-            for i in range(20):
-                place = {"name": f"Place {i}", "latitude": i, "longitude": -i}
-                http_json(f"{routed}/locations", "POST", place, token, expect=201)
-            say(f"router: GET /locations through the router vs straight to web, {rounds} alternating rounds of "
-                f"{seconds} s: throughput with wrk -c{connections}, latency with one connection (-c1)")  # fmt: skip
-            wrk_run(f"{routed}/locations", token, 2, connections)
-            wrk_run(f"{straight}/locations", token, 2, connections)
-            via, direct_runs = [], []
-            for r in range(rounds):
-                via.append((wrk_run(f"{routed}/locations", token, seconds, connections)[0],
-                            wrk_run(f"{routed}/locations", token, seconds, 1)[1]))  # fmt: skip
-                direct_runs.append((wrk_run(f"{straight}/locations", token, seconds, connections)[0],
-                                    wrk_run(f"{straight}/locations", token, seconds, 1)[1]))  # fmt: skip
-                say(f"  round {r + 1}: router {via[-1][0]:.0f} req/s, p50 {via[-1][1]:.2f} ms; "
-                    f"direct {direct_runs[-1][0]:.0f} req/s, p50 {direct_runs[-1][1]:.2f} ms")  # fmt: skip
-        finally:
-            subprocess.run(["make", "down"], cwd=project, env=env, capture_output=True)
-            subprocess.run(["docker", "compose", "down", "-v"], cwd=project, env=env, capture_output=True)
+    direct = free_port()
+    with project_copy(image, BENCH_DIRECT_PORT=str(direct), WEB_RELOAD="0") as copy:
+        (copy.directory / "docker-compose.override.yml").write_text(DIRECT)
+        copy.make("up")
+        routed, straight = f"http://127.0.0.1:{copy.port}", f"http://127.0.0.1:{direct}"
+        account = {"email": "bench@example.com", "password": "benchmark"}
+        token = http_json(f"{routed}/accounts", "POST", account, expect=201)[1]["token"]
+        for i in range(20):
+            place = {"name": f"Place {i}", "latitude": i, "longitude": -i}
+            http_json(f"{routed}/locations", "POST", place, token, expect=201)
+        say(f"router: GET /locations through the router vs straight to web, {rounds} alternating rounds of "
+            f"{seconds} s: throughput with wrk -c{connections}, latency with one connection (-c1)")  # fmt: skip
+        wrk_run(f"{routed}/locations", token, 2, connections)
+        wrk_run(f"{straight}/locations", token, 2, connections)
+        via, direct_runs = [], []
+        for r in range(rounds):
+            via.append((wrk_run(f"{routed}/locations", token, seconds, connections)[0],
+                        wrk_run(f"{routed}/locations", token, seconds, 1)[1]))  # fmt: skip
+            direct_runs.append((wrk_run(f"{straight}/locations", token, seconds, connections)[0],
+                                wrk_run(f"{straight}/locations", token, seconds, 1)[1]))  # fmt: skip
+            say(f"  round {r + 1}: router {via[-1][0]:.0f} req/s, p50 {via[-1][1]:.2f} ms; "
+                f"direct {direct_runs[-1][0]:.0f} req/s, p50 {direct_runs[-1][1]:.2f} ms")  # fmt: skip
     ratio = statistics.mean(r for r, _ in via) / statistics.mean(r for r, _ in direct_runs)
     added = statistics.median(lat for _, lat in via) - statistics.median(lat for _, lat in direct_runs)
     say(f"router: throughput {ratio:.2f}x of direct (goal >= 0.9), median latency added {added:.2f} ms (goal <= 1 ms)")
