@@ -157,7 +157,7 @@ def bench_reload(image: str, edits: int = 7) -> dict[str, float]:
     return {"reload_median_s": round(statistics.median(times), 2), "reload_max_s": round(max(times), 2)}
 
 
-def wrk_run(url: str, token: str, seconds: int, connections: int) -> tuple[float, float]:
+def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, float]:
     """Return (requests/s, median latency in ms) of wrk against ``url``."""
     threads = f"-t{min(2, connections)}"  # wrk needs a connection per thread
     result = subprocess.run(
@@ -169,6 +169,18 @@ def wrk_run(url: str, token: str, seconds: int, connections: int) -> tuple[float
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
     value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", result.stdout).groups()
     return rps, float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def seed_locations(app_url: str, count: int) -> str:
+    """Create an account with ``count`` locations, every fourth a favourite; return its token."""
+    account = {"email": "bench@example.com", "password": "benchmark"}
+    token = http_json(f"{app_url}/accounts", "POST", account, expect=201)[1]["token"]
+    for i in range(count):
+        place = {"name": f"Place {i}", "latitude": i, "longitude": -i, "zoomlevel": i % 23}
+        saved = http_json(f"{app_url}/locations", "POST", place, token, expect=201)[1]
+        if i % 4 == 0:
+            http_json(f"{app_url}/locations/{saved['id']}/favorite", "PUT", token=token, expect=204)
+    return token
 
 
 DIRECT = """services:
@@ -187,21 +199,17 @@ def bench_router(image: str, rounds: int = 3, seconds: int = 5, connections: int
         (copy.directory / "docker-compose.override.yml").write_text(DIRECT)
         copy.make("up")
         routed, straight = f"http://127.0.0.1:{copy.port}", f"http://127.0.0.1:{direct}"
-        account = {"email": "bench@example.com", "password": "benchmark"}
-        token = http_json(f"{routed}/accounts", "POST", account, expect=201)[1]["token"]
-        for i in range(20):
-            place = {"name": f"Place {i}", "latitude": i, "longitude": -i}
-            http_json(f"{routed}/locations", "POST", place, token, expect=201)
+        token = seed_locations(routed, 20)
         say(f"router: GET /locations through the router vs straight to web, {rounds} alternating rounds of "
             f"{seconds} s: throughput with wrk -c{connections}, latency with one connection (-c1)")  # fmt: skip
-        wrk_run(f"{routed}/locations", token, 2, connections)
-        wrk_run(f"{straight}/locations", token, 2, connections)
+        wrk(f"{routed}/locations", token, 2, connections)
+        wrk(f"{straight}/locations", token, 2, connections)
         via, direct_runs = [], []
         for r in range(rounds):
-            via.append((wrk_run(f"{routed}/locations", token, seconds, connections)[0],
-                        wrk_run(f"{routed}/locations", token, seconds, 1)[1]))  # fmt: skip
-            direct_runs.append((wrk_run(f"{straight}/locations", token, seconds, connections)[0],
-                                wrk_run(f"{straight}/locations", token, seconds, 1)[1]))  # fmt: skip
+            via.append((wrk(f"{routed}/locations", token, seconds, connections)[0],
+                        wrk(f"{routed}/locations", token, seconds, 1)[1]))  # fmt: skip
+            direct_runs.append((wrk(f"{straight}/locations", token, seconds, connections)[0],
+                                wrk(f"{straight}/locations", token, seconds, 1)[1]))  # fmt: skip
             say(f"  round {r + 1}: router {via[-1][0]:.0f} req/s, p50 {via[-1][1]:.2f} ms; "
                 f"direct {direct_runs[-1][0]:.0f} req/s, p50 {direct_runs[-1][1]:.2f} ms")  # fmt: skip
     ratio = statistics.mean(r for r, _ in via) / statistics.mean(r for r, _ in direct_runs)
@@ -231,17 +239,6 @@ def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     return proc
 
 
-def wrk(url: str, token: str, seconds: int, connections: int) -> float:
-    result = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-    if errors:
-        raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
-
-
 def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -260,13 +257,7 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
         servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))
 
         app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
-        account = {"email": "bench@example.com", "password": "benchmark"}
-        token = http_json(f"{app_url}/accounts", "POST", account, expect=201)[1]["token"]
-        for i in range(locations):
-            place = {"name": f"Place {i}", "latitude": i, "longitude": -i, "zoomlevel": i % 23}
-            saved = http_json(f"{app_url}/locations", "POST", place, token, expect=201)[1]
-            if i % 4 == 0:
-                http_json(f"{app_url}/locations/{saved['id']}/favorite", "PUT", token=token, expect=204)
+        token = seed_locations(app_url, locations)
         listings = [http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url)]
         same = listings[0] == listings[1]
         if not same:
@@ -278,8 +269,8 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
         wrk(f"{base_url}/locations", token, 2, connections)
         app_rps, base_rps = [], []
         for r in range(rounds):
-            app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections))
-            base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections))
+            app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections)[0])
+            base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections)[0])
             say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s")
         ratio = statistics.mean(app_rps) / statistics.mean(base_rps)
         say(f"throughput: app {statistics.mean(app_rps):.0f} req/s, baseline {statistics.mean(base_rps):.0f} req/s, "
