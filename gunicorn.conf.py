@@ -108,14 +108,14 @@ def log_schema_state(app, log):
     """Log where the database schema stands, naming pending revisions; never stop the process for it."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.errors import first_line
+    from app.migrating import db_error_reason
     from app.schema import schema_state
 
     try:
         with app.extensions["db.engine"].connect() as connection:
             state = schema_state(connection)
     except SQLAlchemyError as exc:
-        log.warning("database unavailable at start-up: %s", first_line(exc))
+        log.warning("database unavailable at start-up: %s", db_error_reason(exc))
         return
     (log.info if state.current else log.warning)(state.summary())
 

@@ -14,6 +14,8 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
 
+from app.migrating import db_error_reason
+
 # Seconds a client should wait before retrying while the database is unavailable.
 RETRY_AFTER = 1
 
@@ -52,13 +54,6 @@ def _rollback() -> None:
             session.rollback()
 
 
-def first_line(exc: BaseException) -> str:
-    """Return the first line of what the database (or driver) said."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    return text.splitlines()[0] if text else type(orig).__name__
-
-
 def register_error_handlers(app: Flask) -> None:
     """Turn every HTTP error, and any uncaught exception, into JSON."""
 
@@ -71,7 +66,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def handle_database_unavailable(exc: SQLAlchemyError) -> Response:
         _rollback()
-        app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, first_line(exc))
+        app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, db_error_reason(exc))
         unavailable = ServiceUnavailable(
             description="The database is unavailable; retry shortly.", retry_after=RETRY_AFTER
         )

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
-from app.errors import first_line
+from app.migrating import db_error_reason
 from app.schema import head_revision, schema_state
 
 bp = Blueprint("health", __name__)
@@ -30,7 +30,7 @@ def readyz():
         with get_engine().connect() as connection:
             state = schema_state(connection)
     except SQLAlchemyError as exc:
-        reason = first_line(exc)
+        reason = db_error_reason(exc)
         current_app.logger.warning("readyz: database unavailable: %s", reason)
         body = {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
         return {**body, "message": f"the database does not answer: {reason}"}, 503

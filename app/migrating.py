@@ -46,9 +46,11 @@ def migration_engine() -> Engine:
     return create_engine(database_url(), poolclass=NullPool, connect_args=migration_connect_args())
 
 
-def db_error_reason(exc: DBAPIError) -> str:
+def db_error_reason(exc: BaseException) -> str:
     """Return the first line of what the database (or driver) said."""
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    said = getattr(exc, "orig", None) or exc
+    text = str(said).strip()
+    return text.splitlines()[0] if text else type(said).__name__
 
 
 def session_settings_sql(settings: MigrationSettings) -> list[str]:
