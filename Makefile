@@ -31,9 +31,11 @@ DYNO_MEMORY_performance-m := 2560m
 DYNO_MEMORY_performance-l := 14336m
 DYNO_MEMORY := $(DYNO_MEMORY_$(DYNO_SIZE))
 export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR DYNO_SIZE DYNO_MEMORY
-# The background `docker compose watch` of this checkout: its pid and log.
+# The background `docker compose watch` of this checkout: its pid and log,
+# and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
+watching = { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; }
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
@@ -80,7 +82,7 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 	@echo "==> starting db, running the release process, starting web"
 	@since="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"; \
 	$(COMPOSE) up --detach --wait --no-build || { \
-		echo "error: the stack did not start; what release and web said:" >&2; \
+		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
 	@$(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
 	@$(MAKE) --no-print-directory watch
@@ -127,7 +129,7 @@ watch: compose
 	@mkdir -p $(dir $(WATCH_PID))
 	@if [ "$(WEB_RELOAD)" != 1 ]; then \
 		echo "==> live reload is off (WEB_RELOAD=$(WEB_RELOAD)): web runs as on Heroku; make up again after a change"; \
-	elif [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; then \
+	elif $(watching); then \
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
 		$(PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
@@ -174,7 +176,7 @@ image: compose .env
 # compares the database with the code you have. With live reload on, web
 # has the code already.
 define refresh-web
-	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; }; then \
+	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
 		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; \
 	fi
 endef
