@@ -8,8 +8,9 @@ import time
 import psycopg2
 import pytest
 
+from tests.support.docker import poll
 from tests.support.history import head, revision_source
-from tests.support.stack import poll, project_stack
+from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
 

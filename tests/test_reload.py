@@ -10,8 +10,9 @@ import urllib.request
 import pexpect
 import pytest
 
+from tests.support.docker import poll
 from tests.support.history import head, revision_source
-from tests.support.stack import poll, project_stack
+from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
 

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from tests.support.docker import docker, http_raw
-from tests.support.stack import poll, project_stack
+from tests.support.docker import docker, http_raw, poll
+from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
 

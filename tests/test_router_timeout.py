@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.support.docker import docker, http_raw, shared_app_image
-from tests.support.stack import poll, project_stack
+from tests.support.docker import docker, http_raw, poll, shared_app_image
+from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
 

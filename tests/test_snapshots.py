@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.docker import poll
 from tests.support.history import head
-from tests.support.stack import poll, project_stack
+from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
 

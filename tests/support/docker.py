@@ -108,13 +108,22 @@ def published_port(container: str, port: int) -> int:
     return int(mapping.rsplit(":", 1)[1])
 
 
+def poll(predicate, timeout: float, interval: float = 0.05):
+    """Return the first truthy value of ``predicate()``, or None after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> float:
     """Wait until ``predicate()`` is true; return the seconds it took, or fail after ``timeout``."""
     started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    if not poll(predicate, timeout, interval):
+        raise AssertionError(f"condition not met within {timeout} s")
     return time.monotonic() - started
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -123,14 +122,3 @@ def project_stack(directory: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down()
-
-
-def poll(predicate, timeout: float, interval: float = 0.05):
-    """Return the first truthy value of ``predicate()``, or None after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
