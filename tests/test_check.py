@@ -11,7 +11,7 @@ import pytest
 
 from app.schema import PROJECT_ROOT
 from tests.support.databases import failure_line, scratch_database, upgrade
-from tests.support.docker import copy_project
+from tests.support.docker import SUITE_VENV, copy_project
 from tests.support.history import SEED, head, history_with, revision_source
 
 CHECKER = str(PROJECT_ROOT / "bin" / "check-migrations")
@@ -28,8 +28,7 @@ def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# The virtualenv running the suite: make uses it instead of creating .venv (a copy of the project has none).
-VENV = f"VENV={Path(sys.executable).parent.parent}"
+VENV = f"VENV={SUITE_VENV}"
 
 
 def test_make_check_passes_on_the_project(server_url):

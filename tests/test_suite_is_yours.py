@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import scratch_database
-from tests.support.docker import copy_project
+from tests.support.docker import SUITE_VENV, copy_project
 
 pytestmark = pytest.mark.copies_the_suite
 
-VENV = Path(sys.executable).parent.parent
 HISTORY_TESTS = [
     "tests/test_migrations.py", "tests/test_health.py", "tests/test_local.py", "tests/test_accounts.py",
     "tests/test_check.py::test_make_check_passes_on_the_project",
@@ -69,7 +68,7 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     new = sorted(p.name for p in (project / "alembic" / "versions").glob("*.py") if "_add_" in p.name)
     assert any(name.endswith("_add_note_to_locations.py") for name in new)
     assert any(name.endswith("_add_tag_table.py") for name in new)
-    ruff = str(VENV / "bin" / "ruff")
+    ruff = str(SUITE_VENV / "bin" / "ruff")
     run(project, ruff, "check", "--quiet", "--fix", "--select", "I,F401", "alembic/versions")  # as make revision does
     run(project, ruff, "format", "--quiet", "alembic/versions")
 

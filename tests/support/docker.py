@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +25,9 @@ from app.schema import PROJECT_ROOT
 from tests.support.postgres import RUN_ID, run_labels
 
 APP_IMAGE = "flask-heroku-parity:test"
+# The virtualenv running the suite. A copy of the project has no .venv: make targets
+# run in one get VENV= this, instead of creating and installing a venv per copy.
+SUITE_VENV = Path(sys.executable).parent.parent
 
 
 def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:

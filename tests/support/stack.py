@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.support.docker import (
     APP_IMAGE,
+    SUITE_VENV,
     copy_project,
     docker,
     free_port,
@@ -38,6 +39,8 @@ class Stack:
             "DB_PORT": str(free_port()),
             # One worker: these tests are about the stack, not concurrency, and run several stacks at once.
             "WEB_CONCURRENCY": "1",
+            # make revision, make local and make check use the suite's virtualenv.
+            "VENV": str(SUITE_VENV),
         }
         for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE"):
             self.env.pop(inherited, None)
