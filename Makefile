@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Several workers: most tests wait on Docker or Postgres, not on a core.
-PYTEST_ARGS ?= -n 4 --dist loadfile
+# Several workers: most tests wait on Docker or Postgres, not on a core. Files
+# go out in the order tests/conftest.py gives them (longest first), not by size.
+PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 
 # Docker Compose v2: 2.22 added develop.watch, which live reload needs.
 COMPOSE := docker compose
@@ -88,9 +89,9 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 	@$(MAKE) --no-print-directory watch
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
-# Wait until a request through the router reaches web: the router's own
-# health can be a second behind when web was just recreated, and up --wait
-# does not see that. Arguments: URL.
+# Wait until a request through the router reaches web: up --wait sees web
+# healthy, not the router finding it (its DNS and connect checks run every
+# second); the router has no healthcheck of its own. Arguments: URL.
 define ROUTED
 import sys, time, urllib.request
 url, deadline = sys.argv[1], time.monotonic() + 30

@@ -36,9 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Modules that run containers first: each takes tens of seconds on one
-    # worker, and the quick ones fill the gaps around them.
-    items.sort(key=lambda item: item.get_closest_marker("docker") is None)
+    # Modules that mostly wait on a clock first, then those that run
+    # containers: each takes tens of seconds on one worker, and the quick
+    # ones fill the gaps around them (make test keeps this order for xdist).
+    items.sort(key=lambda item: (item.get_closest_marker("waits") is None, item.get_closest_marker("docker") is None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -189,6 +189,7 @@ def test_scaling_down_under_load_loses_no_request(stack):
                 statuses.append(status if status == 200 else f"{status} {body[:300]!r}")
             except OSError as exc:
                 statuses.append(repr(exc))
+            time.sleep(0.01)  # steady load, at a CPU cost the other tests can bear
 
     threads = [threading.Thread(target=load) for _ in range(4)]
     for thread in threads:

@@ -11,7 +11,7 @@ import pytest
 from tests.support.docker import docker, http_raw, poll, shared_app_image
 from tests.support.stack import project_stack
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.waits]
 
 SLOW_DYNO = """
 import http.server, time

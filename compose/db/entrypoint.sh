@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entrypoint of the Compose database: Heroku Postgres takes TLS connections
 # only, so this one serves TLS too. Its self-signed certificate is made on the
-# first start and kept in the tls volume; then the image's own entrypoint runs.
+# first start and kept in the tls volume, and so is the router's (this image
+# has openssl, HAProxy's has not); then the image's own entrypoint runs.
 set -eu
 tls=/var/lib/postgresql/tls
 if [ ! -s "$tls/server.key" ]; then
@@ -13,4 +14,5 @@ if [ ! -s "$tls/server.key" ]; then
 	chmod 600 "$tls/server.key.new"
 	mv "$tls/server.key.new" "$tls/server.key"
 fi
+sh /compose/router/make-cert.sh /router-tls
 exec docker-entrypoint.sh "$@"

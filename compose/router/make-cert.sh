@@ -1,9 +1,9 @@
 #!/bin/sh
 # Make the router's self-signed certificate for HTTPS on WEB_TLS_PORT, once,
-# into the router-tls volume (the haproxy image has no openssl; this runs in
-# the Postgres image, which has).
+# into the directory given (the router-tls volume). The db container runs it
+# before Postgres starts: the haproxy image has no openssl.
 set -eu
-cd /tls
+cd "$1"
 if [ ! -s router.pem ]; then
 	echo "router: making the self-signed certificate for localhost and 127.0.0.1"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
