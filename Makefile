@@ -308,7 +308,7 @@ venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
 .PHONY: test
 test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainers)
-	@echo "==> pytest (database: $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:17}})"
+	@echo "==> pytest (database: $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}})"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench

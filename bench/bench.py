@@ -36,20 +36,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.docker import (  # noqa: E402
+from devtools.docker import (  # noqa: E402
     build_app_image,
     copy_project,
     docker,
     free_port,
-    http_json,
-    http_status,
     network,
     postgres_on,
     published_port,
     unique,
-    wait_for,
 )
-from tests.support.postgres import postgres_image  # noqa: E402
+from devtools.http import http_json, http_status, wait_for  # noqa: E402
+from devtools.project import postgres_image, python_image  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -59,7 +57,7 @@ def say(message: str) -> None:
 
 
 def bench_image(image: str) -> dict[str, float]:
-    base = os.environ.get("PYTHON_IMAGE") or "python:3.12-slim-bookworm"
+    base = python_image()
     sizes = [int(docker("image", "inspect", "-f", "{{.Size}}", name).stdout) for name in (image, base)]
     delta = (sizes[0] - sizes[1]) / 1e6
     say(f"image: {sizes[0] / 1e6:.1f} MB, base {base} {sizes[1] / 1e6:.1f} MB, delta {delta:.1f} MB (goal <= 40)")
@@ -294,7 +292,7 @@ def main() -> int:
     image = None
     if wanted & {"image", "start", "up", "reload", "router"}:
         say("building the app image")
-        image = build_app_image()
+        image = build_app_image("flask-heroku-parity:bench")
     if "image" in wanted:
         results |= bench_image(image)
     if "start" in wanted:

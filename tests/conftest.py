@@ -21,7 +21,8 @@ from sqlalchemy import Engine, text
 from app import create_app
 from app.config import normalize_database_url
 from app.models import Base
-from tests.support.databases import engine_for, scratch_database, upgrade
+from devtools.postgres import scratch_database
+from tests.support.databases import engine_for, upgrade
 from tests.support.postgres import RUN_ID, remove_run_containers, shared_postgres
 
 # Children first, so TRUNCATE lists every table the models declare, the user's own included.

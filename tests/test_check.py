@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.schema import PROJECT_ROOT
-from tests.support.databases import failure_line, scratch_database, upgrade
-from tests.support.docker import SUITE_VENV, copy_project
+from devtools.docker import copy_project
+from devtools.postgres import scratch_database
+from tests.support.databases import failure_line, upgrade
+from tests.support.docker import SUITE_VENV
 from tests.support.history import SEED, head, history_with, revision_source
 
 CHECKER = str(PROJECT_ROOT / "bin" / "check-migrations")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.support.docker import http_status
+from devtools.http import http_status
 from tests.support.history import after, head
 from tests.support.stack import project_stack
 

@@ -8,7 +8,7 @@ import time
 import psycopg2
 import pytest
 
-from tests.support.docker import poll
+from devtools.http import poll
 from tests.support.history import head, revision_source
 from tests.support.stack import project_stack
 
@@ -29,12 +29,21 @@ def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_ou
     create = 'op.create_table("branch_only", sa.Column("id", sa.Integer(), primary_key=True))'
     source = revision_source(ELSEWHERE, head(), "Add branch table", create, 'op.drop_table("branch_only")')
     branch_file.write_text(source)
+
+    def web_head():
+        return stack.api("GET", "/readyz")[1].get("head")
+
+    assert poll(lambda: web_head() == ELSEWHERE, 30), "live reload brings the branch's revision to web"
     assert stack.make("migrate").returncode == 0
     branch_file.unlink()  # back to a checkout without it: live reload removes it from web too
 
     def readyz_explains():
         status, body = stack.api("GET", "/readyz")
-        return status == 503 and f"at revision {ELSEWHERE}, which this code does not contain" in body["message"]
+        return (
+            status == 503
+            and body["head"] == head()
+            and f"at revision {ELSEWHERE}, which this code does not contain" in body["message"]
+        )
 
     assert poll(readyz_explains, 30)
 

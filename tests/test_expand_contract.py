@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import inspect, text
 
 from app.schema import PROJECT_ROOT
-from tests.support.databases import alembic_cli, scratch_database, unpooled
+from devtools.postgres import scratch_database
+from tests.support.databases import alembic_cli, unpooled
 from tests.support.history import SEED, history_with
 
 EXAMPLES = sorted((PROJECT_ROOT / "docs" / "expand-contract").glob("*.py"))

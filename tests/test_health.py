@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app import create_app
-from tests.support.databases import downgrade, scratch_database, unpooled, upgrade
+from devtools.postgres import scratch_database
+from tests.support.databases import downgrade, unpooled, upgrade
 from tests.support.history import SEED, after, head, previous
 
 

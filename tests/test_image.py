@@ -9,18 +9,11 @@ import time
 
 import pytest
 
-from tests.support.docker import (
-    docker,
-    free_port,
-    http_status,
-    network,
-    postgres_on,
-    require_docker,
-    shared_app_image,
-    unique,
-    wait_for,
-)
-from tests.support.postgres import postgres_image
+from devtools.docker import docker, free_port, network, postgres_on, unique
+from devtools.http import http_status, wait_for
+from devtools.project import postgres_image
+from tests.support.docker import require_docker, shared_app_image
+from tests.support.postgres import run_labels
 
 pytestmark = pytest.mark.docker
 
@@ -36,7 +29,7 @@ def image(run_dir):
 @pytest.fixture(scope="module")
 def db(image):
     """Yield (network, DATABASE_URL as Heroku spells it) for a fresh Postgres."""
-    with network() as net, postgres_on(net, postgres_image()) as host:
+    with network() as net, postgres_on(net, postgres_image(), labels=run_labels()) as host:
         yield net, f"postgres://app:secret@{host}:5432/app"
 
 

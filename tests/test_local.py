@@ -10,8 +10,10 @@ import threading
 from pathlib import Path
 
 from app.schema import PROJECT_ROOT
-from tests.support.databases import scratch_database, upgrade
-from tests.support.docker import free_port, http_status, wait_for
+from devtools.docker import free_port
+from devtools.http import http_status, wait_for
+from devtools.postgres import scratch_database
+from tests.support.databases import upgrade
 from tests.support.history import SEED, after, head
 
 HONCHO = str(Path(sys.executable).parent / "honcho")
@@ -62,6 +64,7 @@ class WebProcess:
         self.proc.send_signal(signal.SIGTERM)
         self.returncode = self.proc.wait(timeout=40)
         self.reader.join(10)
+        self.proc.stdout.close()
 
 
 def test_honcho_runs_release_then_serves_the_web_type(server_url, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from app.schema import PROJECT_ROOT
+from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION
 
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
 
@@ -73,21 +74,28 @@ def test_compose_runs_procfile_types():
 
 
 def test_one_postgres_major_for_compose_the_tests_ci_and_the_heroku_add_on():
-    major = (PROJECT_ROOT / ".postgres-version").read_text().strip()
+    major = POSTGRES_MAJOR
     assert re.fullmatch(r"1[4-9]", major), "a major Heroku Postgres offers"
     [addon] = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())["setup"]["addons"]
     assert addon["options"]["version"] == major
     compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
     defaults = re.findall(r"\$\{POSTGRES_IMAGE:-postgres:\$\{POSTGRES_MAJOR:-(\d+)\}\}", compose)
     assert defaults and set(defaults) == {major}, "Compose's default when make does not pass POSTGRES_MAJOR"
-    assert postgres_image_default() == f"postgres:{major}"
+    assert f"postgres:{major}" == DEFAULT_POSTGRES_IMAGE
     assert "$(cat .postgres-version)" in (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "$(POSTGRES_MAJOR)" in (PROJECT_ROOT / "Makefile").read_text()
 
 
-def postgres_image_default() -> str:
-    from tests.support.postgres import DEFAULT_IMAGE
-
-    return DEFAULT_IMAGE
+def test_one_python_version_for_the_image_ci_bench_and_the_readme():
+    """.python-version is the one home; files that cannot read it (the Dockerfile, prose) must agree with it."""
+    assert re.fullmatch(r"3\.\d+", PYTHON_VERSION)
+    [default] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", (PROJECT_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert default == DEFAULT_PYTHON_IMAGE, "Heroku builds the Dockerfile with its default"
+    assert "python:$(cat .python-version)-slim-bookworm" in (PROJECT_ROOT / ".ci" / "run").read_text()
+    for path in (PROJECT_ROOT / "README.md", PROJECT_ROOT / "bench" / "bench.py", PROJECT_ROOT / "Makefile"):
+        text = path.read_text()
+        assert set(re.findall(r"python:(3\.\d+)", text)) <= {PYTHON_VERSION}, f"{path.name} names another Python"
+        assert set(re.findall(r"postgres:(\d+)\b", text)) <= {POSTGRES_MAJOR}, f"{path.name} names another Postgres"
 
 
 def test_web_is_reached_through_the_router_only():
@@ -248,3 +256,15 @@ def test_env_is_ignored_by_git_and_has_an_example():
     example = (PROJECT_ROOT / ".env.example").read_text()
     for name in ("SECRET_KEY", "DATABASE_URL", "PORT", "WEB_CONCURRENCY"):
         assert re.search(rf"^{name}=", example, re.M), name
+
+
+def test_pre_commit_runs_what_make_check_runs():
+    """Each pre-commit hook is a command of `make check`, and `make check` has none pre-commit lacks."""
+    config = yaml.safe_load((PROJECT_ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook["entry"].replace(" --force-exclude", "") for repo in config["repos"] for hook in repo["hooks"]]
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\ncheck:") : makefile.index("\n\n", makefile.index("\ncheck:"))]
+    in_make = {
+        line.replace("$(BIN)/", ".venv/bin/") for line in re.findall(r"\$\(BIN\)/[\w-]+ [^|;]*?(?= \|\|)", recipe)
+    }
+    assert {hook.removesuffix(" .") for hook in hooks} == {command.removesuffix(" .") for command in in_make}

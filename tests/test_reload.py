@@ -10,7 +10,7 @@ import urllib.request
 import pexpect
 import pytest
 
-from tests.support.docker import poll
+from devtools.http import poll
 from tests.support.history import head, revision_source
 from tests.support.stack import project_stack
 

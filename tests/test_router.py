@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from tests.support.docker import docker, http_raw, poll
+from devtools.docker import docker
+from devtools.http import http_raw, poll
 from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
@@ -234,11 +235,13 @@ def test_make_down_lets_requests_in_flight_finish(stack):
     for thread in threads:
         thread.start()
     time.sleep(0.1)
-    down = subprocess.Popen(["make", "down"], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, text=True)
-    poll(lambda: "stopping the stack" in (down.stdout.readline() or "stopping the stack"), 10)
-    in_flight = 24 - len(results)
-    for thread in threads:
-        thread.join(60)
-    assert down.wait(120) == 0
+    with subprocess.Popen(
+        ["make", "down"], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, text=True
+    ) as down:
+        poll(lambda: "stopping the stack" in (down.stdout.readline() or "stopping the stack"), 10)
+        in_flight = 24 - len(results)
+        for thread in threads:
+            thread.join(60)
+        assert down.wait(120) == 0
     assert in_flight > 0, "every request had finished before make down: the test proved nothing"
     assert results == [201] * 24, results

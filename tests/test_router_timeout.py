@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from tests.support.docker import docker, http_raw, poll, shared_app_image
+from devtools.docker import docker
+from devtools.http import http_raw, poll
+from tests.support.docker import shared_app_image
 from tests.support.stack import project_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.waits]

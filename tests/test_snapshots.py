@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.docker import poll
+from devtools.http import poll
 from tests.support.history import head
 from tests.support.stack import project_stack
 

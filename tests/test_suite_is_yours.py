@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import scratch_database
-from tests.support.docker import SUITE_VENV, copy_project
+from devtools.docker import copy_project
+from devtools.postgres import scratch_database
+from tests.support.docker import SUITE_VENV
 
 pytestmark = pytest.mark.copies_the_suite
 

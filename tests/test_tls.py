@@ -14,8 +14,10 @@ from sqlalchemy.exc import OperationalError
 from app.config import load_settings
 from app.db import make_engine
 from app.schema import PROJECT_ROOT
-from tests.support.docker import docker, published_port, require_docker, unique, wait_for
-from tests.support.postgres import postgres_image
+from devtools.docker import docker, published_port, unique
+from devtools.http import wait_for
+from devtools.project import postgres_image
+from tests.support.docker import require_docker
 
 pytestmark = pytest.mark.docker
 

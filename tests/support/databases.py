@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,24 +51,6 @@ def failure_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("FAILED: ")]
     assert len(lines) == 1, f"expected one FAILED line:\n{result.stdout}\n{result.stderr}"
     return lines[0].removeprefix("FAILED: ")
-
-
-@contextmanager
-def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
-    """Create an empty database next to ``server_url``'s, yield its URL, then drop it.
-
-    The suite never writes to the database named in TEST_DATABASE_URL itself.
-    """
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    admin = engine_for(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

@@ -9,18 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from tests.support.docker import (
-    APP_IMAGE,
-    SUITE_VENV,
-    copy_project,
-    docker,
-    free_port,
-    http_call,
-    http_json,
-    http_status,
-    require_docker,
-    unique,
-)
+from devtools.docker import copy_project, docker, free_port, unique
+from devtools.http import http_call, http_json, http_status
+from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 
 
 class Stack:

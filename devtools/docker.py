@@ -1,0 +1,89 @@
+"""Drive a real Docker engine: build the app image, run containers, copy the project for a private stack."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devtools.http import wait_for
+from devtools.project import ROOT
+
+
+def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``docker args`` and return the finished process (raising on failure when ``check``)."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def build_app_image(tag: str, context: Path = ROOT) -> str:
+    """Build the project's image as ``tag`` the way `make up` does (Compose, BuildKit); PYTHON_IMAGE picks the base."""
+    env = {**os.environ, "APP_IMAGE": tag, "SECRET_KEY": "build-only", "COMPOSE_PROJECT_NAME": "build"}
+    result = subprocess.run(
+        ["docker", "compose", "--progress", "quiet", "build", "web"],
+        cwd=context, env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"building {tag} failed:\n{result.stdout}\n{result.stderr}")
+    return tag
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+@contextmanager
+def network() -> Iterator[str]:
+    """Yield the name of a fresh user-defined bridge network."""
+    name = unique("tnet")
+    docker("network", "create", name)
+    try:
+        yield name
+    finally:
+        docker("network", "rm", name, check=False)
+
+
+@contextmanager
+def postgres_on(
+    net: str, image: str, *extra: str, command: tuple[str, ...] = (), labels: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start Postgres on ``net``; yield its container name once it answers over TCP."""
+    name = unique("tpg")
+    label_args = [f"--label={key}={value}" for key, value in (labels or {}).items()]
+    docker(
+        "run", "-d", "--name", name, "--network", net, *label_args,
+        "-e", "POSTGRES_USER=app", "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app",
+        *extra, image, *command,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
+        yield name
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def published_port(container: str, port: int) -> int:
+    """Return the 127.0.0.1 port Docker published for ``port`` of ``container``."""
+    mapping = docker("port", container, f"{port}/tcp").stdout.split()[0]
+    return int(mapping.rsplit(":", 1)[1])
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the project's files (not .git, .venv or caches) to ``destination``."""
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env", ".run")
+    shutil.copytree(ROOT, destination, ignore=ignore)
+    return destination

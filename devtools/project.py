@@ -1,0 +1,29 @@
+"""Facts about the project that tools read instead of repeating: where it is, which versions it runs.
+
+``.python-version`` and ``.postgres-version`` are the one home of the two
+versions; the Dockerfile's default, Compose, heroku.yml and CI either read
+them or are checked against them by tests/test_parity.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+from app.schema import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
+PYTHON_VERSION = (ROOT / ".python-version").read_text().strip()
+POSTGRES_MAJOR = (ROOT / ".postgres-version").read_text().strip()
+# The official images a user with internet gets; CI points the variables at local stand-ins.
+DEFAULT_PYTHON_IMAGE = f"python:{PYTHON_VERSION}-slim-bookworm"
+DEFAULT_POSTGRES_IMAGE = f"postgres:{POSTGRES_MAJOR}"
+
+
+def python_image() -> str:
+    """Return the app image's base, from PYTHON_IMAGE (as Compose passes it to the Dockerfile)."""
+    return os.environ.get("PYTHON_IMAGE") or DEFAULT_PYTHON_IMAGE
+
+
+def postgres_image() -> str:
+    """Return the Postgres image to start, from POSTGRES_IMAGE."""
+    return os.environ.get("POSTGRES_IMAGE") or DEFAULT_POSTGRES_IMAGE
