@@ -8,7 +8,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
 from app import migrating, schema
-from app.config import database_url, migration_settings
+from app.config import ConfigError, load_settings
 from app.models import Base
 
 config = context.config
@@ -42,18 +42,18 @@ def run_migrations_offline() -> None:
     No database is needed; without DATABASE_URL the PostgreSQL dialect alone is used.
     """
     try:
-        url = database_url()
-    except RuntimeError:
-        url = "postgresql://"
+        settings = load_settings()
+    except ConfigError:  # no DATABASE_URL: the PostgreSQL dialect is all SQL generation needs
+        settings = load_settings(database_url="postgresql://")
     context.configure(
-        url=url,
+        url=settings.database_url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
         **COMPARE,
     )
-    for statement in migrating.session_settings_sql(migration_settings()):
+    for statement in migrating.session_settings_sql(settings):
         context.execute(statement)
 
     with context.begin_transaction():
@@ -62,8 +62,8 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
-    settings = migration_settings()
-    connectable = migrating.migration_engine()
+    settings = load_settings()
+    connectable = migrating.migration_engine(settings)
 
     with connectable.connect() as connection:
         migrating.prepare(connection, settings)

@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app.config import load_settings
     from app.errors import register_error_handlers
 
-    settings = load_settings(**dict(config or {}))
+    settings = load_settings(**dict(config or {})).require_secret_key()
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key or "dev-only-not-secret",

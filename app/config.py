@@ -1,19 +1,28 @@
 """Settings read once from the environment: the only place that reads it.
 
-The app factory, ``alembic/env.py``, gunicorn and the tests all get the
-database URL from here, so Heroku's ``postgres://`` scheme and its TLS
-requirement are handled in exactly one place.
+Each setting is declared once below: its name, type, default, the variable
+it comes from and its check. The app factory, ``alembic/env.py``, the release
+process and ``make status`` all build their engines from a ``Settings``, so
+Heroku's ``postgres://`` scheme, its TLS requirement and the connect timeout
+are handled in exactly one place.
+
+A frozen dataclass rather than pydantic-settings: the checks are a handful of
+one-liners, the messages stay the exact one-line errors users see, and the
+image does not carry pydantic (about 11 MB) for it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ENVIRONMENTS = ("production", "development", "testing")
+
+# A check returns what is wrong with a value, or None.
+Check = Callable[[Any], "str | None"]
 
 
 class ConfigError(RuntimeError):
@@ -34,90 +43,59 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def database_url(environ: Mapping[str, str] | None = None) -> str:
-    """Return the normalised ``DATABASE_URL`` or fail with one clear line."""
-    env = os.environ if environ is None else environ
-    url = env.get("DATABASE_URL", "").strip()
-    if not url:
-        raise ConfigError("DATABASE_URL is not set: point it at a PostgreSQL database")
-    url = normalize_database_url(url)
+def _postgres_url(url: str) -> str | None:
     if not url.startswith("postgresql"):
-        raise ConfigError(f"DATABASE_URL must be a postgres:// or postgresql:// URL, not {url.split(':', 1)[0]}://")
-    return url
+        return f"must be a postgres:// or postgresql:// URL, not {url.split(':', 1)[0]}://"
+    return None
 
 
-def connect_args(url: str, on_heroku: bool, timeout: int = 5) -> dict[str, Any]:
-    """Return the psycopg2 connection arguments for ``url``.
-
-    On Heroku (``DYNO`` set) the database refuses plain connections, so TLS is
-    required unless the URL already says otherwise; locally the container has
-    no certificate and TLS is left to the URL.
-    """
-    args: dict[str, Any] = {"connect_timeout": timeout, "options": "-c timezone=UTC"}
-    if on_heroku and "sslmode=" not in url:
-        args["sslmode"] = "require"
-    return args
+def _one_of(*allowed: str) -> Check:
+    return lambda value: None if value in allowed else f"must be one of {', '.join(allowed)}, got {value!r}"
 
 
-def migration_connect_args(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return connection arguments for Alembic, which needs no SECRET_KEY."""
-    env = os.environ if environ is None else environ
-    url = database_url(env)
-    return connect_args(url, bool(env.get("DYNO")), _int(env, "DB_CONNECT_TIMEOUT", 5))
+def _between(low: int, high: int) -> Check:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}, got {value}"
 
 
-@dataclass(frozen=True)
-class MigrationSettings:
-    """How migrations protect production: timeouts and the wait for other migrators."""
-
-    lock_timeout: str = "5s"
-    statement_timeout: str = "60s"
-    lock_wait: int = 300
+def _at_least(low: int) -> Check:
+    return lambda value: None if value >= low else f"must be {low} or more, got {value}"
 
 
-def migration_settings(environ: Mapping[str, str] | None = None) -> MigrationSettings:
-    """Return the migration safety settings from MIGRATION_* variables."""
-    env = os.environ if environ is None else environ
-    defaults = MigrationSettings()
-    settings = MigrationSettings(
-        lock_timeout=env.get("MIGRATION_LOCK_TIMEOUT", "").strip() or defaults.lock_timeout,
-        statement_timeout=env.get("MIGRATION_STATEMENT_TIMEOUT", "").strip() or defaults.statement_timeout,
-        lock_wait=_int(env, "MIGRATION_LOCK_WAIT", defaults.lock_wait),
-    )
-    for name, value in (
-        ("MIGRATION_LOCK_TIMEOUT", settings.lock_timeout),
-        ("MIGRATION_STATEMENT_TIMEOUT", settings.statement_timeout),
-    ):
-        if not re.fullmatch(r"\d+\s*(ms|s|min|h)?", value):
-            raise ConfigError(f"{name} must be a duration such as 5s, 500ms or 2min, got {value!r}")
-    return settings
+def _duration(value: str) -> str | None:
+    if re.fullmatch(r"\d+\s*(ms|s|min|h)?", value):
+        return None
+    return f"must be a duration such as 5s, 500ms or 2min, got {value!r}"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+def _setting(
+    default: Any, env: str | None = None, check: Check | None = None, parse: Callable[[str], Any] | None = None
+):
+    """Declare a setting: its default, the variable it is read from, how it is parsed and checked."""
+    return field(default=default, metadata={"env": env, "check": check, "parse": parse})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the app needs to know about where and how it runs."""
+    """Everything the app and the migration tools need to know about where and how they run."""
 
-    database_url: str
-    environment: str = "production"
-    secret_key: str | None = None
-    on_heroku: bool = False
-    db_pool_size: int = 5
-    db_connect_timeout: int = 5
-    db_ping_after: int = 10
-    proxy_hops: int = 1
-    max_content_length: int = 64 * 1024
+    # Required: there is no sensible default database.
+    database_url: str = _setting("", "DATABASE_URL", _postgres_url, parse=normalize_database_url)
+    environment: str = _setting("production", "APP_ENV", _one_of(*ENVIRONMENTS), parse=str.lower)
+    secret_key: str | None = _setting(None, "SECRET_KEY")
+    # Heroku sets DYNO in every dyno: there, the database takes TLS only.
+    on_heroku: bool = _setting(False, "DYNO", parse=bool)
+    db_pool_size: int = _setting(5, "DB_POOL_SIZE", _between(1, 100))
+    db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", _at_least(1))
+    db_ping_after: int = _setting(10, "DB_PING_AFTER", _at_least(0))
+    proxy_hops: int = _setting(1, "PROXY_HOPS", _at_least(0))
+    max_content_length: int = _setting(64 * 1024)
     # werkzeug's default; the test suite passes a cheaper scrypt to save CPU, never weaker in production.
-    password_hash_method: str = "scrypt"
+    password_hash_method: str = _setting("scrypt")
+    # How migrations protect production (app/migrating.py): fail fast behind a
+    # busy table, bound each statement, wait this long for another migrator.
+    migration_lock_timeout: str = _setting("5s", "MIGRATION_LOCK_TIMEOUT", _duration)
+    migration_statement_timeout: str = _setting("60s", "MIGRATION_STATEMENT_TIMEOUT", _duration)
+    migration_lock_wait: int = _setting(300, "MIGRATION_LOCK_WAIT", _at_least(0))
 
     @property
     def debug(self) -> bool:
@@ -127,50 +105,72 @@ class Settings:
     def testing(self) -> bool:
         return self.environment == "testing"
 
+    def connect_args(self) -> dict[str, Any]:
+        """Return the psycopg2 connection arguments, for the app's engine and the migration engine alike.
+
+        On Heroku (``DYNO`` set) the database refuses plain connections, so TLS is
+        required unless the URL already says otherwise; locally TLS is left to the URL.
+        """
+        args: dict[str, Any] = {"connect_timeout": self.db_connect_timeout, "options": "-c timezone=UTC"}
+        if self.on_heroku and "sslmode=" not in self.database_url:
+            args["sslmode"] = "require"
+        return args
+
     def engine_options(self) -> dict[str, Any]:
         """Return keyword arguments for the app's pooled ``create_engine``."""
         return {
             "pool_size": self.db_pool_size,
             "max_overflow": self.db_pool_size,
             "pool_recycle": 300,
-            "connect_args": connect_args(self.database_url, self.on_heroku, self.db_connect_timeout),
+            "connect_args": self.connect_args(),
         }
 
     def validate(self) -> Settings:
         """Return self, or raise ConfigError naming the first bad setting."""
-        if self.environment not in ENVIRONMENTS:
-            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {self.environment!r}")
-        if not self.secret_key and self.environment == "production":
-            raise ConfigError("SECRET_KEY is not set: it is required when APP_ENV=production (the default)")
-        if not 1 <= self.db_pool_size <= 100:
-            raise ConfigError(f"DB_POOL_SIZE must be between 1 and 100, got {self.db_pool_size}")
-        if self.proxy_hops < 0:
-            raise ConfigError(f"PROXY_HOPS must be 0 or more, got {self.proxy_hops}")
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set: point it at a PostgreSQL database")
+        for f in fields(self):
+            check, value = f.metadata["check"], getattr(self, f.name)
+            problem = check(value) if check and value is not None else None
+            if problem:
+                raise ConfigError(f"{f.metadata['env'] or f.name} {problem}")
         if self.environment != "testing" and self.password_hash_method != "scrypt":
             raise ConfigError("password_hash_method can only be changed when APP_ENV=testing")
         return self
 
+    def require_secret_key(self) -> Settings:
+        """Return self, or fail: web signs with SECRET_KEY; migrations do not need it."""
+        if not self.secret_key and self.environment == "production":
+            raise ConfigError("SECRET_KEY is not set: it is required when APP_ENV=production (the default)")
+        return self
+
+
+def _from_env(f: Any, raw: str) -> Any:
+    """Parse one variable's text as setting ``f`` declares it."""
+    parse = f.metadata["parse"]
+    if parse is not None:
+        return parse(raw)
+    if f.type == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{f.metadata['env']} must be an integer, got {raw!r}") from None
+    return raw
+
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read settings from ``environ`` (default ``os.environ``), then apply overrides."""
+    """Read settings from ``environ`` (default ``os.environ``), then apply overrides by name, then check them."""
     env = os.environ if environ is None else environ
-    known = {f.name for f in fields(Settings)}
-    unknown = set(overrides) - known
+    declared = {f.name: f for f in fields(Settings)}
+    unknown = set(overrides) - set(declared)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    environment = env.get("APP_ENV", "production").strip().lower() or "production"
-    values: dict[str, Any] = {
-        "environment": environment,
-        "secret_key": env.get("SECRET_KEY") or None,
-        "on_heroku": bool(env.get("DYNO")),
-        "db_pool_size": _int(env, "DB_POOL_SIZE", 5),
-        "db_connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5),
-        "db_ping_after": _int(env, "DB_PING_AFTER", 10),
-        "proxy_hops": _int(env, "PROXY_HOPS", 1),
-    }
-    if "database_url" in overrides:
-        overrides["database_url"] = normalize_database_url(overrides["database_url"])
-    else:
-        values["database_url"] = database_url(env)
-    values.update(overrides)
+    values: dict[str, Any] = {}
+    for name, f in declared.items():
+        raw = env.get(f.metadata["env"] or "", "").strip()
+        if name in overrides:
+            value = overrides[name]
+            values[name] = f.metadata["parse"](value) if name == "database_url" else value
+        elif raw:
+            values[name] = _from_env(f, raw)
     return Settings(**values).validate()

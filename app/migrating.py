@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from app.config import MigrationSettings, database_url, migration_connect_args
+from app.config import Settings, load_settings
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -41,9 +41,10 @@ _TABLE_PATTERNS = [
 ]
 
 
-def migration_engine() -> Engine:
-    """Return the engine every migration tool uses: DATABASE_URL, no pool, TLS on Heroku, no SECRET_KEY needed."""
-    return create_engine(database_url(), poolclass=NullPool, connect_args=migration_connect_args())
+def migration_engine(settings: Settings | None = None) -> Engine:
+    """Return the engine every migration tool uses: the app's settings, no pool, no SECRET_KEY needed."""
+    settings = settings or load_settings()
+    return create_engine(settings.database_url, poolclass=NullPool, connect_args=settings.connect_args())
 
 
 def db_error_reason(exc: BaseException) -> str:
@@ -53,25 +54,25 @@ def db_error_reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(said).__name__
 
 
-def session_settings_sql(settings: MigrationSettings) -> list[str]:
+def session_settings_sql(settings: Settings) -> list[str]:
     """Return the SET statements every migration session runs first."""
     return [
-        f"SET lock_timeout = '{settings.lock_timeout}'",
-        f"SET statement_timeout = '{settings.statement_timeout}'",
+        f"SET lock_timeout = '{settings.migration_lock_timeout}'",
+        f"SET statement_timeout = '{settings.migration_statement_timeout}'",
     ]
 
 
-def prepare(connection: Connection, settings: MigrationSettings) -> None:
+def prepare(connection: Connection, settings: Settings) -> None:
     """Apply the session settings and take the migration lock, waiting up to ``lock_wait`` seconds."""
     for statement in session_settings_sql(settings):
         connection.execute(text(statement))
-    deadline = time.monotonic() + settings.lock_wait
+    deadline = time.monotonic() + settings.migration_lock_wait
     announced = False
     while not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar():
         if time.monotonic() > deadline:
             connection.rollback()
             raise CommandError(
-                f"another migration has held the migration lock for over {settings.lock_wait} s; "
+                f"another migration has held the migration lock for over {settings.migration_lock_wait} s; "
                 "wait for it to finish (or raise MIGRATION_LOCK_WAIT), then retry"
             )
         if not announced:
@@ -137,7 +138,7 @@ def describe_step(step: str | None) -> str:
     return f"{direction} of revision {revision} ({message})"
 
 
-def failure_message(exc: DBAPIError, step: str | None, settings: MigrationSettings, current: str | None) -> str:
+def failure_message(exc: DBAPIError, step: str | None, settings: Settings, current: str | None) -> str:
     """Return the one-line explanation of a failed migration step."""
     code = getattr(exc.orig, "pgcode", None)
     reason = db_error_reason(exc)
@@ -148,14 +149,14 @@ def failure_message(exc: DBAPIError, step: str | None, settings: MigrationSettin
     if code == LOCK_NOT_AVAILABLE:
         return (
             f"{describe_step(step)} failed: could not lock {target} within lock_timeout "
-            f"{settings.lock_timeout}, because another session holds a conflicting lock (a long transaction "
+            f"{settings.migration_lock_timeout}, because another session holds a conflicting lock (a long transaction "
             f"or busy traffic). Nothing from this revision was applied; {still_at}. Retry when the table is "
             "quieter, or find the blocking session in pg_stat_activity."
         )
     if code == QUERY_CANCELED:
         return (
             f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
-            f"{settings.statement_timeout}. Nothing from this revision was applied; {still_at}. Split the work "
-            "into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
+            f"{settings.migration_statement_timeout}. Nothing from this revision was applied; {still_at}. "
+            "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
         )
     return f"{describe_step(step)} failed{where}: {reason}. Its changes were rolled back; {still_at}."

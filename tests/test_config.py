@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, database_url, load_settings, migration_connect_args, normalize_database_url
+from app.config import ConfigError, Settings, load_settings, normalize_database_url
 
 URL = "postgres://u:p@db.example.com:5432/d"
 
@@ -24,23 +24,24 @@ def test_heroku_scheme_and_bare_postgresql_use_psycopg2(given, expected):
 
 def test_missing_database_url_is_one_clear_line():
     with pytest.raises(ConfigError) as exc:
-        database_url({})
+        load_settings({})
     assert "DATABASE_URL" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_database_url_must_be_postgres():
     with pytest.raises(ConfigError, match="postgres://"):
-        database_url({"DATABASE_URL": "mysql://u@h/d"})
+        load_settings({"DATABASE_URL": "mysql://u@h/d"})
 
 
-def test_secret_key_required_in_production_only():
+def test_secret_key_required_in_production_only_and_by_web_only():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        load_settings({"DATABASE_URL": URL})
+        load_settings({"DATABASE_URL": URL}).require_secret_key()
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        load_settings({"DATABASE_URL": URL, "APP_ENV": "production"})
-    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "development"}).secret_key is None
-    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "testing"}).testing
-    assert load_settings({"DATABASE_URL": URL, "SECRET_KEY": "s"}).environment == "production"
+        load_settings({"DATABASE_URL": URL, "APP_ENV": "production"}).require_secret_key()
+    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "development"}).require_secret_key().secret_key is None
+    assert load_settings({"DATABASE_URL": URL, "APP_ENV": "testing"}).require_secret_key().testing
+    assert load_settings({"DATABASE_URL": URL, "SECRET_KEY": "s"}).require_secret_key().environment == "production"
+    assert load_settings({"DATABASE_URL": URL}).database_url, "migrations need no SECRET_KEY"
 
 
 def test_unknown_environment_is_refused():
@@ -58,8 +59,8 @@ def test_tls_required_on_heroku_only():
     heroku = load_settings({"DATABASE_URL": URL, "SECRET_KEY": "s", "DYNO": "web.1"})
     assert "sslmode" not in local.engine_options()["connect_args"]
     assert heroku.engine_options()["connect_args"]["sslmode"] == "require"
-    assert migration_connect_args({"DATABASE_URL": URL, "DYNO": "release.1"})["sslmode"] == "require"
-    assert "sslmode" not in migration_connect_args({"DATABASE_URL": URL})
+    assert load_settings({"DATABASE_URL": URL, "DYNO": "release.1"}).connect_args()["sslmode"] == "require"
+    assert "sslmode" not in load_settings({"DATABASE_URL": URL}).connect_args()
 
 
 def test_sslmode_in_url_wins_on_heroku():
@@ -79,3 +80,25 @@ def test_passwords_use_werkzeugs_scrypt_outside_tests():
     assert settings.password_hash_method == "scrypt"
     with pytest.raises(ConfigError, match="only be changed when APP_ENV=testing"):
         load_settings({"SECRET_KEY": "s"}, database_url="postgres://u@h/d", password_hash_method="scrypt:1024:8:1")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("DB_POOL_SIZE", "0", "DB_POOL_SIZE must be between 1 and 100, got 0"),
+        ("DB_CONNECT_TIMEOUT", "soon", "DB_CONNECT_TIMEOUT must be an integer, got 'soon'"),
+        ("PROXY_HOPS", "-1", "PROXY_HOPS must be 0 or more, got -1"),
+        ("MIGRATION_LOCK_TIMEOUT", "forever", "MIGRATION_LOCK_TIMEOUT must be a duration such as 5s"),
+        ("MIGRATION_LOCK_WAIT", "1.5", "MIGRATION_LOCK_WAIT must be an integer, got '1.5'"),
+    ],
+)
+def test_each_bad_variable_is_one_line_naming_it(variable, value, complaint):
+    with pytest.raises(ConfigError) as exc:
+        load_settings({"DATABASE_URL": URL, variable: value})
+    assert str(exc.value).startswith(complaint) and "\n" not in str(exc.value)
+
+
+def test_every_default_passes_its_own_check():
+    defaults = Settings(database_url="postgresql+psycopg2://u@h/d")
+    assert defaults.validate() is defaults
+    assert load_settings({"DATABASE_URL": URL, "DB_CONNECT_TIMEOUT": "2"}).connect_args()["connect_timeout"] == 2
