@@ -221,7 +221,7 @@ revision: revision-message $(STAMP) image db-up ## Autogenerate a migration: mak
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones
-	@$(RUN) web python -m app.status
+	@$(RUN) web python -m app.migrations status
 
 .PHONY: psql
 psql: db-up ## Open psql on the Compose database
@@ -329,7 +329,7 @@ check: $(STAMP) ## Run every check, then fail if any failed: ruff, format, one h
 	@failed=""; \
 	echo "==> ruff check"; $(BIN)/ruff check . || failed="$$failed ruff-check"; \
 	echo "==> ruff format --check"; $(BIN)/ruff format --check . || failed="$$failed ruff-format"; \
-	$(BIN)/python bin/check-migrations || failed="$$failed migrations"; \
+	$(BIN)/python -m app.migrations check || failed="$$failed migrations"; \
 	if [ -n "$$failed" ]; then echo "error: make check failed:$$failed (every finding is listed above)" >&2; exit 1; fi; \
 	echo "==> make check: every check passed"
 

@@ -108,8 +108,8 @@ def log_schema_state(app, log):
     """Log where the database schema stands, naming pending revisions; never stop the process for it."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.migrating import db_error_reason
-    from app.schema import schema_state
+    from app.migrations.history import schema_state
+    from app.migrations.safety import db_error_reason
 
     try:
         with app.extensions["db.engine"].connect() as connection:

@@ -1,4 +1,4 @@
-"""Alembic's generic env.py, with the URL and metadata from the app, and app/migrating.py's safety."""
+"""Alembic's generic env.py, with the URL and metadata from the app, and app/migrations/safety.py's safety."""
 
 from contextlib import suppress
 from logging.config import fileConfig
@@ -7,8 +7,8 @@ from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
-from app import migrating, schema
 from app.config import ConfigError, load_settings
+from app.migrations import history, safety
 from app.models import Base
 
 config = context.config
@@ -53,7 +53,7 @@ def run_migrations_offline() -> None:
         transaction_per_migration=True,
         **COMPARE,
     )
-    for statement in migrating.session_settings_sql(settings):
+    for statement in safety.session_settings_sql(settings):
         context.execute(statement)
 
     with context.begin_transaction():
@@ -63,10 +63,10 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
     settings = load_settings()
-    connectable = migrating.migration_engine(settings)
+    connectable = safety.migration_engine(settings)
 
     with connectable.connect() as connection:
-        migrating.prepare(connection, settings)
+        safety.prepare(connection, settings)
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -74,23 +74,23 @@ def run_migrations_online() -> None:
             process_revision_directives=refuse_empty_revision,
             **COMPARE,
         )
-        tracker = migrating.StepTracker()
+        tracker = safety.StepTracker()
         try:
             with tracker, context.begin_transaction():
                 context.run_migrations()
         except DBAPIError as exc:
             connection.rollback()
             current = ",".join(context.get_context().get_current_heads()) or None
-            raise CommandError(migrating.failure_message(exc, tracker.step, settings, current)) from exc
+            raise CommandError(safety.failure_message(exc, tracker.step, settings, current)) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
             current = ",".join(context.get_context().get_current_heads()) or None
-            if not schema.is_known(current):
-                raise CommandError(schema.unknown_revision_message(current, schema.head_revision())) from exc
+            if not history.is_known(current):
+                raise CommandError(history.unknown_revision_message(current, history.head_revision())) from exc
             raise
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
-                migrating.release(connection)
+                safety.release(connection)
 
 
 if context.is_offline_mode():

@@ -91,11 +91,13 @@ class Settings:
     max_content_length: int = _setting(64 * 1024)
     # werkzeug's default; the test suite passes a cheaper scrypt to save CPU, never weaker in production.
     password_hash_method: str = _setting("scrypt")
-    # How migrations protect production (app/migrating.py): fail fast behind a
+    # How migrations protect production (app/migrations/safety.py): fail fast behind a
     # busy table, bound each statement, wait this long for another migrator.
     migration_lock_timeout: str = _setting("5s", "MIGRATION_LOCK_TIMEOUT", _duration)
     migration_statement_timeout: str = _setting("60s", "MIGRATION_STATEMENT_TIMEOUT", _duration)
     migration_lock_wait: int = _setting(300, "MIGRATION_LOCK_WAIT", _at_least(0))
+    # How long the release process waits for the database to answer, in seconds.
+    release_db_wait: float = _setting(30.0, "RELEASE_DB_WAIT", _at_least(0))
 
     @property
     def debug(self) -> bool:
@@ -150,11 +152,13 @@ def _from_env(f: Any, raw: str) -> Any:
     parse = f.metadata["parse"]
     if parse is not None:
         return parse(raw)
-    if f.type == "int":
+    kinds = {"int": (int, "an integer"), "float": (float, "a number")}
+    if f.type in kinds:
+        kind, called = kinds[f.type]
         try:
-            return int(raw)
+            return kind(raw)
         except ValueError:
-            raise ConfigError(f"{f.metadata['env']} must be an integer, got {raw!r}") from None
+            raise ConfigError(f"{f.metadata['env']} must be {called}, got {raw!r}") from None
     return raw
 
 

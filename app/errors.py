@@ -14,7 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
 
-from app.migrating import db_error_reason
+from app.migrations.safety import db_error_reason
 
 # Seconds a client should wait before retrying while the database is unavailable.
 RETRY_AFTER = 1

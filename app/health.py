@@ -6,8 +6,8 @@ from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
-from app.migrating import db_error_reason
-from app.schema import head_revision, schema_state
+from app.migrations.history import head_revision, schema_state
+from app.migrations.safety import db_error_reason
 
 bp = Blueprint("health", __name__)
 

@@ -249,7 +249,9 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
         url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "WEB_CONCURRENCY": "2",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-        subprocess.run([sys.executable, "-m", "app.release"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "app.migrations", "release"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
         app_port, base_port = free_port(), free_port()
         servers.append(gunicorn("app:create_app()", env, app_port))
         servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))

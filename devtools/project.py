@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT
 PYTHON_VERSION = (ROOT / ".python-version").read_text().strip()

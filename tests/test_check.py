@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.postgres import scratch_database
 from tests.support.databases import failure_line, upgrade
 from tests.support.docker import SUITE_VENV
 from tests.support.history import SEED, head, history_with, revision_source
 
-CHECKER = str(PROJECT_ROOT / "bin" / "check-migrations")
+# The migration check as make check runs it.
+CHECKER = [sys.executable, "-m", "app.migrations", "check"]
 
 
 def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, CHECKER, *args],
+        [*CHECKER, *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -8,7 +8,7 @@ import sys
 import pytest
 from sqlalchemy import inspect, text
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 from devtools.postgres import scratch_database
 from tests.support.databases import alembic_cli, unpooled
 from tests.support.history import SEED, history_with
@@ -26,7 +26,7 @@ def example_history(tmp_path):
 
 def test_the_example_passes_the_zero_downtime_lint(example_history):
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bin" / "check-migrations"), "--config", str(example_history),
+        [sys.executable, "-m", "app.migrations", "check", "--config", str(example_history),
          "--skip-alembic-check"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

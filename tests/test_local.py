@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 from devtools.docker import free_port
 from devtools.http import http_status, wait_for
 from devtools.postgres import scratch_database

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",

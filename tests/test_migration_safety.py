@@ -10,8 +10,8 @@ import time
 
 import psycopg2
 
-from app.migrating import LOCK_KEY
-from app.schema import PROJECT_ROOT, script_directory
+from app.migrations.history import PROJECT_ROOT, script_directory
+from app.migrations.safety import LOCK_KEY
 from tests.support.databases import alembic_cli, columns, dbapi_dsn, failure_line, upgrade, version
 from tests.support.history import head, history_with, revision_source
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 from sqlalchemy import text
 
+from app.migrations.history import revision_message, script_directory
 from app.models import Base
-from app.schema import revision_message, script_directory
 from tests.support.databases import alembic_cli, downgrade, unpooled, upgrade, user_tables
 from tests.support.history import SEED, head, revisions_oldest_first
 
@@ -82,3 +87,20 @@ def test_cli_reports_current_revision(empty_db):
     result = alembic_cli(empty_db, "current")
     assert result.returncode == 0
     assert f"{head()} (head)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["release", "status"])
+def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(command):
+    """A bad setting exits 2, a database that does not answer exits 1: one line each, no traceback."""
+    cli = [sys.executable, "-m", "app.migrations", command]
+    base = {**os.environ, "RELEASE_DB_WAIT": "0", "DB_CONNECT_TIMEOUT": "1"}
+    bad = subprocess.run(cli, env={**base, "DATABASE_URL": "mysql://u@h/d"}, capture_output=True, text=True)
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        f"{command}: DATABASE_URL must be a postgres:// or postgresql:// URL, not mysql://\n",
+    )
+    down = subprocess.run(
+        cli, env={**base, "DATABASE_URL": "postgres://u:p@127.0.0.1:9/none"}, capture_output=True, text=True
+    )
+    assert down.returncode == 1 and len(down.stderr.splitlines()) == 1, down.stderr
+    assert "Traceback" not in down.stderr and "127.0.0.1" in down.stderr

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION
 
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import load_settings
 from app.db import make_engine
-from app.schema import PROJECT_ROOT
+from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, published_port, unique
 from devtools.http import wait_for
 from devtools.project import postgres_image
@@ -99,7 +99,7 @@ def test_locally_no_tls_is_needed(servers):
 def release(url: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "DYNO"}
     return subprocess.run(
-        [sys.executable, "-m", "app.release"],
+        [sys.executable, "-m", "app.migrations", "release"],
         cwd=PROJECT_ROOT,
         env={**base, "DATABASE_URL": url, "RELEASE_DB_WAIT": "3", **env},
         capture_output=True,

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from app.schema import PROJECT_ROOT, alembic_config
+from app.migrations.history import PROJECT_ROOT, alembic_config
 
 
 def engine_for(url: str, **kwargs) -> Engine:

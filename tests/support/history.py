@@ -11,7 +11,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from app.schema import PROJECT_ROOT, head_revision, script_directory
+from app.migrations.history import PROJECT_ROOT, head_revision, script_directory
 
 # The sample app's history, oldest first: (revision, message).
 SEED = (
@@ -43,7 +43,7 @@ def revisions_oldest_first():
 
 def after(revision: str | None) -> list[tuple[str, str]]:
     """Return (revision, message) of everything after ``revision`` up to head, oldest first."""
-    from app.schema import pending_revisions
+    from app.migrations.history import pending_revisions
 
     return [(p.revision, p.message) for p in pending_revisions(revision)]
 

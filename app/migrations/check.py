@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check the migration history before it reaches production (part of `make check`).
 
 1. a single head;
@@ -10,12 +9,11 @@
 
 Each finding names the revision file, the rule and what to do instead.
 Exit status 1 when anything is found. Usage:
-    bin/check-migrations [--config alembic.ini] [--skip-alembic-check]
+    python -m app.migrations check [--config alembic.ini] [--skip-alembic-check]
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -27,14 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from alembic import command
+from alembic.config import Config
+from alembic.script import Script, ScriptDirectory
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from alembic.script import Script, ScriptDirectory  # noqa: E402
-
-from app.schema import revision_message  # noqa: E402
+from app.migrations.history import PROJECT_ROOT as ROOT
+from app.migrations.history import revision_message
 
 WAIVER = re.compile(r"#\s*squawk-waive:\s*(?P<rules>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(?P<reason>.*))?$")
 PG_VERSION = (ROOT / ".postgres-version").read_text().strip()  # the major Heroku and Compose run
@@ -137,12 +133,8 @@ def alembic_check(ini: Path) -> list[Finding]:
         return run(url)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(ROOT / "alembic.ini"), help="alembic.ini of the history to check")
-    parser.add_argument("--skip-alembic-check", action="store_true", help="no database: skip `alembic check`")
-    args = parser.parse_args()
-    ini = Path(args.config).resolve()
+def run(ini: Path, skip_alembic_check: bool = False) -> int:
+    """Run every check of the history behind ``ini``; print each finding; return the exit status."""
     config = Config(str(ini))
     config.attributes["configure_logger"] = False
     scripts = ScriptDirectory.from_config(config)
@@ -164,7 +156,7 @@ def main() -> int:
     if len(heads) == 1:
         findings += lint(config, scripts, squawk)
 
-    if args.skip_alembic_check:
+    if skip_alembic_check:
         say("alembic check: skipped")
     else:
         say("alembic check: models and migrations agree")
@@ -177,7 +169,3 @@ def main() -> int:
         return 1
     say("migrations: all checks passed")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,6 @@ the database never answers or a migration fails.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -18,9 +17,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from app.config import ConfigError
-from app.migrating import db_error_reason, migration_engine
-from app.schema import alembic_config, schema_state
+from app.config import Settings
+from app.migrations.history import alembic_config, schema_state
+from app.migrations.safety import db_error_reason, migration_engine
 
 
 def say(message: str) -> None:
@@ -52,15 +51,11 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             time.sleep(min(0.5, max(left, 0.05)))
 
 
-def main() -> int:
-    try:
-        engine = migration_engine()
-    except ConfigError as exc:
-        print(f"release: {exc}", file=sys.stderr)
-        return 2
-    timeout = float(os.environ.get("RELEASE_DB_WAIT", "30"))
+def run(settings: Settings) -> int:
+    """Release: wait for the database, then migrate it to head; return the exit status."""
+    engine = migration_engine(settings)
     started = time.monotonic()
-    wait_for_database(engine, timeout)
+    wait_for_database(engine, settings.release_db_wait)
     with engine.connect() as conn:
         state = schema_state(conn)
     if state.current:
@@ -81,7 +76,3 @@ def main() -> int:
         return 1
     say(f"done in {time.monotonic() - started:.1f} s; database is at {state.head}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

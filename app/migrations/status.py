@@ -1,18 +1,14 @@
 """Print every revision, oldest first, applied or pending, like Rails' db:migrate:status.
 
-python -m app.status      (make status runs it in a one-off container)
+python -m app.migrations status      (make status runs it in a one-off container)
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
-from app.config import ConfigError
-from app.migrating import db_error_reason, migration_engine
-from app.schema import (
+from app.config import Settings
+from app.migrations.history import (
     PROJECT_ROOT,
     is_known,
     revision_message,
@@ -20,6 +16,7 @@ from app.schema import (
     script_directory,
     unknown_revision_message,
 )
+from app.migrations.safety import migration_engine
 
 
 def applied_revisions(current: str | None) -> set[str]:
@@ -29,9 +26,9 @@ def applied_revisions(current: str | None) -> set[str]:
     return {rev.revision for rev in script_directory().iterate_revisions(current, "base")}
 
 
-def current_revision() -> str | None:
+def current_revision(settings: Settings) -> str | None:
     """Return the revision DATABASE_URL's database is at."""
-    with migration_engine().connect() as conn:
+    with migration_engine(settings).connect() as conn:
         return schema_state(conn).revision
 
 
@@ -60,19 +57,7 @@ def report(current: str | None) -> list[str]:
     return lines
 
 
-def main() -> int:
-    try:
-        current = current_revision()
-    except ConfigError as exc:
-        print(f"status: {exc}", file=sys.stderr)
-        return 2
-    except OperationalError as exc:
-        reason = db_error_reason(exc)
-        print(f"status: cannot reach the database: {reason}", file=sys.stderr)
-        return 1
-    print("\n".join(report(current)))
+def run(settings: Settings) -> int:
+    """Print the status table; return the exit status."""
+    print("\n".join(report(current_revision(settings))))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
