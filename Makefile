@@ -19,6 +19,7 @@ WEB_PORT ?= $(call env_or,WEB_PORT,5000)
 WEB_TLS_PORT ?= $(call env_or,WEB_TLS_PORT,5443)
 WEB_DIRECT_PORT ?= $(call env_or,WEB_DIRECT_PORT,5001)
 DB_PORT ?= $(call env_or,DB_PORT,5432)
+POSTGRES_PASSWORD ?= $(call env_or,POSTGRES_PASSWORD,app)
 WEB_RELOAD ?= $(call env_or,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
@@ -205,19 +206,11 @@ revision-message:
 	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
 
 .PHONY: revision
-revision: revision-message $(STAMP) image db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
-	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, owned by you)"
-	@ls alembic/versions > .revision-before
-	@$(RUN) --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/alembic/versions:/app/alembic/versions" \
-		web alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m "$(m)" \
-		|| { rm -f .revision-before; exit 1; }
-	@new="$$(ls alembic/versions | grep -v -x -F -f .revision-before | grep '\.py$$')"; rm -f .revision-before; \
-		for file in $$new; do \
-			echo "==> formatting alembic/versions/$$file"; \
-			$(BIN)/ruff check --quiet --fix --select I,F401 "alembic/versions/$$file"; \
-			$(BIN)/ruff format --quiet "alembic/versions/$$file"; \
-			echo "==> wrote alembic/versions/$$file: read it (autogenerate is a draft), then make check and make migrate"; \
-		done
+revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
+	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)"
+	@DATABASE_URL="postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app" \
+		$(BIN)/alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m "$(m)"
+	@echo "==> read the new revision (autogenerate is a draft), then make check and make migrate"
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones
