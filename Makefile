@@ -332,20 +332,13 @@ format: $(STAMP) ## Fix what ruff can fix and format the code
 	@$(BIN)/ruff format .
 
 .PHONY: lock
-lock: ## Re-pin requirements*.txt from pyproject.toml in a scratch virtualenv
-	@echo "==> resolving runtime dependencies"
-	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	@.lock-venv/bin/pip install --quiet --disable-pip-version-check .
-	@{ echo "# Pinned runtime dependencies: the image, CI and Heroku install exactly these."; \
-	   echo "# Direct dependencies are declared in pyproject.toml; regenerate with \`make lock\`."; \
-	   .lock-venv/bin/pip freeze --exclude flask-heroku-parity; } > requirements.txt
-	@echo "==> resolving development dependencies"
-	@.lock-venv/bin/pip install --quiet --disable-pip-version-check '.[dev]'
-	@{ echo "# Pinned development and test dependencies, on top of the runtime pins."; \
-	   echo "-r requirements.txt"; \
-	   .lock-venv/bin/pip freeze --exclude flask-heroku-parity | grep -v -x -i -F -f <(grep -v '^#' requirements.txt); } > requirements-dev.txt
-	@rm -rf .lock-venv build *.egg-info
-	@echo "==> requirements.txt and requirements-dev.txt updated"
+lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compile (for every Python, 3.11 up)
+	@echo "==> resolving runtime dependencies into requirements.txt"
+	@$(BIN)/uv pip compile pyproject.toml --universal --quiet --custom-compile-command "make lock" -o requirements.txt
+	@echo "==> resolving development dependencies into requirements-dev.txt (runtime pins kept)"
+	@$(BIN)/uv pip compile pyproject.toml --universal --quiet --custom-compile-command "make lock" \
+		--extra dev --constraint requirements.txt -o requirements-dev.txt
+	@echo "==> requirements.txt and requirements-dev.txt updated: make venv installs them"
 
 .PHONY: clean
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches

@@ -16,6 +16,7 @@ from alembic.util import CommandError
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from app.config import Settings
 from app.migrations.history import alembic_config, schema_state
@@ -30,25 +31,25 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
     """Return once the database accepts a query; raise SystemExit after ``timeout`` seconds."""
     url = make_url(str(engine.url))
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            if attempt > 1:
-                say(f"database at {where} is up")
-            return
-        except OperationalError as exc:
-            reason = db_error_reason(exc)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                message = f"release: database at {where} did not answer within {timeout:g} s: {reason}"
-                raise SystemExit(message) from None
-            if attempt == 1 or attempt % 5 == 0:
-                say(f"waiting for database at {where} ({left:.0f} s left): {reason}")
-            time.sleep(min(0.5, max(left, 0.05)))
+
+    def report(state: RetryCallState) -> None:
+        if state.attempt_number == 1 or state.attempt_number % 5 == 0:
+            left = max(timeout - state.seconds_since_start, 0)
+            say(f"waiting for database at {where} ({left:.0f} s left): {db_error_reason(state.outcome.exception())}")
+
+    @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout), wait=wait_fixed(0.5),
+           before_sleep=report, reraise=True)  # fmt: skip
+    def ping() -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        ping()
+    except OperationalError as exc:
+        reason = db_error_reason(exc)
+        raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
+    if ping.statistics["attempt_number"] > 1:
+        say(f"database at {where} is up")
 
 
 def run(settings: Settings) -> int:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
+from typing import NoReturn
 
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings, load_settings
 
@@ -66,20 +67,25 @@ def prepare(connection: Connection, settings: Settings) -> None:
     """Apply the session settings and take the migration lock, waiting up to ``lock_wait`` seconds."""
     for statement in session_settings_sql(settings):
         connection.execute(text(statement))
-    deadline = time.monotonic() + settings.migration_lock_wait
-    announced = False
-    while not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar():
-        if time.monotonic() > deadline:
-            connection.rollback()
-            raise CommandError(
-                f"another migration has held the migration lock for over {settings.migration_lock_wait} s; "
-                "wait for it to finish (or raise MIGRATION_LOCK_WAIT), then retry"
-            )
-        if not announced:
+
+    def announce(state: RetryCallState) -> None:
+        if state.attempt_number == 1:
             print("migrate: another migration is running; waiting for it to finish", file=sys.stderr, flush=True)
-            announced = True
-        time.sleep(0.2)
-    if announced:
+
+    def give_up(state: RetryCallState) -> NoReturn:
+        connection.rollback()
+        raise CommandError(
+            f"another migration has held the migration lock for over {settings.migration_lock_wait} s; "
+            "wait for it to finish (or raise MIGRATION_LOCK_WAIT), then retry"
+        )
+
+    @retry(retry=retry_if_result(lambda taken: not taken), stop=stop_after_delay(settings.migration_lock_wait),
+           wait=wait_fixed(0.2), before_sleep=announce, retry_error_callback=give_up)  # fmt: skip
+    def take_lock() -> bool:
+        return bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar())
+
+    take_lock()
+    if take_lock.statistics["attempt_number"] > 1:
         print("migrate: the other migration finished; continuing", file=sys.stderr, flush=True)
     # End the implicit transaction: the lock and the settings belong to the
     # session and stay, and Alembic opens one transaction per revision.
