@@ -12,9 +12,9 @@ import threading
 
 import psycopg2
 
-from app.config import database_url
+from app.config import load_settings
 
-DSN = database_url().replace("postgresql+psycopg2://", "postgresql://")
+DSN = load_settings().database_url.replace("postgresql+psycopg2://", "postgresql://")
 TOKEN_SQL = "SELECT account_token.account_id FROM account_token WHERE account_token.token_hash = %s"
 LIST_SQL = (
     "SELECT locations.id, locations.name, locations.latitude, locations.longitude, locations.zoomlevel,"

@@ -7,6 +7,7 @@
 3. up:         warm `make up` (images and volume exist) until it returns, web healthy
 4. reload:     after `make up`, a saved change to a view until web serves it (live reload)
 5. throughput: authenticated GET /locations, the app vs bench/baseline_wsgi.py,
+               and vs the app with plain SQLAlchemy habits (bench/plain_db.py),
                same gunicorn settings, measured side by side with wrk
 6. router:     the same request through the stack's router and straight to the
                web dyno, in one `make up` stack: median latency added, throughput
@@ -252,31 +253,35 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
         subprocess.run(
             [sys.executable, "-m", "app.migrations", "release"], cwd=ROOT, env=env, check=True, capture_output=True
         )
-        app_port, base_port = free_port(), free_port()
+        app_port, base_port, plain_port = free_port(), free_port(), free_port()
         servers.append(gunicorn("app:create_app()", env, app_port))
         servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))
+        servers.append(gunicorn("bench.plain_db:create()", env, plain_port))
 
         app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+        plain_url = f"http://127.0.0.1:{plain_port}"
         token = seed_locations(app_url, locations)
-        listings = [http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url)]
-        same = listings[0] == listings[1]
-        if not same:
-            raise SystemExit("the baseline does not return what the app returns; the comparison would be unfair")
+        listings = [http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url, plain_url)]
+        if not listings[0] == listings[1] == listings[2]:
+            raise SystemExit("the servers do not return the same listing; the comparison would be unfair")
 
         say(f"throughput: GET /locations ({locations} locations), wrk -c{connections}, "
             f"{rounds} alternating rounds of {seconds} s, WEB_CONCURRENCY=2")  # fmt: skip
-        wrk(f"{app_url}/locations", token, 2, connections)
-        wrk(f"{base_url}/locations", token, 2, connections)
-        app_rps, base_rps = [], []
+        for warm_up in (app_url, base_url, plain_url):
+            wrk(f"{warm_up}/locations", token, 2, connections)
+        app_rps, base_rps, plain_rps = [], [], []
         for r in range(rounds):
             app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections)[0])
             base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections)[0])
-            say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s")
-        ratio = statistics.mean(app_rps) / statistics.mean(base_rps)
-        say(f"throughput: app {statistics.mean(app_rps):.0f} req/s, baseline {statistics.mean(base_rps):.0f} req/s, "
-            f"ratio {ratio:.2f} (goal >= 0.50)")  # fmt: skip
-        return {"app_rps": round(statistics.mean(app_rps)), "baseline_rps": round(statistics.mean(base_rps)),
-                "ratio": round(ratio, 2)}  # fmt: skip
+            plain_rps.append(wrk(f"{plain_url}/locations", token, seconds, connections)[0])
+            say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s, "
+                f"plain SQLAlchemy habits {plain_rps[-1]:.0f} req/s")  # fmt: skip
+        app, base, plain = (statistics.mean(rps) for rps in (app_rps, base_rps, plain_rps))
+        say(f"throughput: app {app:.0f} req/s, baseline {base:.0f} req/s, ratio {app / base:.2f} (goal >= 0.50)")
+        say(f"db habits (app/db.py): app {app:.0f} req/s vs pre-ping and a transaction per read {plain:.0f} req/s, "
+            f"{app / plain:.2f}x")  # fmt: skip
+        return {"app_rps": round(app), "baseline_rps": round(base), "ratio": round(app / base, 2),
+                "plain_db_rps": round(plain), "db_habits_gain": round(app / plain, 2)}  # fmt: skip
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
