@@ -2,8 +2,11 @@
 
 from contextlib import suppress
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
+from alembic.operations.ops import MigrationScript
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
@@ -20,16 +23,19 @@ target_metadata = Base.metadata
 
 # Shared by online runs and autogenerate: compare column types and server
 # defaults too, so `alembic check` catches a changed default or type.
-COMPARE = {"compare_type": True, "compare_server_default": True}
+COMPARE: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
 
 
-def refuse_empty_revision(migration_context, revision, directives) -> None:
+def refuse_empty_revision(
+    migration_context: MigrationContext, revision: object, directives: list[MigrationScript]
+) -> None:
     """Stop `revision --autogenerate` from writing a file with nothing in it, unless asked (-x empty=1)."""
     if not getattr(config.cmd_opts, "autogenerate", False):
         return
     if context.get_x_argument(as_dictionary=True).get("empty"):
         return
-    if directives[0].upgrade_ops.is_empty():
+    upgrade_ops = directives[0].upgrade_ops
+    if upgrade_ops is not None and upgrade_ops.is_empty():
         raise CommandError(
             "no difference between app/models.py and the database, so no revision was written; "
             'for a data-only migration ask for an empty one: make revision m="..." empty=1'

@@ -69,7 +69,7 @@ def _duration(value: str) -> str | None:
 
 def _setting(
     default: Any, env: str | None = None, check: Check | None = None, parse: Callable[[str], Any] | None = None
-):
+) -> Any:
     """Declare a setting: its default, the variable it is read from, how it is parsed and checked."""
     return field(default=default, metadata={"env": env, "check": check, "parse": parse})
 

@@ -9,6 +9,8 @@ see bench/bench.py.
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import psycopg2
 
@@ -25,7 +27,11 @@ LIST_SQL = (
 _local = threading.local()
 
 
-def connection():
+# WSGI's start_response and environ, as gunicorn hands them over.
+StartResponse = Callable[..., Any]
+
+
+def connection() -> Any:
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
         conn = psycopg2.connect(DSN, options="-c timezone=UTC")
@@ -34,13 +40,13 @@ def connection():
     return conn
 
 
-def respond(start_response, status, body):
+def respond(start_response: StartResponse, status: str, body: object) -> Iterable[bytes]:
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 
 
-def application(environ, start_response):
+def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     if environ["PATH_INFO"] != "/locations" or environ["REQUEST_METHOD"] != "GET":
         return respond(start_response, "404 Not Found", {"error": {"code": 404}})
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")

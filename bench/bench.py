@@ -20,6 +20,7 @@ Everything listens on 127.0.0.1 and is removed at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -53,6 +54,14 @@ from devtools.project import postgres_image, python_image  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 
 
+def answers(url: str) -> bool:
+    return http_status(url) == 200
+
+
+def serves_edit(url: str, edit: int) -> bool:
+    return bool(http_json(url)[1].get("edit") == edit)
+
+
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
@@ -80,7 +89,7 @@ def bench_start(image: str, trials: int = 5) -> dict[str, float]:
             try:
                 started = time.monotonic()
                 docker("start", name)
-                wait_for(lambda p=port: http_status(f"http://127.0.0.1:{p}/healthz") == 200, 30, 0.01)
+                wait_for(functools.partial(answers, f"http://127.0.0.1:{port}/healthz"), 30, 0.01)
                 times.append(time.monotonic() - started)
             finally:
                 docker("rm", "-f", name, check=False)
@@ -148,7 +157,7 @@ def bench_reload(image: str, edits: int = 7) -> dict[str, float]:
         for edit in range(edits):
             view.write_text(original.replace('return {"status": "ok"}', f'return {{"status": "ok", "edit": {edit}}}'))
             started = time.monotonic()
-            wait_for(lambda e=edit: http_json(url)[1].get("edit") == e, 30, 0.01)
+            wait_for(functools.partial(serves_edit, url, edit), 30, 0.01)
             times.append(time.monotonic() - started)
             time.sleep(1)
     say(f"reload: save -> served: {', '.join(f'{t:.2f}' for t in times)} s, "
@@ -165,15 +174,18 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, fl
     )  # fmt: skip
     if re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout):
         raise SystemExit(f"wrk saw error responses from {url}:\n{result.stdout}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
-    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", result.stdout).groups()
-    return rps, float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    median = re.search(r"50%\s+([\d.]+)(us|ms|s)", result.stdout)
+    if not rps or not median:
+        raise SystemExit(f"wrk's output has no rate or median latency:\n{result.stdout}")
+    value, unit = median.groups()
+    return float(rps.group(1)), float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
 def seed_locations(app_url: str, count: int) -> str:
     """Create an account with ``count`` locations, every fourth a favourite; return its token."""
     account = {"email": "bench@example.com", "password": "benchmark"}
-    token = http_json(f"{app_url}/accounts", "POST", account, expect=201)[1]["token"]
+    token: str = http_json(f"{app_url}/accounts", "POST", account, expect=201)[1]["token"]
     for i in range(count):
         place = {"name": f"Place {i}", "latitude": i, "longitude": -i, "zoomlevel": i % 23}
         saved = http_json(f"{app_url}/locations", "POST", place, token, expect=201)[1]
@@ -229,7 +241,7 @@ def bench_test() -> dict[str, float]:
     return {"make_test_s": round(took)}
 
 
-def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
+def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--access-logfile", "/dev/null", app],
         cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -238,13 +250,13 @@ def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     return proc
 
 
-def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict:
+def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict[str, float]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
     name = unique("bpg")
     docker("run", "-d", "--name", name, "-p", "127.0.0.1::5432", "-e", "POSTGRES_USER=app",
            "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app", postgres_image())  # fmt: skip
-    servers: list[subprocess.Popen] = []
+    servers: list[subprocess.Popen[str]] = []
     try:
         wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
         url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
@@ -296,10 +308,10 @@ def main() -> int:
     args = parser.parse_args()
     wanted = set(args.only or names)
     results: dict[str, float] = {}
-    image = None
+    image = "flask-heroku-parity:bench"
     if wanted & {"image", "start", "up", "reload", "router"}:
         say("building the app image")
-        image = build_app_image("flask-heroku-parity:bench")
+        build_app_image(image)
     if "image" in wanted:
         results |= bench_image(image)
     if "start" in wanted:

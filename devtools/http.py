@@ -8,9 +8,15 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+# A JSON request body or decoded response, as the tests build and read them.
+JSON = Any
 
 
-def poll(predicate, timeout: float, interval: float = 0.05):
+def poll(predicate: Callable[[], T], timeout: float, interval: float = 0.05) -> T | None:
     """Return the first truthy value of ``predicate()``, or None after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -21,7 +27,7 @@ def poll(predicate, timeout: float, interval: float = 0.05):
     return None
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.1) -> float:
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1) -> float:
     """Wait until ``predicate()`` is true; return the seconds it took, or fail after ``timeout``."""
     started = time.monotonic()
     if not poll(predicate, timeout, interval):
@@ -33,14 +39,17 @@ def http_status(url: str) -> int | None:
     """Return the HTTP status of GET ``url``, or None if nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
+            status: int = response.status
+            return status
     except urllib.error.HTTPError as exc:
         return exc.code
     except (urllib.error.URLError, OSError):
         return None
 
 
-def http_call(url: str, method: str = "GET", body=None, token=None) -> tuple[int, dict[str, str], dict]:
+def http_call(
+    url: str, method: str = "GET", body: JSON = None, token: str | None = None
+) -> tuple[int, dict[str, str], JSON]:
     """Send a JSON request; return (status, headers with lower-case names, decoded body)."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -60,9 +69,11 @@ def http_call(url: str, method: str = "GET", body=None, token=None) -> tuple[int
     return status, answered, decoded
 
 
-def http_raw(port: int | str, method: str = "GET", path: str = "/", headers=(), body: bytes | None = None,
+def http_raw(port: int | str, method: str = "GET", path: str = "/", headers: Iterable[tuple[str, str]] = (),
+             body: bytes | None = None,
              tls: bool = False) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
     """Send exactly the given headers (repeats allowed) to 127.0.0.1:port; return (status, headers, body)."""
+    connection: http.client.HTTPConnection
     if tls:
         connection = http.client.HTTPSConnection(
             "127.0.0.1", int(port), timeout=60, context=ssl._create_unverified_context()
@@ -82,7 +93,9 @@ def http_raw(port: int | str, method: str = "GET", path: str = "/", headers=(), 
         connection.close()
 
 
-def http_json(url: str, method: str = "GET", body=None, token=None, expect: int | None = None):
+def http_json(
+    url: str, method: str = "GET", body: JSON = None, token: str | None = None, expect: int | None = None
+) -> tuple[int, JSON]:
     """Send a JSON request; return (status, decoded body), failing if ``expect`` is given and not met."""
     status, _, decoded = http_call(url, method, body, token)
     if expect is not None and status != expect:

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # testcontainers reads these at import. Ryuk (its reaper container) cannot be
 # pulled on a machine without a registry, and the suite removes its own
@@ -28,9 +29,10 @@ from devtools.project import postgres_image
 class LoopbackPostgresContainer(PostgresContainer):
     """A PostgresContainer whose port is published on 127.0.0.1 only."""
 
-    def __init__(self, image: str, **kwargs) -> None:
+    def __init__(self, image: str, **kwargs: Any) -> None:
         super().__init__(image, **kwargs)
-        self.ports = {f"{self.port}/tcp": ("127.0.0.1",)}
+        # testcontainers passes this mapping to docker-py, which takes (host address,) as a binding.
+        self.ports = {f"{self.port}/tcp": ("127.0.0.1",)}  # type: ignore[dict-item]
 
 
 def start_postgres(labels: dict[str, str] | None = None) -> tuple[LoopbackPostgresContainer, str]:

@@ -33,9 +33,10 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
 
     def report(state: RetryCallState) -> None:
-        if state.attempt_number == 1 or state.attempt_number % 5 == 0:
-            left = max(timeout - state.seconds_since_start, 0)
-            say(f"waiting for database at {where} ({left:.0f} s left): {db_error_reason(state.outcome.exception())}")
+        failed = state.outcome.exception() if state.outcome else None
+        if failed and (state.attempt_number == 1 or state.attempt_number % 5 == 0):
+            left = max(timeout - (state.seconds_since_start or 0), 0)
+            say(f"waiting for database at {where} ({left:.0f} s left): {db_error_reason(failed)}")
 
     @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout), wait=wait_fixed(0.5),
            before_sleep=report, reraise=True)  # fmt: skip

@@ -119,7 +119,7 @@ class StepTracker(logging.Handler):
         logger.addHandler(self)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         logger = logging.getLogger("alembic.runtime.migration")
         logger.removeHandler(self)
         logger.setLevel(self._saved_level)
