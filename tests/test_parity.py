@@ -268,3 +268,21 @@ def test_pre_commit_runs_what_make_check_runs():
         line.replace("$(BIN)/", ".venv/bin/") for line in re.findall(r"\$\(BIN\)/[\w-]+ [^|;]*?(?= \|\|)", recipe)
     }
     assert {hook.removesuffix(" .") for hook in hooks} == {command.removesuffix(" .") for command in in_make}
+
+
+def test_each_port_has_one_default_wherever_it_is_written():
+    """The host ports' defaults (.env.example) and web's port inside its container agree in every file."""
+    read = {name: (PROJECT_ROOT / name).read_text() for name in ("Makefile", "docker-compose.yml", "Dockerfile")}
+    example = dict(
+        line.split("=", 1) for line in (PROJECT_ROOT / ".env.example").read_text().splitlines() if "=" in line
+    )
+    for name in ("WEB_PORT", "WEB_TLS_PORT", "WEB_DIRECT_PORT", "DB_PORT"):
+        written = set(re.findall(rf"env_or,{name},(\d+)\)", read["Makefile"]))
+        written |= set(re.findall(rf"\$\{{{name}:-(\d+)\}}", read["docker-compose.yml"]))
+        assert written <= {example[name]} and written, f"{name}: {written} vs .env.example's {example[name]}"
+    assert example["DATABASE_URL"].endswith(f"@127.0.0.1:{example['DB_PORT']}/app")
+    [inside] = re.findall(r"\bPORT=(\d+)", read["Dockerfile"])
+    written = set(re.findall(r'\bPORT: "(\d+)"', read["docker-compose.yml"]))
+    written |= set(re.findall(r"-web-\d+:(\d+)", (PROJECT_ROOT / "compose" / "router" / "haproxy.cfg").read_text()))
+    written |= set(re.findall(r"\$\(WEB_DIRECT_PORT\):(\d+)", read["Makefile"]))
+    assert written == {inside} == {example["PORT"]}, "web listens on one port inside its container"
