@@ -17,8 +17,10 @@ import time
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import Settings
 
@@ -42,11 +44,11 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def remember_checkin(dbapi_connection, record):
+    def remember_checkin(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["checked_in_at"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def ping_if_idle(dbapi_connection, record, proxy):
+    def ping_if_idle(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: object) -> None:
         checked_in = record.info.get("checked_in_at")
         if checked_in is None or time.monotonic() - checked_in < idle_seconds:
             return
@@ -59,7 +61,7 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
-def end_autocommit(dbapi_connection, record) -> None:
+def end_autocommit(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
     """Undo a read's autocommit on checkin, so the next user gets a transactional connection."""
     if dbapi_connection is not None and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
@@ -75,19 +77,22 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def get_engine() -> Engine:
     """Return the current app's engine."""
-    return current_app.extensions["db.engine"]
+    engine: Engine = current_app.extensions["db.engine"]
+    return engine
 
 
 def get_session() -> Session:
     """Return the session for this request, opening it on first use."""
-    if "db_session" not in g:
-        session = current_app.extensions["db.sessionmaker"]()
+    session: Session | None = g.get("db_session")
+    if session is None:
+        maker: sessionmaker[Session] = current_app.extensions["db.sessionmaker"]
+        session = maker()
         if request.method in READ_ONLY_METHODS:
             # Flipping psycopg2's flag sends no SQL (SQLAlchemy's AUTOCOMMIT
             # isolation level costs a SET per checkout); end_autocommit flips it back.
-            session.connection().connection.dbapi_connection.autocommit = True
+            session.connection().connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         g.db_session = session
-    return g.db_session
+    return session
 
 
 def close_session(exc: BaseException | None = None) -> None:
