@@ -216,6 +216,11 @@ revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revi
 status: image db-up ## Show the current revision and the pending ones
 	@$(RUN) web python -m app.migrations status
 
+.PHONY: seed
+seed: image db-up ## Load the demo accounts, locations and favourites (again adds nothing)
+	@echo "==> loading the demo data (one-off container, like heroku run python -m app.migrations seed)"
+	@$(RUN) web python -m app.migrations seed
+
 .PHONY: psql
 psql: db-up ## Open psql on the Compose database
 	@if [ -t 0 ]; then $(COMPOSE) exec db psql -U app app; else $(COMPOSE) exec -T db psql -U app app; fi

@@ -38,7 +38,7 @@ def _settings() -> Settings:
     return load_settings()
 
 
-@click.group(help="Migration operations: release, status, check (no SECRET_KEY needed).")
+@click.group(help="Database operations: release, status, check, seed (no SECRET_KEY needed).")
 def cli() -> None:
     pass
 
@@ -57,6 +57,14 @@ def status() -> None:
     from app.migrations import status as reporting
 
     _run("status", lambda: reporting.run(_settings()))
+
+
+@cli.command()
+def seed() -> None:
+    """Load the demo accounts, locations and favourites; again adds nothing (Rails' db:seed)."""
+    from app.migrations import seed as seeding
+
+    _run("seed", lambda: seeding.run(_settings()))
 
 
 @cli.command()
