@@ -282,6 +282,10 @@ local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then
 
 # --- Heroku --------------------------------------------------------------------
 
+.PHONY: doctor
+doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
+	@COMPOSE_MIN=$(COMPOSE_MIN) HEROKU_APP=$(HEROKU_APP) $(PYTHON) bin/doctor
+
 .PHONY: heroku-cli
 heroku-cli:
 	@command -v heroku >/dev/null || { echo "error: the Heroku CLI is not installed: see https://devcenter.heroku.com/articles/heroku-cli" >&2; exit 1; }

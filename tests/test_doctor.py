@@ -1,0 +1,137 @@
+"""make doctor: one line per check, the fix beside each ✗, and a stub `heroku` standing in for Heroku."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.migrations.history import PROJECT_ROOT
+from devtools.docker import docker, free_port
+from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
+from tests.support.docker import require_docker, shared_app_image
+
+# Answers `heroku ARGS --app APP` from the JSON file in $STUB_HEROKU: {"auth:whoami": [status, stdout], ...}.
+STUB = """#!/usr/bin/env python3
+import json, os, sys
+answers = json.load(open(os.environ["STUB_HEROKU"]))
+args = [a for a in sys.argv[1:] if a not in ("--app", os.environ.get("STUB_APP", ""))]
+status, out = answers.get(" ".join(args), [1, ""])
+print(out, end="")
+sys.exit(status)
+"""
+
+
+def agreeing(app: str) -> dict[str, list[object]]:
+    """What a Heroku app that agrees with this project answers."""
+    return {
+        "auth:whoami": [0, "you@example.com\\n"],
+        "apps:info --json": [0, json.dumps({"app": {"name": app, "stack": {"name": "container"}}})],
+        "pg:info": [0, f"=== DATABASE_URL\\nPlan:        Essential 0\\nPG Version:  {POSTGRES_MAJOR}.4\\n"],
+        "config --json": [0, json.dumps({"DATABASE_URL": "postgres://secret", "SECRET_KEY": "hidden"})],
+        "ps:scale": [0, "web=1:Standard-1X\\n"],
+    }
+
+
+def path_without_heroku() -> list[str]:
+    return [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "heroku").exists()]
+
+
+@pytest.fixture
+def stub_heroku(tmp_path: Path) -> Iterator[Path]:
+    """Yield the answers file of a `heroku` stub put first on PATH by ``doctor``."""
+    (tmp_path / "bin").mkdir()
+    stub = tmp_path / "bin" / "heroku"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    yield tmp_path / "answers.json"
+
+
+def doctor(answers: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    path = ([str(answers.parent / "bin")] if answers else []) + path_without_heroku()
+    ports = {"WEB_PORT": str(free_port()), "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port())}
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bin" / "doctor")],
+        env={**os.environ, **ports, "PATH": os.pathsep.join(path), "STUB_HEROKU": str(answers or ""), **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def lines(result: subprocess.CompletedProcess[str], mark: str) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith(mark)]
+
+
+def test_without_the_heroku_cli_it_runs_the_local_checks_and_says_the_rest_was_skipped():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        port = busy.getsockname()[1]
+        result = doctor(DB_PORT=str(port))
+    finally:
+        busy.close()
+    assert f"✗ port {port} (DB_PORT): in use by another program: stop it, or set DB_PORT= in .env" in result.stdout
+    assert lines(result, "· Heroku checks skipped: the Heroku CLI is not installed")
+    assert result.returncode == 1, "a failed check fails the command"
+    assert result.stdout.splitlines()[-1].startswith("doctor: ")
+
+
+@pytest.mark.docker
+def test_the_images_python_is_checked_against_python_version(run_dir):
+    require_docker()
+    image = shared_app_image(run_dir)
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    have = docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.strip()
+    result = doctor(APP_IMAGE=image)
+    if have == PYTHON_VERSION:
+        assert f"✓ the image runs Python {have}, as .python-version says" in result.stdout
+    else:
+        [line] = lines(result, f"✗ the image runs Python {have}, .python-version says {PYTHON_VERSION}")
+        assert "unset PYTHON_IMAGE" in line
+
+
+def test_a_heroku_app_that_agrees_passes_every_heroku_check(stub_heroku):
+    stub_heroku.write_text(json.dumps(agreeing("my-maps")))
+    result = doctor(stub_heroku, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+    heroku = [line for line in result.stdout.splitlines() if "my-maps" in line]
+    assert heroku == [
+        "✓ my-maps runs on the container stack",
+        f"✓ my-maps runs Postgres {POSTGRES_MAJOR}, locally {POSTGRES_MAJOR}",
+        "✓ my-maps's config var names match app.json and .env.example (2 set)",
+        "✓ my-maps runs web=1:standard-1x, locally web=1:standard-1x",
+    ]
+    assert "hidden" not in result.stdout + result.stderr, "config var values are never shown"
+
+
+def test_each_disagreement_with_heroku_is_a_line_with_its_fix(stub_heroku):
+    answers = agreeing("my-maps")
+    answers["apps:info --json"] = [0, json.dumps({"app": {"name": "my-maps", "stack": {"name": "heroku-24"}}})]
+    answers["pg:info"] = [0, "PG Version:  99.1\\n"]
+    answers["config --json"] = [0, json.dumps({"DATABASE_URL": "x", "SENTRY_DSN": "y"})]
+    answers["ps:scale"] = [0, "web=3:Standard-2X\\n"]
+    stub_heroku.write_text(json.dumps(answers))
+    result = doctor(stub_heroku, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+    failed = [line for line in lines(result, "✗") if "my-maps" in line]
+    assert failed == [
+        "✗ my-maps runs on the heroku-24 stack: heroku stack:set container (make heroku-deploy does)",
+        f"✗ my-maps runs Postgres 99, locally {POSTGRES_MAJOR}: set .postgres-version to 99 and make db-reset, "
+        "or upgrade my-maps's database (heroku pg:upgrade)",
+        "✗ my-maps lacks SECRET_KEY: heroku config:set SECRET_KEY=... --app my-maps (app.json says why)",
+        "✗ my-maps runs web=3:standard-2x, locally web=1:standard-1x: make scale web=3 DYNO_SIZE=standard-2x "
+        "(and DYNO_SIZE=standard-2x in .env)",
+    ]
+    assert result.returncode == 1
+
+
+def test_logged_out_or_without_an_app_says_how_to_go_on(stub_heroku):
+    stub_heroku.write_text(json.dumps({"auth:whoami": [100, ""]}))
+    assert "✗ Heroku CLI: not logged in: run heroku login" in doctor(stub_heroku).stdout
+    stub_heroku.write_text(json.dumps(agreeing("x")))
+    result = doctor(stub_heroku, HEROKU_APP="", GIT_DIR=str(stub_heroku.parent / "no-git"))
+    assert "· Heroku checks skipped: no app (set HEROKU_APP=name, or add the git remote heroku)" in result.stdout
