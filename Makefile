@@ -41,6 +41,7 @@ watching = { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; 
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
+export HEROKU_APP
 HEROKU := heroku$(if $(HEROKU_APP), --app $(HEROKU_APP))
 
 .PHONY: help
@@ -228,6 +229,14 @@ psql: db-up ## Open psql on the Compose database
 .PHONY: shell
 shell: image db-up ## Open a Python shell with the app loaded, in a one-off container
 	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
+
+.PHONY: db-pull
+db-pull: compose .env db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
+	@bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
+
+.PHONY: db-push
+db-push: compose .env db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
+	@bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
 db-reset: db-up ## Drop the Compose database, recreate it, migrate to head (asks first; confirm=1 to skip)

@@ -27,3 +27,8 @@ def python_image() -> str:
 def postgres_image() -> str:
     """Return the Postgres image to start, from POSTGRES_IMAGE."""
     return os.environ.get("POSTGRES_IMAGE") or DEFAULT_POSTGRES_IMAGE
+
+
+def newer_postgres_image() -> str:
+    """Return an image of a newer major than postgres_image()'s, from NEWER_POSTGRES_IMAGE (a source to refuse)."""
+    return os.environ.get("NEWER_POSTGRES_IMAGE") or f"postgres:{int(POSTGRES_MAJOR) + 1}"

@@ -16,6 +16,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, free_port
 from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.docker import require_docker, shared_app_image
+from tests.support.heroku import path_without_heroku, stub_heroku
 
 # Answers `heroku ARGS --app APP` from the JSON file in $STUB_HEROKU: {"auth:whoami": [status, stdout], ...}.
 STUB = """#!/usr/bin/env python3
@@ -39,22 +40,16 @@ def agreeing(app: str) -> dict[str, list[object]]:
     }
 
 
-def path_without_heroku() -> list[str]:
-    return [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "heroku").exists()]
-
-
 @pytest.fixture
-def stub_heroku(tmp_path: Path) -> Iterator[Path]:
+def heroku_answers(tmp_path: Path) -> Iterator[Path]:
     """Yield the answers file of a `heroku` stub put first on PATH by ``doctor``."""
-    (tmp_path / "bin").mkdir()
-    stub = tmp_path / "bin" / "heroku"
-    stub.write_text(STUB)
-    stub.chmod(0o755)
+    stub_heroku(tmp_path / "bin", STUB)
     yield tmp_path / "answers.json"
 
 
 def doctor(answers: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    path = ([str(answers.parent / "bin")] if answers else []) + path_without_heroku()
+    path = [str(answers.parent / "bin")] if answers else []
+    path.append(path_without_heroku())
     ports = {"WEB_PORT": str(free_port()), "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port())}
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bin" / "doctor")],
@@ -96,9 +91,9 @@ def test_the_images_python_is_checked_against_python_version(run_dir):
         assert "unset PYTHON_IMAGE" in line
 
 
-def test_a_heroku_app_that_agrees_passes_every_heroku_check(stub_heroku):
-    stub_heroku.write_text(json.dumps(agreeing("my-maps")))
-    result = doctor(stub_heroku, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+def test_a_heroku_app_that_agrees_passes_every_heroku_check(heroku_answers):
+    heroku_answers.write_text(json.dumps(agreeing("my-maps")))
+    result = doctor(heroku_answers, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
     heroku = [line for line in result.stdout.splitlines() if "my-maps" in line]
     assert heroku == [
         "✓ my-maps runs on the container stack",
@@ -109,14 +104,14 @@ def test_a_heroku_app_that_agrees_passes_every_heroku_check(stub_heroku):
     assert "hidden" not in result.stdout + result.stderr, "config var values are never shown"
 
 
-def test_each_disagreement_with_heroku_is_a_line_with_its_fix(stub_heroku):
+def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
     answers = agreeing("my-maps")
     answers["apps:info --json"] = [0, json.dumps({"app": {"name": "my-maps", "stack": {"name": "heroku-24"}}})]
     answers["pg:info"] = [0, "PG Version:  99.1\\n"]
     answers["config --json"] = [0, json.dumps({"DATABASE_URL": "x", "SENTRY_DSN": "y"})]
     answers["ps:scale"] = [0, "web=3:Standard-2X\\n"]
-    stub_heroku.write_text(json.dumps(answers))
-    result = doctor(stub_heroku, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+    heroku_answers.write_text(json.dumps(answers))
+    result = doctor(heroku_answers, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
     failed = [line for line in lines(result, "✗") if "my-maps" in line]
     assert failed == [
         "✗ my-maps runs on the heroku-24 stack: heroku stack:set container (make heroku-deploy does)",
@@ -129,9 +124,9 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(stub_heroku):
     assert result.returncode == 1
 
 
-def test_logged_out_or_without_an_app_says_how_to_go_on(stub_heroku):
-    stub_heroku.write_text(json.dumps({"auth:whoami": [100, ""]}))
-    assert "✗ Heroku CLI: not logged in: run heroku login" in doctor(stub_heroku).stdout
-    stub_heroku.write_text(json.dumps(agreeing("x")))
-    result = doctor(stub_heroku, HEROKU_APP="", GIT_DIR=str(stub_heroku.parent / "no-git"))
+def test_logged_out_or_without_an_app_says_how_to_go_on(heroku_answers):
+    heroku_answers.write_text(json.dumps({"auth:whoami": [100, ""]}))
+    assert "✗ Heroku CLI: not logged in: run heroku login" in doctor(heroku_answers).stdout
+    heroku_answers.write_text(json.dumps(agreeing("x")))
+    result = doctor(heroku_answers, HEROKU_APP="", GIT_DIR=str(heroku_answers.parent / "no-git"))
     assert "· Heroku checks skipped: no app (set HEROKU_APP=name, or add the git remote heroku)" in result.stdout

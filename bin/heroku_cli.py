@@ -1,0 +1,59 @@
+"""The Heroku CLI as bin/doctor and bin/localdb use it: which app, whether it can answer, config vars.
+
+Standard library only, like the scripts beside it: they run with the host's
+python3, before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+INSTALL = "https://devcenter.heroku.com/articles/heroku-cli"
+
+
+class HerokuError(Exception):
+    """The Heroku CLI cannot answer; the message is one line with the way out."""
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["heroku", *args], capture_output=True, text=True, timeout=120)
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
+    return lines[-1].strip(" ▸") if lines else f"exit status {result.returncode}"
+
+
+def app_name() -> str | None:
+    """Return HEROKU_APP, else the app of the git remote `heroku`, else None."""
+    if os.environ.get("HEROKU_APP"):
+        return os.environ["HEROKU_APP"]
+    remote = subprocess.run(["git", "remote", "get-url", "heroku"], capture_output=True, text=True)
+    found = re.search(r"heroku\.com[:/]([\w-]+?)(?:\.git)?$", remote.stdout.strip()) if remote.returncode == 0 else None
+    return found.group(1) if found else None
+
+
+def require_app() -> str:
+    """Return the app to talk to, once the CLI is installed and logged in; else raise HerokuError."""
+    if shutil.which("heroku") is None:
+        raise HerokuError(f"the Heroku CLI is not installed: see {INSTALL}")
+    if run("auth:whoami").returncode != 0:
+        raise HerokuError("the Heroku CLI is not logged in: run heroku login")
+    app = app_name()
+    if app is None:
+        raise HerokuError("no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
+    return app
+
+
+def database_url(app: str) -> str:
+    """Return the app's DATABASE_URL (never printed)."""
+    result = run("config:get", "DATABASE_URL", "--app", app)
+    url = result.stdout.strip()
+    if result.returncode != 0:
+        raise HerokuError(f"heroku config:get DATABASE_URL --app {app} failed: {last_line(result)}")
+    if not url:
+        raise HerokuError(f"{app} has no DATABASE_URL: heroku addons:create heroku-postgresql --app {app}")
+    return url

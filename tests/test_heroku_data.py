@@ -1,0 +1,206 @@
+"""make db-pull and make db-push against a Postgres that plays Heroku's: TLS only, real rows, a stub `heroku`."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.docker import docker, unique
+from devtools.http import poll, wait_for
+from devtools.project import newer_postgres_image, postgres_image
+from tests.support.heroku import path_without_heroku, stub_heroku
+from tests.support.postgres import run_labels
+from tests.support.stack import Stack, project_stack
+
+pytestmark = pytest.mark.docker
+
+APP = "my-maps"
+LOCATIONS = 5000
+# Heroku Postgres takes TLS only: the server below refuses any plain connection.
+HBA = "local all all trust\nhostssl all all all scram-sha-256\n"
+START_TLS_ONLY = (
+    "mkdir -p /tls && cd /tls"
+    " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=heroku -keyout k -out c 2>/dev/null"
+    ' && chown postgres k c && chmod 600 k && printf %s "$HBA" > hba && chown postgres hba'
+    " && exec docker-entrypoint.sh postgres -c ssl=on -c ssl_cert_file=/tls/c -c ssl_key_file=/tls/k"
+    " -c hba_file=/tls/hba"
+)
+# Several thousand rows, with text that is not ASCII, as production has.
+DATA = f"""
+INSERT INTO account (email, password_hash)
+SELECT 'person' || i || '@example.com', 'scrypt:real-hash-' || i FROM generate_series(1, 40) AS i;
+INSERT INTO account_token (account_id, token_hash) SELECT id, repeat('a', 63) || (id % 10) FROM account WHERE id <= 9;
+INSERT INTO locations (account_id, name, latitude, longitude, zoomlevel)
+SELECT 1 + i % 40, (ARRAY['Zürich', 'São Paulo', '東京', 'Kraków'])[1 + i % 4] || ' ' || i, i % 90, i % 180, i % 23
+FROM generate_series(1, {LOCATIONS}) AS i;
+INSERT INTO favorites (account_id, location_id) SELECT account_id, id FROM locations WHERE id % 7 = 0;
+"""
+STUB = """#!/bin/sh
+case "$*" in
+  "auth:whoami") echo you@example.com ;;
+  "config:get DATABASE_URL --app my-maps") cat "$STUB_URL_FILE" ;;
+  *) echo " ▸    Couldn't find that app." >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with project_stack(tmp_path_factory.mktemp("herokudata")) as stack:
+        stack.up()
+        yield stack
+
+
+def heroku_postgres(stack: Stack, image: str) -> str:
+    """Start a TLS-only Postgres on the stack's network; return its container name."""
+    name = unique("theroku")
+    docker(
+        "run", "-d", "--name", name, "--network", f"{stack.name}_default", "--entrypoint", "sh",
+        *[f"--label={k}={v}" for k, v in run_labels().items()], "-e", f"HBA={HBA}",
+        "-e", "POSTGRES_USER=u", "-e", "POSTGRES_PASSWORD=p", "-e", "POSTGRES_DB=prod", image, "-c", START_TLS_ONLY,
+    )  # fmt: skip
+    ready = ("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-d", "prod")
+    wait_for(lambda: docker(*ready, check=False).returncode == 0, 60)
+    return name
+
+
+@pytest.fixture(scope="module")
+def heroku(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Yield the Heroku stand-in: its URL, and an environment whose `heroku` answers config:get with it."""
+    name = heroku_postgres(stack, postgres_image())
+    try:
+        url = f"postgres://u:p@{name}:5432/prod"
+        release = stack.compose("run", "--rm", "--no-deps", "-e", f"DATABASE_URL={url}?sslmode=require", "web",
+                                "bin/proc", "release")  # fmt: skip
+        assert release.returncode == 0, release.stdout + release.stderr
+        docker("exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "u", "-d", "prod", "-c", DATA)
+        bin_dir = tmp_path_factory.mktemp("stub")
+        (bin_dir / "url").write_text(url)
+        yield {
+            "name": name, "url": url, "HEROKU_APP": APP, "STUB_URL_FILE": str(bin_dir / "url"),
+            "PATH": stub_heroku(bin_dir, STUB),
+        }  # fmt: skip
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def local(stack: Stack, sql: str) -> str:
+    result = stack.compose("exec", "-T", "db", "psql", "-X", "-A", "-t", "-U", "app", "-d", "app", "-c", sql)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def pull(stack: Stack, heroku: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in heroku.items() if k.isupper()}
+    return stack.make("db-pull", *args, **env)
+
+
+def test_pull_copies_the_apps_database_scrubs_it_and_the_app_serves_it(stack, heroku):
+    result = pull(stack, heroku, "confirm=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restored table public.locations" in result.stdout, "progress, table by table"
+    [summary] = [line for line in result.stdout.splitlines() if "rows/s" in line]
+    print(f"\n{summary}")
+    assert f"{LOCATIONS + 40 + LOCATIONS // 7 + 1} rows" in summary, "every row but the scrubbed tokens"
+    assert local(stack, "SELECT count(*) FROM locations") == str(LOCATIONS)
+    assert local(stack, "SELECT name FROM locations WHERE id = 2") == "東京 2", "non-ASCII text arrives intact"
+    assert local(stack, "SELECT email FROM account WHERE id = 7") == "user7@example.com", "scrubbed"
+    assert local(stack, "SELECT count(*) FROM account_token") == "0", "production's tokens never work locally"
+    # Web's workers reconnect after the swap (a 503 with Retry-After meanwhile), then serve the pulled data.
+    sign_in = {"email": "user7@example.com", "password": "demo password"}
+    assert poll(lambda: stack.api("POST", "/tokens", sign_in)[0] == 201, 10), "scrubbed password signs in"
+    assert stack.api("GET", "/readyz")[0] == 200, "the pulled database is at this code's head"
+
+
+def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, heroku):
+    before = local(stack, "SELECT count(*) FROM account")
+    refused = pull(stack, heroku)
+    assert refused.returncode != 0
+    assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
+        "error: make db-pull replaces the local database: run it in a terminal to confirm, or add confirm=1"
+    ]
+    assert local(stack, "SELECT count(*) FROM account") == before
+    raw = pull(stack, heroku, "confirm=1", "scrub=0")
+    assert raw.returncode == 0 and "NOT scrubbed (scrub=0)" in raw.stdout
+    assert local(stack, "SELECT email FROM account WHERE id = 7") == "person7@example.com"
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("from=postgres://u:p@no-such-host:5432/prod", "error: cannot reach the source database: "),
+        ("plain", "error: the source database refuses plain connections (Heroku Postgres takes TLS only)"),
+        ("from=postgres://u:wrong@{name}:5432/prod", "error: cannot reach the source database: "),
+    ],
+)
+def test_a_source_it_cannot_use_is_one_line_and_changes_nothing(stack, heroku, source, said):
+    before = local(stack, "SELECT count(*) FROM locations")
+    mine = unique("mine") + "@example.com"
+    local(stack, f"INSERT INTO account (email, password_hash) VALUES ('{mine}', 'x')")
+    if source == "plain":
+        source = f"from={heroku['url']}?sslmode=disable"
+    result = pull(stack, heroku, "confirm=1", source.format(name=heroku["name"]))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(said), result.stderr
+    assert local(stack, "SELECT count(*) FROM locations") == before
+    assert local(stack, f"SELECT count(*) FROM account WHERE email = '{mine}'") == "1", "nothing replaced"
+
+
+def test_a_source_of_a_newer_major_is_refused_with_the_versions_and_the_way_out(stack, heroku):
+    newer = heroku_postgres(stack, newer_postgres_image())
+    try:
+        local(stack, "INSERT INTO account (email, password_hash) VALUES ('before-newer@example.com', 'x')")
+        result = pull(stack, heroku, "confirm=1", f"from=postgres://u:p@{newer}:5432/prod")
+    finally:
+        docker("rm", "-f", "-v", newer, check=False)
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    here = local(stack, "SHOW server_version_num")[:-4]
+    there = docker("run", "--rm", "--entrypoint", "sh", newer_postgres_image(), "-c", "postgres --version").stdout
+    assert error.startswith(f"error: the source database runs Postgres {there.split()[-1].split('.')[0]}, ")
+    assert f"the local server {here}: pg_restore cannot load a newer major" in error
+    assert "in .postgres-version" in error
+    assert local(stack, "SELECT count(*) FROM account WHERE email = 'before-newer@example.com'") == "1"
+
+
+def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku):
+    no_cli = stack.make("db-pull", "confirm=1", PATH=path_without_heroku(), HEROKU_APP=APP)
+    assert (
+        "error: the Heroku CLI is not installed: see https://devcenter.heroku.com/articles/heroku-cli" in no_cli.stderr
+    )
+    other = {**{k: v for k, v in heroku.items() if k.isupper()}, "HEROKU_APP": "not-mine"}
+    missing = stack.make("db-pull", "confirm=1", **other)
+    assert "error: heroku config:get DATABASE_URL --app not-mine failed: Couldn't find that app." in missing.stderr
+
+
+def test_a_failed_restore_leaves_the_local_database_as_it_was(stack, heroku):
+    assert pull(stack, heroku, "confirm=1").returncode == 0
+    local(stack, "INSERT INTO account (email, password_hash) VALUES ('kept@example.com', 'x')")
+    # The scrub step fails on a database without the app's tables: the copy is dropped, nothing swapped.
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE bare")
+    result = pull(stack, heroku, "confirm=1", f"from={heroku['url'].rsplit('/', 1)[0]}/bare")
+    assert result.returncode != 0
+    assert "error: compose/db/scrub.sql failed, so nothing was replaced" in result.stderr
+    assert local(stack, "SELECT count(*) FROM account WHERE email = 'kept@example.com'") == "1"
+    assert "app__pulling" not in local(stack, "SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, heroku, tmp_path):
+    env = {k: v for k, v in heroku.items() if k.isupper()}
+    unconfirmed = stack.make("db-push", **env)
+    assert unconfirmed.returncode != 0 and f"add confirm={APP}" in unconfirmed.stderr
+    full = stack.make("db-push", f"confirm={APP}", **env)
+    assert full.returncode != 0 and "is not empty" in full.stderr and "heroku pg:reset" in full.stderr
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE fresh")
+    Path(env["STUB_URL_FILE"]).write_text(heroku["url"].rsplit("/", 1)[0] + "/fresh")
+    try:
+        pushed = stack.make("db-push", f"confirm={APP}", **env)
+    finally:
+        Path(env["STUB_URL_FILE"]).write_text(heroku["url"])
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    there = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "fresh", "-c",
+                   "SELECT count(*) FROM locations").stdout.strip()  # fmt: skip
+    assert there == local(stack, "SELECT count(*) FROM locations")
