@@ -1,7 +1,9 @@
 """Parse request bodies and check them against declared schemas, so no input can reach the database unchecked.
 
 Each view that takes a body declares it once, as a marshmallow schema given
-to :func:`body`. Anything Postgres would reject (a NUL byte, a number out of
+to :func:`body`. The same schema checks the request and, through
+``app.openapi``, describes it in the OpenAPI document, so the two cannot
+drift apart. Anything Postgres would reject (a NUL byte, a number out of
 range for its column) is refused here with a 422 instead of surfacing as a
 500; the fields below word every message the way clients have always read it.
 """
@@ -37,13 +39,18 @@ class Body(Schema):
 
 
 def body(schema: Body) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """Check the request body with ``schema`` and pass the values to the view as ``body``."""
+    """Check the request body with ``schema`` and pass the values to the view as ``body``.
+
+    The schema stays on the view as ``request_schema`` (``functools.wraps``
+    carries it through outer decorators), where the OpenAPI document finds it.
+    """
 
     def decorator(view: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> R:
             return view(*args, body=load(schema), **kwargs)
 
+        wrapped.request_schema = schema  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
@@ -121,7 +128,8 @@ class Text(fields.String):
     """A string of ``min_len`` to ``max_len`` characters, stripped unless ``strip=False``.
 
     NUL characters and lone surrogates (valid JSON, invalid UTF-8) are
-    refused: Postgres text can hold neither.
+    refused: Postgres text can hold neither. The document says so too, as a
+    ``pattern`` and in words.
     """
 
     default_error_messages = _messages(
@@ -130,7 +138,11 @@ class Text(fields.String):
 
     def __init__(self, *, min_len: int = 1, max_len: int, strip: bool = True, **kwargs: Any) -> None:
         length = validate.Length(min_len, max_len, error="must be {min} to {max} characters long")
-        super().__init__(validate=[length, *kwargs.pop("validate", ())], **kwargs)
+        described = "No NUL characters" + (
+            "; surrounding whitespace is removed before the length is checked." if strip else "."
+        )
+        metadata = {"pattern": "^[^\\u0000]*$", "description": described, **kwargs.pop("metadata", {})}
+        super().__init__(validate=[length, *kwargs.pop("validate", ())], metadata=metadata, **kwargs)
         self.strip = strip
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
@@ -159,7 +171,11 @@ class Email(Text):
     """
 
     def __init__(self, *, max_len: int, **kwargs: Any) -> None:
-        super().__init__(max_len=max_len, validate=[_email_shape], **kwargs)
+        described = (
+            "An address like name@example.com (a looser check than the `email` format), stored lower-cased; "
+            "surrounding whitespace is removed before the length is checked."
+        )
+        super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()
@@ -193,7 +209,8 @@ class Integer(fields.Integer):
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
         bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
-        super().__init__(validate=bounds, **kwargs)
+        described = "Written as an integer: 12, not 12.0 (which JSON Schema would count as an integer)."
+        super().__init__(validate=bounds, metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
