@@ -45,9 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app, settings)
     register_error_handlers(app)
 
-    from app import accounts, health, locations
+    from app import accounts, health, locations, openapi
 
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(locations.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -16,18 +16,28 @@ bp = Blueprint("accounts", __name__)
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 
 
-def _credentials(password_min: int) -> tuple[str, str]:
-    body = v.json_object(("email", "password"))
-    email = v.email("email", v.required(body, "email"), max_len=EMAIL_MAX)
-    password = v.required(body, "password")
-    password = v.text("password", password, min_len=password_min, max_len=PASSWORD_MAX, strip=False)
-    return email, password
+class Credentials(v.Body):
+    """Email and password to sign in with.
+
+    Any password length is accepted here so that a short one is a plain 401,
+    not a hint about the sign-up rules.
+    """
+
+    email = v.Email(max_len=EMAIL_MAX, required=True)
+    password = v.Text(min_len=1, max_len=PASSWORD_MAX, strip=False, required=True)
+
+
+class NewAccount(Credentials):
+    """Email and password to sign up with; the password has a minimum length."""
+
+    password = v.Text(min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, strip=False, required=True)
 
 
 @bp.post("/accounts")
-def create_account():
+@v.body(NewAccount())
+def create_account(body: dict[str, str]):
     """Create an account and return its first token (shown this once only)."""
-    email, password = _credentials(PASSWORD_MIN)
+    email, password = body["email"], body["password"]
     session = get_session()
     account = Account(email=email, password_hash=hash_password(password))
     session.add(account)
@@ -43,13 +53,10 @@ def create_account():
 
 
 @bp.post("/tokens")
-def create_token():
-    """Exchange email and password for a new token.
-
-    Any password length is accepted here so that a short one is a plain 401,
-    not a hint about the sign-up rules.
-    """
-    email, password = _credentials(1)
+@v.body(Credentials())
+def create_token(body: dict[str, str]):
+    """Exchange email and password for a new token."""
+    email, password = body["email"], body["password"]
     session = get_session()
     account = session.execute(select(Account.id, Account.password_hash).where(Account.email == email)).first()
     if not password_matches(account.password_hash if account else None, password):

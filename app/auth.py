@@ -86,11 +86,16 @@ def bearer_account_id() -> int:
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:
-    """Run ``view`` only for a valid bearer token, with ``g.account_id`` set."""
+    """Run ``view`` only for a valid bearer token, with ``g.account_id`` set.
+
+    The view is marked ``requires_token``, so the OpenAPI document lists the
+    bearer scheme (and its 401) for exactly these views.
+    """
 
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         g.account_id = bearer_account_id()
         return view(*args, **kwargs)
 
+    wrapped.requires_token = True  # type: ignore[attr-defined]
     return wrapped

@@ -20,7 +20,24 @@ from app.models import NAME_MAX, ZOOM_DEFAULT, ZOOM_MAX, ZOOM_MIN, Favorite, Loc
 
 bp = Blueprint("locations", __name__)
 
-FIELDS = ("name", "latitude", "longitude", "zoomlevel")
+
+class NewLocation(v.Body):
+    """A location to save."""
+
+    name = v.Text(max_len=NAME_MAX, required=True)
+    latitude = v.Number(low=-90, high=90, required=True)
+    longitude = v.Number(low=-180, high=180, required=True)
+    zoomlevel = v.Integer(low=ZOOM_MIN, high=ZOOM_MAX, load_default=ZOOM_DEFAULT)
+
+
+class LocationChanges(NewLocation):
+    """Changes to a saved location: the same fields, each optional (loaded with ``partial=True``)."""
+
+    zoomlevel = v.Integer(low=ZOOM_MIN, high=ZOOM_MAX)  # no default: left out means unchanged
+
+
+NEW_LOCATION = NewLocation()
+LOCATION_CHANGES = LocationChanges(partial=True)
 
 # Statements are built once on the Core tables: per request they only take
 # parameters, and plain rows skip the ORM's entity machinery.
@@ -59,23 +76,6 @@ def as_json(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _checked(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    """Return the validated column values present in ``body``."""
-    checks = {
-        "name": lambda x: v.text("name", x, max_len=NAME_MAX),
-        "latitude": lambda x: v.number("latitude", x, low=-90, high=90),
-        "longitude": lambda x: v.number("longitude", x, low=-180, high=180),
-        "zoomlevel": lambda x: v.integer("zoomlevel", x, low=ZOOM_MIN, high=ZOOM_MAX),
-    }
-    values = {}
-    for name, check in checks.items():
-        if name in body:
-            values[name] = check(body[name])
-        elif not partial and name != "zoomlevel":
-            v.required(body, name)
-    return values
-
-
 def _location_id(location_id: int) -> int:
     """Return ``location_id``, or 404 if no row could ever have it."""
     if location_id > v.MAX_DB_ID:
@@ -106,12 +106,11 @@ def list_locations():
 
 @bp.post("/locations")
 @login_required
-def create_location():
+@v.body(NEW_LOCATION)
+def create_location(body: dict[str, Any]):
     """Save a location; zoomlevel defaults to 12."""
-    values = _checked(v.json_object(FIELDS), partial=False)
-    values.setdefault("zoomlevel", ZOOM_DEFAULT)
     session = get_session()
-    row = session.execute(insert(Location).values(account_id=g.account_id, **values).returning(*COLUMNS)).one()
+    row = session.execute(insert(Location).values(account_id=g.account_id, **body).returning(*COLUMNS)).one()
     session.commit()
     # Absolute, built from what the router says (X-Forwarded-Proto/-Port, through ProxyFix).
     return as_json(row), 201, {"Location": url_for("locations.get_location", location_id=row.id, _external=True)}
@@ -133,13 +132,13 @@ def get_location(location_id: int):
 
 @bp.patch("/locations/<int:location_id>")
 @login_required
-def update_location(location_id: int):
+@v.body(LOCATION_CHANGES)
+def update_location(location_id: int, body: dict[str, Any]):
     """Change any of name, latitude, longitude and zoomlevel."""
-    values = _checked(v.json_object(FIELDS), partial=True)
     session = get_session()
     where = (Location.id == _location_id(location_id), Location.account_id == g.account_id)
-    if values:
-        row = session.execute(update(Location).where(*where).values(**values).returning(*COLUMNS)).first()
+    if body:
+        row = session.execute(update(Location).where(*where).values(**body).returning(*COLUMNS)).first()
     else:
         row = session.execute(select(*COLUMNS).where(*where)).first()
     if row is None:

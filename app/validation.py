@@ -1,43 +1,96 @@
-"""Parse request bodies and check fields, so no input can reach the database unchecked.
+"""Parse request bodies and check them against declared schemas, so no input can reach the database unchecked.
 
-Anything Postgres would reject (a NUL byte, a number out of range for its
-column) is refused here with a 422 instead of surfacing as a 500.
+Each view that takes a body declares it once, as a marshmallow schema given
+to :func:`body`. The same schema checks the request and, through
+``app.openapi``, describes it in the OpenAPI document, so the two cannot
+drift apart. Anything Postgres would reject (a NUL byte, a number out of
+range for its column) is refused here with a 422 instead of surfacing as a
+500; the fields below word every message the way clients have always read it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import abort, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.errors import invalid
+
+R = TypeVar("R")
 
 MAX_DB_ID = 2**63 - 1
 
 
-def json_object(allowed: Iterable[str]) -> dict[str, Any]:
-    """Return the request body as a JSON object with only ``allowed`` keys.
+class Body(Schema):
+    """A JSON object body: an unknown key is a 422, so a typo such as ``zoom_level`` is reported, not ignored."""
 
-    Malformed JSON is a 400; an unknown key is a 422, so a typo such as
-    ``zoom_level`` is reported instead of silently ignored.
+    class Meta:
+        unknown = RAISE
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        expected = ", ".join(sorted(self.load_fields))
+        self.error_messages = {**self.error_messages, "unknown": f"unknown field; expected one of {expected}"}
+
+
+def body(schema: Body) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Check the request body with ``schema`` and pass the values to the view as ``body``.
+
+    The schema stays on the view as ``request_schema`` (``functools.wraps``
+    carries it through outer decorators), where the OpenAPI document finds it.
     """
+
+    def decorator(view: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> R:
+            return view(*args, body=load(schema), **kwargs)
+
+        wrapped.request_schema = schema  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def load(schema: Body) -> dict[str, Any]:
+    """Return the request body checked by ``schema``, or fail with the first error as a 422.
+
+    An unknown key comes first (in the body's order), then the declared
+    fields in the order the schema declares them.
+    """
+    data = json_object()
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        field, message = _first_error(schema, data, exc.normalized_messages())
+        invalid(field, message)
+
+
+def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the field and message to report out of marshmallow's ``messages``."""
+    unknown = [key for key in data if key not in schema.load_fields]
+    for name in [*unknown, *schema.load_fields]:
+        if name in messages:
+            return name, messages[name][0]
+    raise AssertionError(f"no field error in {messages!r}")
+
+
+def json_object() -> dict[str, Any]:
+    """Return the request body as a JSON object; malformed, empty or non-object JSON is a 400."""
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if not raw.strip():
         abort(400, description="Request body must be a JSON object; it is empty.")
     try:
-        body = json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         abort(400, description=f"Request body is not valid JSON: {_short(exc)}")
-    if not isinstance(body, dict):
-        abort(400, description=f"Request body must be a JSON object, not {_json_type(body)}.")
-    allowed_set = set(allowed)
-    for key in body:
-        if key not in allowed_set:
-            invalid(key, f"unknown field; expected one of {', '.join(sorted(allowed_set))}")
-    return body
+    if not isinstance(data, dict):
+        abort(400, description=f"Request body must be a JSON object, not {_json_type(data)}.")
+    return data
 
 
 def _short(exc: BaseException) -> str:
@@ -47,6 +100,7 @@ def _short(exc: BaseException) -> str:
 
 
 def _json_type(value: Any) -> str:
+    """Return what ``value`` is called in JSON, with its article: ``a number``, ``null``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -60,57 +114,105 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-def required(body: dict[str, Any], field: str) -> Any:
-    """Return ``body[field]`` or fail with a 422 saying it is missing."""
-    if field not in body:
-        invalid(field, "is required")
-    return body[field]
+def _messages(expected: str, **more: str) -> dict[str, str]:
+    """Return a field's messages: missing, null or another JSON type than ``expected`` (``a string``), and ``more``."""
+    return {
+        "required": "is required",
+        "null": f"must be {expected}, not null",
+        "invalid": f"must be {expected}, not {{type}}",
+        **more,
+    }
 
 
-def text(field: str, value: Any, *, min_len: int = 1, max_len: int, strip: bool = True) -> str:
-    """Return ``value`` as a string of ``min_len``..``max_len`` characters."""
-    if not isinstance(value, str):
-        invalid(field, f"must be a string, not {_json_type(value)}")
-    if "\x00" in value:
-        invalid(field, "must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # JSON allows lone surrogates such as "\ud800"; UTF-8 does not
-        invalid(field, "must be valid Unicode text")
-    if strip:
-        value = value.strip()
-    if not min_len <= len(value) <= max_len:
-        invalid(field, f"must be {min_len} to {max_len} characters long")
-    return value
+class Text(fields.String):
+    """A string of ``min_len`` to ``max_len`` characters, stripped unless ``strip=False``.
+
+    NUL characters and lone surrogates (valid JSON, invalid UTF-8) are
+    refused: Postgres text can hold neither. The document says so too, as a
+    ``pattern`` and in words.
+    """
+
+    default_error_messages = _messages(
+        "a string", nul="must not contain NUL characters", surrogate="must be valid Unicode text"
+    )
+
+    def __init__(self, *, min_len: int = 1, max_len: int, strip: bool = True, **kwargs: Any) -> None:
+        length = validate.Length(min_len, max_len, error="must be {min} to {max} characters long")
+        described = "No NUL characters" + (
+            "; surrounding whitespace is removed before the length is checked." if strip else "."
+        )
+        metadata = {"pattern": "^[^\\u0000]*$", "description": described, **kwargs.pop("metadata", {})}
+        super().__init__(validate=[length, *kwargs.pop("validate", ())], metadata=metadata, **kwargs)
+        self.strip = strip
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid", type=_json_type(value))
+        if "\x00" in value:
+            raise self.make_error("nul")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("surrogate") from None
+        return value.strip() if self.strip else value
 
 
-def number(field: str, value: Any, *, low: float, high: float) -> float:
-    """Return ``value`` as a finite float within ``low``..``high``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        invalid(field, f"must be a number, not {_json_type(value)}")
-    if isinstance(value, int) and not low <= value <= high:
-        invalid(field, f"must be between {low:g} and {high:g}")
-    result = float(value)
-    if not math.isfinite(result):
-        invalid(field, "must be a finite number")
-    if not low <= result <= high:
-        invalid(field, f"must be between {low:g} and {high:g}")
-    return result
-
-
-def integer(field: str, value: Any, *, low: int, high: int) -> int:
-    """Return ``value`` as an integer within ``low``..``high`` (a float like 3.5 is refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        invalid(field, f"must be an integer, not {_json_type(value)}")
-    if not low <= value <= high:
-        invalid(field, f"must be an integer from {low} to {high}")
-    return value
-
-
-def email(field: str, value: Any, *, max_len: int) -> str:
-    """Return ``value`` as a plausible, lower-cased email address."""
-    address = text(field, value, max_len=max_len).lower()
+def _email_shape(address: str) -> None:
     local, at, domain = address.rpartition("@")
     if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in address):
-        invalid(field, "must be an email address like name@example.com")
-    return address
+        raise ValidationError("must be an email address like name@example.com")
+
+
+class Email(Text):
+    """A plausible email address, lower-cased, so that unique means case-insensitively unique.
+
+    The length is checked after lower-casing, which can lengthen a string
+    (``İ`` becomes two characters): what is checked is what is stored.
+    """
+
+    def __init__(self, *, max_len: int, **kwargs: Any) -> None:
+        described = (
+            "An address like name@example.com (a looser check than the `email` format), stored lower-cased; "
+            "surrounding whitespace is removed before the length is checked."
+        )
+        super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class Number(fields.Float):
+    """A finite JSON number from ``low`` to ``high``; booleans and numeric strings are refused."""
+
+    default_error_messages = _messages("a number", special="must be a finite number")
+
+    def __init__(self, *, low: float, high: float, **kwargs: Any) -> None:
+        bounds = validate.Range(low, high, error="must be between {min:g} and {max:g}")
+        super().__init__(validate=bounds, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid", type=_json_type(value))
+        try:
+            result = float(value)
+        except OverflowError:  # an integer too big for a float: out of any range, as the bounds check says
+            return value
+        if not math.isfinite(result):
+            raise self.make_error("special")
+        return result
+
+
+class Integer(fields.Integer):
+    """A JSON integer from ``low`` to ``high``; ``3.5``, ``1e2``, booleans and strings are refused."""
+
+    default_error_messages = _messages("an integer")
+
+    def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
+        bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
+        described = "Written as an integer: 12, not 12.0 (which JSON Schema would count as an integer)."
+        super().__init__(validate=bounds, metadata={"description": described}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid", type=_json_type(value))
+        return value

@@ -1,0 +1,290 @@
+"""The API's OpenAPI 3.1 document, served at ``GET /openapi.json``.
+
+It is generated, not written by hand, so that it cannot drift from the code:
+paths, methods and path parameters come from Flask's url map, each request
+body from the marshmallow schema its view validates with (``app.validation.body``),
+the bearer scheme and its 401 from ``login_required``. What a view answers
+on success, and the errors only it can give, are declared below in
+``OPERATIONS``, one entry per endpoint; schemathesis (``tests/test_openapi.py``)
+checks every answer against them, and a route missing there is reported by
+that test instead of silently left out.
+
+The document is built once per app, on its first request, and kept in
+``app.extensions``; apispec is imported only then, so starting a dyno pays
+nothing for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Flask, current_app
+from marshmallow import Schema, fields, validate
+from werkzeug.exceptions import default_exceptions
+
+bp = Blueprint("openapi", __name__)
+
+API_TITLE = "Saved map locations"
+API_VERSION = "1.0.0"
+API_DESCRIPTION = (
+    "Accounts save map locations (with the zoom level to show them at) and mark favourites. "
+    "Sign up (`POST /accounts`) or sign in (`POST /tokens`) for a token, then send "
+    "`Authorization: Bearer <token>`. Every error is the JSON `Error` body."
+)
+BEARER = "bearer"
+
+
+# --- What the views answer (their bodies are built in the views; these describe them) ---
+
+
+class Location(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    latitude = fields.Float(required=True)
+    longitude = fields.Float(required=True)
+    zoomlevel = fields.Integer(required=True)
+    favorite = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class Locations(Schema):
+    locations = fields.List(fields.Nested(Location), required=True)
+
+
+class AccountCreated(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "Shown this once only."})
+
+
+class TokenCreated(Schema):
+    token = fields.String(required=True)
+
+
+class Health(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class PendingRevision(Schema):
+    revision = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class Readiness(Schema):
+    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    revision = fields.String(required=True, allow_none=True)
+    head = fields.String(required=True, allow_none=True)
+    pending = fields.List(fields.Nested(PendingRevision), required=True)
+    message = fields.String(metadata={"description": "What is wrong and what to do; only when not ready."})
+
+
+class ErrorDetail(Schema):
+    code = fields.Integer(required=True)
+    name = fields.String(required=True)
+    message = fields.String(required=True)
+    field = fields.String(metadata={"description": "The field a 422 is about."})
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+# --- Each endpoint's answers ---
+
+# What each error status means in this API; every one has the Error body.
+ERRORS = {
+    400: "The body is not JSON, is empty, or is not a JSON object.",
+    401: "The credentials are missing or wrong: the bearer token, or the email and password of POST /tokens.",
+    404: "No such location among the caller's (another account's is a 404 too).",
+    409: "An account with this email already exists.",
+    413: "The body is larger than the app accepts (MAX_CONTENT_LENGTH).",
+    422: "A field is missing, unknown or invalid; `field` names the first one.",
+    503: "The database is unavailable; retry after `Retry-After` seconds.",
+}
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": "The scheme to authenticate with: Bearer."},
+    503: {"Retry-After": "Seconds to wait before retrying."},
+}
+# A view with a request body can answer these, and one that needs a token this.
+BODY_ERRORS = (400, 413, 422)
+TOKEN_ERRORS = (401,)
+
+# Links let a client (and schemathesis's stateful run) follow a saved location by its id.
+_ID_FROM_BODY = {"location_id": "$response.body#/id"}
+_ID_FROM_PATH = {"location_id": "$request.path.location_id"}
+_READ_UPDATE_DELETE = {
+    "GetLocation": "locations.get_location",
+    "UpdateLocation": "locations.update_location",
+    "DeleteLocation": "locations.delete_location",
+}
+_FAVORITE = {"AddFavorite": "locations.add_favorite", "RemoveFavorite": "locations.remove_favorite"}
+
+
+def _links(targets: Mapping[str, str], parameters: Mapping[str, str]) -> dict[str, Any]:
+    return {name: {"operationId": endpoint, "parameters": dict(parameters)} for name, endpoint in targets.items()}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one endpoint answers when it works, and the errors only it can give.
+
+    Errors that follow from its decorators (a body, a token) are added when
+    the document is built; ``others`` are answers without the Error body.
+    """
+
+    status: int
+    description: str
+    schema: type[Schema] | None = None
+    errors: tuple[int, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    links: Mapping[str, Any] = field(default_factory=dict)
+    others: Mapping[int, Any] = field(default_factory=dict)
+
+
+# Readiness is the one endpoint whose 503 is not the Error body: it says what the database lacks.
+NOT_READY = {
+    "description": "The database does not answer or is not at the head; `message` says what to do.",
+    "content": {"application/json": {"schema": Readiness}},
+}
+
+OPERATIONS: dict[str, Operation] = {
+    "health.healthz": Operation(200, "The process is up.", Health),
+    "health.readyz": Operation(
+        200, "The database answers and is at the migration head.", Readiness, others={503: NOT_READY}
+    ),
+    "accounts.create_account": Operation(201, "The account, with its first token.", AccountCreated, errors=(409, 503)),
+    "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503)),
+    "locations.list_locations": Operation(200, "The caller's locations, oldest first.", Locations, errors=(503,)),
+    "locations.create_location": Operation(
+        201,
+        "The saved location.",
+        Location,
+        errors=(503,),
+        headers={"Location": "The location's URL."},
+        links=_links({**_READ_UPDATE_DELETE, **_FAVORITE}, _ID_FROM_BODY),
+    ),
+    "locations.get_location": Operation(
+        200, "The location.", Location, errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
+    ),
+    "locations.update_location": Operation(
+        200, "The location as changed.", Location, errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
+    ),
+    "locations.delete_location": Operation(204, "Deleted, with its favourite mark.", errors=(404, 503)),
+    "locations.add_favorite": Operation(
+        204, "Marked as a favourite.", errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
+    ),
+    "locations.remove_favorite": Operation(
+        204, "Not a favourite (any more).", errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
+    ),
+    "locations.list_favorites": Operation(200, "The caller's favourite locations.", Locations, errors=(503,)),
+    "openapi.openapi_json": Operation(200, "This document."),
+}
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI 3.1 document of this API."""
+    return document(current_app)
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """Return ``app``'s OpenAPI document, built on first use."""
+    built = app.extensions.get("openapi")
+    if built is None:
+        built = app.extensions.setdefault("openapi", build(app))
+    return built
+
+
+def build(app: Flask) -> dict[str, Any]:
+    """Build the document from ``app``'s url map, its views and ``OPERATIONS``."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    spec = APISpec(
+        title=API_TITLE,
+        version=API_VERSION,
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={"description": API_DESCRIPTION},
+    )
+    spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", schema=Error)
+    for status, description in ERRORS.items():
+        spec.components.response(_error_name(status), _error_response(description, ERROR_HEADERS.get(status, {})))
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        operation = OPERATIONS.get(rule.endpoint)
+        if operation is None:
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(rule.endpoint, view, operation)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations, parameters=_path_parameters(path))
+    return spec.to_dict()
+
+
+def openapi_path(rule: str) -> str:
+    """Return Flask's ``/locations/<int:location_id>`` as OpenAPI's ``/locations/{location_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    # Every path parameter of this API is an id (Flask's int converter: digits only).
+    schema = {"type": "integer", "minimum": 0}
+    return [{"in": "path", "name": name, "required": True, "schema": schema} for name in re.findall(r"{([^}]+)}", path)]
+
+
+def _operation(endpoint: str, view: Any, operation: Operation) -> dict[str, Any]:
+    summary, _, description = (view.__doc__ or "").strip().partition("\n")
+    request_schema = getattr(view, "request_schema", None)
+    requires_token = getattr(view, "requires_token", False)
+    errors = {*operation.errors, *(BODY_ERRORS if request_schema else ()), *(TOKEN_ERRORS if requires_token else ())}
+    responses: dict[str, Any] = {str(operation.status): _success(operation)}
+    responses.update({str(status): _error_name(status) for status in sorted(errors)})
+    responses.update({str(status): response for status, response in operation.others.items()})
+    spec: dict[str, Any] = {
+        "operationId": endpoint,
+        "summary": summary.strip(),
+        "tags": [endpoint.partition(".")[0]],
+        "responses": responses,
+    }
+    if description.strip():
+        spec["description"] = " ".join(description.split())
+    if request_schema is not None:
+        spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": request_schema}}}
+    if requires_token:
+        spec["security"] = [{BEARER: []}]
+    return spec
+
+
+def _success(operation: Operation) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": operation.description}
+    if operation.status != 204:
+        schema = operation.schema or {"type": "object"}
+        response["content"] = {"application/json": {"schema": schema}}
+    if operation.headers:
+        response["headers"] = _headers(operation.headers)
+    if operation.links:
+        response["links"] = dict(operation.links)
+    return response
+
+
+def _error_name(status: int) -> str:
+    """Return the component name of an error response: werkzeug's name, ``Not Found`` as ``NotFound``."""
+    return default_exceptions[status]().name.replace(" ", "")
+
+
+def _error_response(description: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": Error}}}
+    if headers:
+        response["headers"] = _headers(headers)
+    return response
+
+
+def _headers(headers: Mapping[str, str]) -> dict[str, Any]:
+    schema = {"type": "string"}
+    return {name: {"description": text, "required": True, "schema": schema} for name, text in headers.items()}
