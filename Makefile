@@ -336,10 +336,11 @@ lint: $(STAMP) ## Check style with ruff (lint and format)
 
 # Every check runs even when an earlier one fails, so one run shows every finding.
 .PHONY: check
-check: $(STAMP) ## Run every check, then fail if any failed: ruff, format, one head, squawk, alembic check
+check: $(STAMP) ## Run every check, then fail if any failed: ruff, format, mypy, one head, squawk, alembic check
 	@failed=""; \
 	echo "==> ruff check"; $(BIN)/ruff check . || failed="$$failed ruff-check"; \
 	echo "==> ruff format --check"; $(BIN)/ruff format --check . || failed="$$failed ruff-format"; \
+	echo "==> mypy (strict)"; $(BIN)/mypy || failed="$$failed mypy"; \
 	$(BIN)/python -m app.migrations check || failed="$$failed migrations"; \
 	if [ -n "$$failed" ]; then echo "error: make check failed:$$failed (every finding is listed above)" >&2; exit 1; fi; \
 	echo "==> make check: every check passed"

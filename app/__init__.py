@@ -31,11 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         DEBUG=settings.debug,
         MAX_CONTENT_LENGTH=settings.max_content_length,
     )
-    app.json.sort_keys = False  # keep fields in the order the API documents
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in the order the API documents
     app.extensions["settings"] = settings
     if settings.proxy_hops:
         # Heroku's router is one hop; trusting more would let clients forge their address.
-        app.wsgi_app = ProxyFix(
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
             x_for=settings.proxy_hops,
             x_proto=settings.proxy_hops,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -35,7 +36,7 @@ class NewAccount(Credentials):
 
 @bp.post("/accounts")
 @v.body(NewAccount())
-def create_account(body: dict[str, str]):
+def create_account(body: dict[str, str]) -> ResponseReturnValue:
     """Create an account and return its first token (shown this once only)."""
     email, password = body["email"], body["password"]
     session = get_session()
@@ -54,12 +55,14 @@ def create_account(body: dict[str, str]):
 
 @bp.post("/tokens")
 @v.body(Credentials())
-def create_token(body: dict[str, str]):
+def create_token(body: dict[str, str]) -> ResponseReturnValue:
     """Exchange email and password for a new token."""
     email, password = body["email"], body["password"]
     session = get_session()
     account = session.execute(select(Account.id, Account.password_hash).where(Account.email == email)).first()
-    if not password_matches(account.password_hash if account else None, password):
+    # Checked even without an account, so an unknown email takes as long as a wrong password.
+    matched = password_matches(account.password_hash if account else None, password)
+    if account is None or not matched:
         raise unauthorized("Email or password is wrong.")
     token, digest = new_token()
     session.add(AccountToken(account_id=account.id, token_hash=digest))

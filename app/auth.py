@@ -6,14 +6,16 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 from flask import current_app, g, request
+from flask_httpauth import HTTPTokenAuth
 from sqlalchemy import bindparam, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.config import Settings
 from app.db import get_session
 from app.models import AccountToken
 
@@ -27,7 +29,8 @@ ACCOUNT_FOR_TOKEN = select(_tokens.c.account_id).where(_tokens.c.token_hash == b
 
 def hash_method() -> str:
     """Return werkzeug's hash method for new passwords (scrypt unless configured otherwise)."""
-    return current_app.extensions["settings"].password_hash_method
+    settings: Settings = current_app.extensions["settings"]
+    return settings.password_hash_method
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,19 +73,31 @@ def unauthorized(message: str) -> Unauthorized:
     return Unauthorized(description=message, www_authenticate=WWWAuthenticate("Bearer", {"realm": "api"}))
 
 
-def bearer_account_id() -> int:
-    """Return the account id for this request's bearer token, or raise 401."""
+# Flask-HTTPAuth reads the Authorization header and calls back with the token;
+# the callbacks below decide who it is and what a refusal says.
+token_auth = HTTPTokenAuth(scheme="Bearer", realm="api")
+
+
+@token_auth.verify_token  # type: ignore[untyped-decorator]
+def account_for_token(token: str) -> int | None:
+    """Return the account id a token stands for (also as ``g.account_id``), or None."""
+    if not token or "\x00" in token:
+        return None
+    account_id: int | None = get_session().scalar(ACCOUNT_FOR_TOKEN, {"token_hash": token_hash(token)})
+    g.account_id = account_id
+    return account_id
+
+
+@token_auth.error_handler  # type: ignore[untyped-decorator]
+def refuse(status: int) -> NoReturn:
+    """Answer the JSON 401 every error gets, saying what was wrong with the header."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    token = token.strip()
     if not header:
         raise unauthorized("Authorization header is missing; send 'Authorization: Bearer <token>'.")
-    if scheme.lower() != "bearer" or not token or "\x00" in token:
+    if scheme.lower() != "bearer" or not token.strip() or "\x00" in token:
         raise unauthorized("Authorization header must be 'Bearer <token>'.")
-    account_id = get_session().scalar(ACCOUNT_FOR_TOKEN, {"token_hash": token_hash(token)})
-    if account_id is None:
-        raise unauthorized("The token is not valid.")
-    return account_id
+    raise unauthorized("The token is not valid.")
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:
@@ -91,11 +106,6 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
     The view is marked ``requires_token``, so the OpenAPI document lists the
     bearer scheme (and its 401) for exactly these views.
     """
-
-    @functools.wraps(view)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        g.account_id = bearer_account_id()
-        return view(*args, **kwargs)
-
-    wrapped.requires_token = True  # type: ignore[attr-defined]
-    return wrapped
+    guarded: Callable[P, R] = token_auth.login_required(view)
+    guarded.requires_token = True  # type: ignore[attr-defined]
+    return guarded

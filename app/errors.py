@@ -10,9 +10,10 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any, NoReturn
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
+from werkzeug.wrappers import Response
 
 from app.migrations.safety import db_error_reason
 
@@ -34,16 +35,15 @@ def invalid(field: str, message: str) -> NoReturn:
 
 
 def error_response(exc: HTTPException) -> Response:
-    """Return the JSON body and headers for ``exc``."""
+    """Return werkzeug's own response for ``exc`` (its status, and headers such as Allow,
+    WWW-Authenticate and Retry-After) with the JSON error body in place of its HTML."""
     body: dict[str, Any] = {"code": exc.code, "name": exc.name, "message": exc.description}
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    response = jsonify(error=body)
-    response.status_code = exc.code or 500
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
+    response = exc.get_response()
+    response.set_data(current_app.json.dumps({"error": body}))
+    response.mimetype = "application/json"
     return response
 
 

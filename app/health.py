@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
@@ -13,13 +14,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     """Answer 200 while the process can serve requests; touches nothing else."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> ResponseReturnValue:
     """Answer 200 only when the database answers and is at the migration head.
 
     Otherwise 503, with ``pending`` listing the revisions the release process
@@ -32,7 +33,7 @@ def readyz():
     except SQLAlchemyError as exc:
         reason = db_error_reason(exc)
         current_app.logger.warning("readyz: database unavailable: %s", reason)
-        body = {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
+        body: dict[str, object] = {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
         return {**body, "message": f"the database does not answer: {reason}"}, 503
     pending = [{"revision": p.revision, "message": p.message} for p in state.pending]
     body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}

@@ -6,10 +6,11 @@ API never confirms that an id exists.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, abort, g, url_for
-from sqlalchemy import Row, bindparam, delete, exists, insert, select, update
+from flask.typing import ResponseReturnValue
+from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -83,7 +84,7 @@ def _location_id(location_id: int) -> int:
     return location_id
 
 
-def _not_found(location_id: int):
+def _not_found(location_id: int) -> NoReturn:
     abort(404, description=f"Location {location_id} not found.")
 
 
@@ -92,14 +93,14 @@ def _owned(location_id: int) -> bool:
     return bool(get_session().scalar(IS_MINE, params))
 
 
-def _listing(statement) -> dict[str, list[dict[str, Any]]]:
+def _listing(statement: Select[Any]) -> dict[str, list[dict[str, Any]]]:
     rows = get_session().execute(statement, {"account_id": g.account_id})
     return {"locations": [as_json(row) for row in rows]}
 
 
 @bp.get("/locations")
 @login_required
-def list_locations():
+def list_locations() -> ResponseReturnValue:
     """List the caller's locations, oldest first."""
     return _listing(LIST_MINE)
 
@@ -107,7 +108,7 @@ def list_locations():
 @bp.post("/locations")
 @login_required
 @v.body(NEW_LOCATION)
-def create_location(body: dict[str, Any]):
+def create_location(body: dict[str, Any]) -> ResponseReturnValue:
     """Save a location; zoomlevel defaults to 12."""
     session = get_session()
     row = session.execute(insert(Location).values(account_id=g.account_id, **body).returning(*COLUMNS)).one()
@@ -118,7 +119,7 @@ def create_location(body: dict[str, Any]):
 
 @bp.get("/locations/<int:location_id>")
 @login_required
-def get_location(location_id: int):
+def get_location(location_id: int) -> ResponseReturnValue:
     """Show one of the caller's locations."""
     row = (
         get_session()
@@ -133,7 +134,7 @@ def get_location(location_id: int):
 @bp.patch("/locations/<int:location_id>")
 @login_required
 @v.body(LOCATION_CHANGES)
-def update_location(location_id: int, body: dict[str, Any]):
+def update_location(location_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Change any of name, latitude, longitude and zoomlevel."""
     session = get_session()
     where = (Location.id == _location_id(location_id), Location.account_id == g.account_id)
@@ -149,10 +150,10 @@ def update_location(location_id: int, body: dict[str, Any]):
 
 @bp.delete("/locations/<int:location_id>")
 @login_required
-def delete_location(location_id: int):
+def delete_location(location_id: int) -> ResponseReturnValue:
     """Delete a location (and its favourite mark)."""
     session = get_session()
-    result = session.execute(
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]  # a DELETE's result has rowcount
         delete(Location).where(Location.id == _location_id(location_id), Location.account_id == g.account_id)
     )
     if result.rowcount == 0:
@@ -163,7 +164,7 @@ def delete_location(location_id: int):
 
 @bp.put("/locations/<int:location_id>/favorite")
 @login_required
-def add_favorite(location_id: int):
+def add_favorite(location_id: int) -> ResponseReturnValue:
     """Mark a location as a favourite; doing it twice is the same as once."""
     if not _owned(location_id):
         _not_found(location_id)
@@ -181,7 +182,7 @@ def add_favorite(location_id: int):
 
 @bp.delete("/locations/<int:location_id>/favorite")
 @login_required
-def remove_favorite(location_id: int):
+def remove_favorite(location_id: int) -> ResponseReturnValue:
     """Unmark a favourite; unmarking one that is not marked is fine."""
     if not _owned(location_id):
         _not_found(location_id)
@@ -193,6 +194,6 @@ def remove_favorite(location_id: int):
 
 @bp.get("/favorites")
 @login_required
-def list_favorites():
+def list_favorites() -> ResponseReturnValue:
     """List the caller's favourite locations."""
     return _listing(LIST_MY_FAVORITES)

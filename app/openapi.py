@@ -185,14 +185,14 @@ OPERATIONS: dict[str, Operation] = {
 
 
 @bp.get("/openapi.json")
-def openapi_json():
+def openapi_json() -> dict[str, Any]:
     """The OpenAPI 3.1 document of this API."""
     return document(current_app)
 
 
 def document(app: Flask) -> dict[str, Any]:
     """Return ``app``'s OpenAPI document, built on first use."""
-    built = app.extensions.get("openapi")
+    built: dict[str, Any] | None = app.extensions.get("openapi")
     if built is None:
         built = app.extensions.setdefault("openapi", build(app))
     return built
@@ -220,7 +220,7 @@ def build(app: Flask) -> dict[str, Any]:
         if operation is None:
             continue
         view = app.view_functions[rule.endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(rule.endpoint, view, operation)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations, parameters=_path_parameters(path))

@@ -64,9 +64,10 @@ def load(schema: Body) -> dict[str, Any]:
     """
     data = json_object()
     try:
-        return schema.load(data)
+        loaded: dict[str, Any] = schema.load(data)
+        return loaded
     except ValidationError as exc:
-        field, message = _first_error(schema, data, exc.normalized_messages())
+        field, message = _first_error(schema, data, exc.normalized_messages())  # type: ignore[no-untyped-call]
         invalid(field, message)
 
 
@@ -114,7 +115,7 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-def _messages(expected: str, **more: str) -> dict[str, str]:
+def _messages(expected: str, **more: str) -> dict[str, Any]:
     """Return a field's messages: missing, null or another JSON type than ``expected`` (``a string``), and ``more``."""
     return {
         "required": "is required",

@@ -60,11 +60,19 @@ def test_wrong_method_is_json_405_with_allow(client):
     assert "POST" in response.headers["Allow"]
 
 
+MISSING = "Authorization header is missing; send 'Authorization: Bearer <token>'."
+MALFORMED = "Authorization header must be 'Bearer <token>'."
+
+
 @pytest.mark.parametrize(
-    "header",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not-a-real-token", "Token abc", "Bearer a\x00b"],
-)
-def test_missing_or_bad_token_is_401_everywhere(client, header):
+    ("header", "message"),
+    [
+        (None, MISSING), ("", MISSING), ("Bearer", MALFORMED), ("Bearer ", MALFORMED),
+        ("Basic dXNlcjpwYXNz", MALFORMED), ("Bearer not-a-real-token", "The token is not valid."),
+        ("Token abc", MALFORMED), ("Bearer a\x00b", MALFORMED),
+    ],
+)  # fmt: skip
+def test_missing_or_bad_token_is_401_everywhere_and_says_what_is_wrong(client, header, message):
     headers = {} if header is None else {"Authorization": header}
     for method, url in [
         ("get", "/locations"),
@@ -78,6 +86,7 @@ def test_missing_or_bad_token_is_401_everywhere(client, header):
     ]:
         response = getattr(client, method)(url, headers=headers)
         assert_error(response, 401)
+        assert response.get_json()["error"]["message"] == message
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
