@@ -363,5 +363,5 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
 	@if docker info >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
 	@echo "==> removing $(VENV) and caches"
-	rm -rf $(VENV) .pytest_cache .ruff_cache .run
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

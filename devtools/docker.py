@@ -85,6 +85,8 @@ def published_port(container: str, port: int) -> int:
 
 def copy_project(destination: Path) -> Path:
     """Copy the project's files (not .git, .venv or caches) to ``destination``."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env", ".run")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis", ".env", ".run"
+    )
     shutil.copytree(ROOT, destination, ignore=ignore)
     return destination
