@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from app import create_app
 from app.config import normalize_database_url
 from app.models import Base
 from devtools.postgres import scratch_database
-from tests.support.databases import engine_for, upgrade
+from tests.support.databases import engine_for, migrated_database, upgrade
 from tests.support.postgres import RUN_ID, remove_run_containers, shared_postgres
 
 # Children first, so TRUNCATE lists every table the models declare, the user's own included.
@@ -84,8 +85,7 @@ def migrated_db(empty_db: str) -> str:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """Yield a scratch database migrated to head by Alembic (never ``create_all``)."""
-    with scratch_database(server_url, "api") as url:
-        upgrade(url, "head")
+    with migrated_database(server_url, "api") as url:
         yield url
 
 
@@ -102,11 +102,20 @@ def db(database_url: str) -> Iterator[Engine]:
 CHEAP_HASH = "scrypt:1024:8:1"
 
 
+@contextmanager
+def app_on(url: str) -> Iterator[Flask]:
+    """Yield the app on ``url`` as the tests run it (cheap password hashes), its pool closed afterwards."""
+    app = create_app({"database_url": url, "environment": "testing", "password_hash_method": CHEAP_HASH})
+    try:
+        yield app
+    finally:
+        app.extensions["db.engine"].dispose()
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({"database_url": database_url, "environment": "testing", "password_hash_method": CHEAP_HASH})
-    yield app
-    app.extensions["db.engine"].dispose()
+    with app_on(database_url) as app:
+        yield app
 
 
 def empty_tables(engine: Engine) -> None:

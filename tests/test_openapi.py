@@ -26,10 +26,9 @@ from sqlalchemy import text
 from app import create_app, openapi
 from app.models import Location
 from app.openapi import openapi_path
-from devtools.postgres import scratch_database
-from tests.conftest import CHEAP_HASH
+from tests.conftest import app_on
 from tests.support.api import sign_up
-from tests.support.databases import unpooled, upgrade
+from tests.support.databases import migrated_database, unpooled
 
 # Every check schemathesis has but one: positive_data_acceptance expects any request the
 # document allows to be accepted, but JSON Schema counts 12.0 as an integer and the app,
@@ -145,16 +144,14 @@ def test_a_created_location_links_to_read_update_and_delete(doc):
 @pytest.fixture(scope="module")
 def fuzzed_url(server_url: str) -> Iterator[str]:
     """Yield a migrated database of this module's own: fuzzing leaves plenty of rows behind."""
-    with scratch_database(server_url, "openapi") as url:
-        upgrade(url, "head")
+    with migrated_database(server_url, "openapi") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def fuzzed_app(fuzzed_url: str) -> Iterator[Flask]:
-    app = create_app({"database_url": fuzzed_url, "environment": "testing", "password_hash_method": CHEAP_HASH})
-    yield app
-    app.extensions["db.engine"].dispose()
+    with app_on(fuzzed_url) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

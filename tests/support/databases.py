@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.migrations.history import PROJECT_ROOT, alembic_config
+from devtools.postgres import scratch_database
 
 
 def engine_for(url: str, **kwargs) -> Engine:
@@ -109,3 +110,11 @@ def version(url: str) -> str | None:
 def dbapi_dsn(url: str) -> str:
     """Return ``url`` as psycopg2 takes it, for tests that hold a raw connection."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def migrated_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Yield a scratch database migrated to head by Alembic (never ``create_all``), dropped afterwards."""
+    with scratch_database(server_url, prefix) as url:
+        upgrade(url, "head")
+        yield url
