@@ -88,9 +88,11 @@ def _not_found(location_id: int) -> NoReturn:
     abort(404, description=f"Location {location_id} not found.")
 
 
-def _owned(location_id: int) -> bool:
+def _require_owned(location_id: int) -> None:
+    """Return if the location is the caller's; else 404, as for one that does not exist."""
     params = {"location_id": _location_id(location_id), "account_id": g.account_id}
-    return bool(get_session().scalar(IS_MINE, params))
+    if not get_session().scalar(IS_MINE, params):
+        _not_found(location_id)
 
 
 def _listing(statement: Select[Any]) -> dict[str, list[dict[str, Any]]]:
@@ -166,8 +168,7 @@ def delete_location(location_id: int) -> ResponseReturnValue:
 @login_required
 def add_favorite(location_id: int) -> ResponseReturnValue:
     """Mark a location as a favourite; doing it twice is the same as once."""
-    if not _owned(location_id):
-        _not_found(location_id)
+    _require_owned(location_id)
     session = get_session()
     try:
         session.execute(
@@ -184,8 +185,7 @@ def add_favorite(location_id: int) -> ResponseReturnValue:
 @login_required
 def remove_favorite(location_id: int) -> ResponseReturnValue:
     """Unmark a favourite; unmarking one that is not marked is fine."""
-    if not _owned(location_id):
-        _not_found(location_id)
+    _require_owned(location_id)
     session = get_session()
     session.execute(delete(Favorite).where(Favorite.account_id == g.account_id, Favorite.location_id == location_id))
     session.commit()

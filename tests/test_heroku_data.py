@@ -166,11 +166,13 @@ def test_a_source_of_a_newer_major_is_refused_with_the_versions_and_the_way_out(
     assert local(stack, "SELECT count(*) FROM account WHERE email = 'before-newer@example.com'") == "1"
 
 
-def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku):
+def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku, tmp_path):
     no_cli = stack.make("db-pull", "confirm=1", PATH=path_without_heroku(), HEROKU_APP=APP)
     assert (
         "error: the Heroku CLI is not installed: see https://devcenter.heroku.com/articles/heroku-cli" in no_cli.stderr
     )
+    logged_out = stack.make("db-pull", "confirm=1", PATH=stub_heroku(tmp_path, "#!/bin/sh\nexit 100\n"), HEROKU_APP=APP)
+    assert "error: the Heroku CLI is not logged in: run heroku login" in logged_out.stderr
     other = {**{k: v for k, v in heroku.items() if k.isupper()}, "HEROKU_APP": "not-mine"}
     missing = stack.make("db-pull", "confirm=1", **other)
     assert "error: heroku config:get DATABASE_URL --app not-mine failed: Couldn't find that app." in missing.stderr

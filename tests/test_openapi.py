@@ -142,15 +142,9 @@ def test_a_created_location_links_to_read_update_and_delete(doc):
 
 
 @pytest.fixture(scope="module")
-def fuzzed_url(server_url: str) -> Iterator[str]:
-    """Yield a migrated database of this module's own: fuzzing leaves plenty of rows behind."""
-    with migrated_database(server_url, "openapi") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def fuzzed_app(fuzzed_url: str) -> Iterator[Flask]:
-    with app_on(fuzzed_url) as app:
+def fuzzed_app(server_url: str) -> Iterator[Flask]:
+    """Yield the app on a migrated database of this module's own: fuzzing leaves plenty of rows behind."""
+    with migrated_database(server_url, "openapi") as url, app_on(url) as app:
         yield app
 
 
@@ -182,8 +176,8 @@ def test_every_operation_answers_as_documented(case):
     case.call_and_validate()
 
 
-def test_create_read_update_delete_through_the_links(api, fuzzed_url):
-    with unpooled(fuzzed_url) as engine:
+def test_create_read_update_delete_through_the_links(api, fuzzed_app):
+    with unpooled(fuzzed_app.extensions["settings"].database_url) as engine:
 
         class Scenarios(api.as_state_machine()):
             def setup(self):
