@@ -12,6 +12,7 @@ from devtools.docker import docker, unique
 from devtools.http import poll, wait_for
 from devtools.project import newer_postgres_image, postgres_image
 from tests.support.heroku import path_without_heroku, stub_heroku
+from tests.support.history import SEED, after
 from tests.support.postgres import run_labels
 from tests.support.stack import Stack, project_stack
 
@@ -113,6 +114,22 @@ def test_pull_copies_the_apps_database_scrubs_it_and_the_app_serves_it(stack, he
     sign_in = {"email": "user7@example.com", "password": "demo password"}
     assert poll(lambda: stack.api("POST", "/tokens", sign_in)[0] == 201, 10), "scrubbed password signs in"
     assert stack.api("GET", "/readyz")[0] == 200, "the pulled database is at this code's head"
+
+
+def test_a_database_behind_the_code_is_pulled_as_it_is_and_make_migrate_brings_it_to_head(stack, heroku):
+    older = f"{heroku['url'].rsplit('/', 1)[0]}/older"
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE older")
+    behind = stack.compose("run", "--rm", "--no-deps", "-e", f"DATABASE_URL={older}?sslmode=require", "web",
+                           "alembic", "upgrade", SEED[1][0])  # fmt: skip
+    assert behind.returncode == 0, behind.stderr
+    assert pull(stack, heroku, "confirm=1", f"from={older}").returncode == 0
+    # Web reconnects after the swap; then /readyz says where the pulled database is and what is pending.
+    assert poll(lambda: stack.api("GET", "/readyz")[1].get("database") == "ok", 10)
+    status, body = stack.api("GET", "/readyz")
+    assert (status, body["revision"]) == (503, SEED[1][0]), body
+    assert [p["revision"] for p in body["pending"]] == [rev for rev, _ in after(SEED[1][0])]
+    assert stack.make("migrate").returncode == 0
+    assert stack.api("GET", "/readyz")[0] == 200
 
 
 def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, heroku):
