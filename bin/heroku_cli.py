@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 
+from localstack import last_line
+
 INSTALL = "https://devcenter.heroku.com/articles/heroku-cli"
 
 
@@ -20,11 +22,6 @@ class HerokuError(Exception):
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["heroku", *args], capture_output=True, text=True, timeout=120)
-
-
-def last_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
-    return lines[-1].strip(" ▸") if lines else f"exit status {result.returncode}"
 
 
 def app_name() -> str | None:

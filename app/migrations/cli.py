@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError
 
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, load_settings
 from app.migrations.history import ALEMBIC_INI
 from app.migrations.safety import db_error_reason
 
@@ -34,10 +34,6 @@ def _run(name: str, command: Callable[[], int]) -> None:
     sys.exit(status)
 
 
-def _settings() -> Settings:
-    return load_settings()
-
-
 @click.group(help="Database operations: release, status, check, seed (no SECRET_KEY needed).")
 def cli() -> None:
     pass
@@ -48,7 +44,7 @@ def release() -> None:
     """Wait for the database, print the plan, migrate to head (Heroku's release phase)."""
     from app.migrations import release as releasing
 
-    _run("release", lambda: releasing.run(_settings()))
+    _run("release", lambda: releasing.run(load_settings()))
 
 
 @cli.command()
@@ -56,7 +52,7 @@ def status() -> None:
     """List every revision, applied or pending, and where the database is."""
     from app.migrations import status as reporting
 
-    _run("status", lambda: reporting.run(_settings()))
+    _run("status", lambda: reporting.run(load_settings()))
 
 
 @cli.command()
@@ -64,7 +60,7 @@ def seed() -> None:
     """Load the demo accounts, locations and favourites; again adds nothing (Rails' db:seed)."""
     from app.migrations import seed as seeding
 
-    _run("seed", lambda: seeding.run(_settings()))
+    _run("seed", lambda: seeding.run(load_settings()))
 
 
 @cli.command()

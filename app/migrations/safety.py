@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
-from app.config import Settings, load_settings
+from app.config import Settings
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -42,9 +42,8 @@ _TABLE_PATTERNS = [
 ]
 
 
-def migration_engine(settings: Settings | None = None) -> Engine:
+def migration_engine(settings: Settings) -> Engine:
     """Return the engine every migration tool uses: the app's settings, no pool, no SECRET_KEY needed."""
-    settings = settings or load_settings()
     return create_engine(settings.database_url, poolclass=NullPool, connect_args=settings.connect_args())
 
 

@@ -1,0 +1,46 @@
+"""What the bin/ scripts read of the local stack: .env's settings, Compose's containers, a command's last word.
+
+Standard library only: the scripts run with the host's python3, before any
+virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+
+def read_env(name: str, default: str) -> str:
+    """Return a setting as make and Compose see it: the environment, then .env, then ``default``."""
+    if os.environ.get(name):
+        return os.environ[name]
+    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
+    found = [line.split("=", 1)[1].strip() for line in lines if line.startswith(f"{name}=")]
+    return found[-1] if found and found[-1] else default
+
+
+def write_env(name: str, value: str) -> None:
+    """Set ``name=value`` in .env, replacing the line that sets it, if any."""
+    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
+    kept = [line for line in lines if not line.startswith(f"{name}=")]
+    ENV_FILE.write_text("\n".join([*kept, f"{name}={value}"]) + "\n")
+
+
+def compose_rows(text: str) -> list[dict[str, Any]]:
+    """Return `docker compose ps --format json`'s rows: one JSON array, or one object per line."""
+    text = text.strip()
+    if text.startswith("["):
+        rows: list[dict[str, Any]] = json.loads(text)
+        return rows
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Return the last thing a failed command said (stderr first), without the Heroku CLI's ▸ marks."""
+    lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
+    return lines[-1].strip(" ▸") if lines else f"exit status {result.returncode}"
