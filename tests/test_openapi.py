@@ -85,15 +85,16 @@ def test_every_route_of_the_api_is_documented(app, doc):
 
 
 def test_a_new_route_left_out_of_the_document_is_named(database_url):
-    app = create_app({"database_url": database_url, "environment": "testing"})
-    extra = Blueprint("extra", __name__)
-    extra.add_url_rule("/extra/<int:thing_id>", "show", lambda thing_id: {}, methods=["GET", "DELETE"])
-    app.register_blueprint(extra)
-    doc = app.test_client().get("/openapi.json").get_json()
-    assert undocumented(app, doc) == [
-        "DELETE /extra/<int:thing_id> (extra.show)",
-        "GET /extra/<int:thing_id> (extra.show)",
-    ]
+    # Only the added blueprint's routes are this test's business: the project's own are the test above's.
+    with app_on(database_url) as app:
+        extra = Blueprint("extra", __name__)
+        extra.add_url_rule("/extra/<int:thing_id>", "show", lambda thing_id: {}, methods=["GET", "DELETE"])
+        app.register_blueprint(extra)
+        doc = app.test_client().get("/openapi.json").get_json()
+        assert [route for route in undocumented(app, doc) if route.endswith("(extra.show)")] == [
+            "DELETE /extra/<int:thing_id> (extra.show)",
+            "GET /extra/<int:thing_id> (extra.show)",
+        ]
 
 
 def test_document_is_built_once_per_app_on_first_use(database_url, monkeypatch):

@@ -10,7 +10,7 @@ never writes into a schema it was not written for.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert
@@ -43,7 +43,7 @@ DEMO: dict[str, list[tuple[str, float, float, int, bool]]] = {
 class Seeded:
     """What one run added."""
 
-    accounts: int = 0
+    accounts: list[str] = field(default_factory=list)  # their emails: only these have the demo password
     locations: int = 0
     favorites: int = 0
 
@@ -58,7 +58,7 @@ def seed(connection: Connection, password_hash_method: str) -> Seeded:
             account_id = connection.scalar(
                 insert(Account).values(email=email, password_hash=password_hash).returning(Account.id)
             )
-            added.accounts += 1
+            added.accounts.append(email)
         mine = select(Location.name, Location.id).where(Location.account_id == account_id)
         saved = dict(connection.execute(mine).tuples().all())
         for name, latitude, longitude, zoomlevel, favorite in places:
@@ -88,7 +88,8 @@ def run(settings: Settings) -> int:
             return 1
         added = seed(connection, settings.password_hash_method)
     places = sum(len(p) for p in DEMO.values())
-    print(f"seed: added {added.accounts} account(s), {added.locations} location(s), {added.favorites} favourite(s) "
-          f"({len(DEMO)} demo accounts with {places} locations in all)")  # fmt: skip
-    print(f"seed: sign in as {' or '.join(DEMO)} with the password {DEMO_PASSWORD!r}")
+    print(f"seed: added {len(added.accounts)} account(s), {added.locations} location(s), {added.favorites} "
+          f"favourite(s) ({len(DEMO)} demo accounts with {places} locations in all)")  # fmt: skip
+    if added.accounts:
+        print(f"seed: sign in as {' or '.join(added.accounts)} with the password {DEMO_PASSWORD!r}")
     return 0
