@@ -1,6 +1,6 @@
 """The suite belongs to the user: after a typical first change, `make check` and the suite pass unchanged.
 
-A copy of the project gets the README's first migration (a note on
+A copy of the project gets the README's first migration (a nullable column on
 locations) and a table of the user's own, each with the revision Alembic
 autogenerates. Then the copy's own tests run: those that read the migration
 history, the models or the table list, and `make check`. The rest build
@@ -19,6 +19,7 @@ import pytest
 
 from devtools.docker import copy_project
 from devtools.postgres import scratch_database
+from tests.support.history import FIRST_MESSAGE, FIRST_SLUG, with_first_column
 
 pytestmark = pytest.mark.copies_the_suite
 
@@ -27,13 +28,13 @@ HISTORY_TESTS = [
     "tests/test_check.py::test_make_check_passes_on_the_project",
 ]  # fmt: skip
 
-NOTE = "    note: Mapped[str | None] = mapped_column(Text)\n"
+# A table of the user's own, with a name no project is likely to have already.
 TAG_MODEL = '''
 
-class Tag(Base):
+class WalkthroughTag(Base):
     """A label an account puts on its own locations."""
 
-    __tablename__ = "tag"
+    __tablename__ = "walkthrough_tag"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
@@ -59,15 +60,13 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     models = project / "app" / "models.py"
     with scratch_database(server_url, "yours") as url:
         run(project, sys.executable, "-m", "alembic", "upgrade", "head", DATABASE_URL=url)
-        source = models.read_text()
-        location_created = source.index("    created_at", source.index("class Location(Base):"))
-        models.write_text(source[:location_created] + NOTE + source[location_created:])
-        autogenerate(project, url, "Add note to locations")
+        models.write_text(with_first_column(models.read_text()))
+        autogenerate(project, url, FIRST_MESSAGE)
         models.write_text(models.read_text() + TAG_MODEL)
-        autogenerate(project, url, "Add tag table")
+        autogenerate(project, url, "Add walkthrough_tag table")
     new = sorted(p.name for p in (project / "alembic" / "versions").glob("*.py") if "_add_" in p.name)
-    assert any(name.endswith("_add_note_to_locations.py") for name in new)
-    assert any(name.endswith("_add_tag_table.py") for name in new)
+    assert any(name.endswith(f"_{FIRST_SLUG}.py") for name in new)
+    assert any(name.endswith("_add_walkthrough_tag_table.py") for name in new)
     # alembic.ini's post_write_hooks formatted them: make check's ruff passes with no step of ours.
 
     suite = run(

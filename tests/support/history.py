@@ -22,6 +22,20 @@ SEED = (
 )
 
 
+# The README's first migration as the suite replays it in copies of the project: a nullable text
+# column on Location. It has a name of its own, so that a project which has made the README's change
+# already (a `note`) replays it as well.
+FIRST_COLUMN = "walkthrough_note"
+FIRST_MESSAGE = f"Add {FIRST_COLUMN} to locations"
+FIRST_SLUG = FIRST_MESSAGE.lower().replace(" ", "_")
+
+
+def with_first_column(models: str) -> str:
+    """Return the source of app/models.py with FIRST_COLUMN added to Location, before its created_at."""
+    at = models.index("    created_at", models.index("class Location(Base):"))
+    return models[:at] + f"    {FIRST_COLUMN}: Mapped[str | None] = mapped_column(Text)\n" + models[at:]
+
+
 def head() -> str:
     """Return the head of the history as it is now (the seed's, or a later one the user added)."""
     current = head_revision()
