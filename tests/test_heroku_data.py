@@ -24,7 +24,8 @@ LOCATIONS = 5000
 HBA = "local all all trust\nhostssl all all all scram-sha-256\n"
 START_TLS_ONLY = (
     "mkdir -p /tls && cd /tls"
-    " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=heroku -keyout k -out c 2>/dev/null"
+    " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=heroku"
+    " -keyout k -out c 2>/dev/null"
     ' && chown postgres k c && chmod 600 k && printf %s "$HBA" > hba && chown postgres hba'
     " && exec docker-entrypoint.sh postgres -c ssl=on -c ssl_cert_file=/tls/c -c ssl_key_file=/tls/k"
     " -c hba_file=/tls/hba"

@@ -32,7 +32,8 @@ ENTRYPOINT_WITH_TLS = (
 
 def self_signed_certificate(directory: Path) -> Path:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=localhost",
          "-keyout", str(directory / "server.key"), "-out", str(directory / "server.crt")],
         check=True, capture_output=True,
     )  # fmt: skip

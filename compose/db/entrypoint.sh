@@ -3,12 +3,13 @@
 # only, so this one serves TLS too. Its self-signed certificate is made on the
 # first start and kept in the tls volume, and so is the router's (this image
 # has openssl, HAProxy's has not); then the image's own entrypoint runs.
+# Keys are EC P-256: made in milliseconds, where RSA 2048 takes 0.1-0.5 s.
 set -eu
 tls=/var/lib/postgresql/tls
 if [ ! -s "$tls/server.key" ]; then
 	echo "db: making the database's self-signed TLS certificate"
 	mkdir -p "$tls"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=db \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=db \
 		-keyout "$tls/server.key.new" -out "$tls/server.crt" 2> /dev/null
 	chown -R postgres:postgres "$tls"
 	chmod 600 "$tls/server.key.new"

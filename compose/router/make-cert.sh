@@ -6,7 +6,7 @@ set -eu
 cd "$1"
 if [ ! -s router.pem ]; then
 	echo "router: making the self-signed certificate for localhost and 127.0.0.1"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=localhost \
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 		-keyout router.key -out router.crt 2> /dev/null
 	cat router.crt router.key > router.pem.new
