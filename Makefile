@@ -56,14 +56,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # --- The local stack (Compose) ------------------------------------------------
 
+# Checked once per make command: a make it starts itself (make up runs
+# make watch) is given COMPOSE_CHECKED=1. docker version asks the engine for less
+# than docker info does (about 25 ms of CPU instead of 50).
 .PHONY: docker-running
 docker-running:
-	@command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
-	@docker info >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker info failed): start it, then retry" >&2; exit 1; }
+	@test -n "$(COMPOSE_CHECKED)" || command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
+	@test -n "$(COMPOSE_CHECKED)" || docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker version found no server): start it, then retry" >&2; exit 1; }
 
 .PHONY: compose
 compose: docker-running dyno-size
-	@v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
+	@test -n "$(COMPOSE_CHECKED)" && exit 0; \
+	v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
 	if [ -z "$$v" ]; then \
 		echo "error: Docker Compose v2 is not installed (docker compose version failed): install the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	elif ! printf '%s\n%s\n' "$(COMPOSE_MIN)" "$$v" | sort -V -C; then \
@@ -88,7 +92,7 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
 	@$(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
-	@$(MAKE) --no-print-directory watch
+	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 watch
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
 # Wait until a request through the router reaches web: up --wait sees web
@@ -162,7 +166,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
 	@$(PYTHON) bin/dynos scale "web=$(web)"
-	@$(MAKE) --no-print-directory unwatch watch
+	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 unwatch watch
 
 .PHONY: db-up
 db-up: compose .env
@@ -280,7 +284,7 @@ debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoi
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
-	@$(MAKE) --no-print-directory watch
+	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 watch
 
 .PHONY: local
 local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then web
@@ -361,7 +365,7 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 
 .PHONY: clean
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
-	@if docker info >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
 	@echo "==> removing $(VENV) and caches"
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -47,6 +47,7 @@ from devtools.docker import (  # noqa: E402
     postgres_on,
     published_port,
     unique,
+    wait_for_postgres,
 )
 from devtools.http import http_json, http_status, wait_for  # noqa: E402
 from devtools.project import postgres_image, python_image  # noqa: E402
@@ -272,7 +273,7 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
            "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app", postgres_image())  # fmt: skip
     servers: list[subprocess.Popen[str]] = []
     try:
-        wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
+        wait_for_postgres(name)
         url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "WEB_CONCURRENCY": "2",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip

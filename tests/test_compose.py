@@ -110,7 +110,7 @@ def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
     result = stack.make("up", DOCKER_HOST="unix:///nonexistent.sock")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: the Docker engine is not running (docker info failed): start it, then retry"]
+    assert errors == ["error: the Docker engine is not running (docker version found no server): start it, then retry"]
 
 
 def docker_without_compose(directory, version: str | None) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.docker import docker, unique
-from devtools.http import poll, wait_for
+from devtools.docker import docker, unique, wait_for_postgres
+from devtools.http import poll
 from devtools.project import newer_postgres_image, postgres_image
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.history import SEED, after
@@ -64,8 +64,7 @@ def heroku_postgres(stack: Stack, image: str) -> str:
         *[f"--label={k}={v}" for k, v in run_labels().items()], "-e", f"HBA={HBA}",
         "-e", "POSTGRES_USER=u", "-e", "POSTGRES_PASSWORD=p", "-e", "POSTGRES_DB=prod", image, "-c", START_TLS_ONLY,
     )  # fmt: skip
-    ready = ("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-d", "prod")
-    wait_for(lambda: docker(*ready, check=False).returncode == 0, 60)
+    wait_for_postgres(name)
     return name
 
 

@@ -14,8 +14,7 @@ from sqlalchemy.exc import OperationalError
 from app.config import load_settings
 from app.db import make_engine
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import docker, published_port, unique
-from devtools.http import wait_for
+from devtools.docker import docker, published_port, unique, wait_for_postgres
 from devtools.project import postgres_image
 from tests.support.docker import require_docker
 
@@ -52,7 +51,7 @@ def start_postgres(tls: bool, certs: Path | None = None) -> tuple[str, str]:
         args += [postgres_image()]
     docker(*args)
     url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
-    wait_for(lambda: docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", check=False).returncode == 0, 60)
+    wait_for_postgres(name)
     return name, url
 
 
