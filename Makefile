@@ -321,10 +321,23 @@ heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
 .PHONY: venv
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
+# What the suite runs against, for the line each test target prints first (a shell expression).
+TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}}
+
 .PHONY: test
 test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainers)
-	@echo "==> pytest (database: $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}})"
+	@echo "==> pytest (database: $(TEST_DATABASE))"
 	@$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests marked docker build the image or start containers and Compose
+# stacks; copies_the_suite runs the suite again in a copy. The rest need
+# only the one throwaway Postgres.
+QUICK := not docker and not copies_the_suite
+
+.PHONY: test-quick
+test-quick: $(STAMP) ## Run the suite without image builds or Compose stacks: app, API, migrations, checks
+	@echo "==> pytest -m '$(QUICK)' (make test runs every test; database: $(TEST_DATABASE))"
+	@$(BIN)/pytest $(PYTEST_ARGS) -m "$(QUICK)"
 
 .PHONY: bench
 bench: $(STAMP) compose ## Measure image size, start time, warm make up, live reload, throughput, make test

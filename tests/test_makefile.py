@@ -12,7 +12,7 @@ from app.migrations.history import PROJECT_ROOT
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
     "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
-    "local", "heroku-deploy", "heroku-migrate", "test", "check", "bench", "clean",
+    "local", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench", "clean",
 ]  # fmt: skip
 
 
