@@ -75,14 +75,15 @@ def unauthorized(message: str) -> Unauthorized:
 
 # Flask-HTTPAuth reads the Authorization header and calls back with the token;
 # the callbacks below decide who it is and what a refusal says.
-token_auth = HTTPTokenAuth(scheme="Bearer", realm="api")
+token_auth = HTTPTokenAuth(scheme="Bearer")
 
 
 @token_auth.verify_token  # type: ignore[untyped-decorator]
 def account_for_token(token: str) -> int | None:
-    """Return the account id a token stands for (also as ``g.account_id``), or None."""
-    if not token or "\x00" in token:
-        return None
+    """Return the account id a token stands for (also as ``g.account_id``), or None.
+
+    Flask-HTTPAuth calls it only with a token; one it refuses (NUL included) is told apart by ``refuse``.
+    """
     account_id: int | None = get_session().scalar(ACCOUNT_FOR_TOKEN, {"token_hash": token_hash(token)})
     g.account_id = account_id
     return account_id

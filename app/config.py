@@ -44,6 +44,8 @@ def normalize_database_url(url: str) -> str:
 
 
 def _postgres_url(url: str) -> str | None:
+    if not url:
+        return "is not set: point it at a PostgreSQL database"
     if not url.startswith("postgresql"):
         return f"must be a postgres:// or postgresql:// URL, not {url.split(':', 1)[0]}://"
     return None
@@ -129,8 +131,6 @@ class Settings:
 
     def validate(self) -> Settings:
         """Return self, or raise ConfigError naming the first bad setting."""
-        if not self.database_url:
-            raise ConfigError("DATABASE_URL is not set: point it at a PostgreSQL database")
         for f in fields(self):
             check, value = f.metadata["check"], getattr(self, f.name)
             problem = check(value) if check and value is not None else None
