@@ -33,7 +33,6 @@ from app.migrations.history import PROJECT_ROOT as ROOT
 from app.migrations.history import revision_message
 
 WAIVER = re.compile(r"#\s*squawk-waive:\s*(?P<rules>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(?P<reason>.*))?$")
-PG_VERSION = (ROOT / ".postgres-version").read_text().strip()  # the major Heroku and Compose run
 
 
 @dataclass
@@ -85,6 +84,8 @@ def upgrade_sql(config: Config, rev: Script) -> str:
 
 
 def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]:
+    from devtools.project import POSTGRES_MAJOR  # the major Heroku and Compose run (devtools is not in the image)
+
     findings: list[Finding] = []
     with tempfile.TemporaryDirectory() as tmp:
         for rev in reversed(list(scripts.walk_revisions())):
@@ -92,7 +93,7 @@ def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]
             findings += problems
             sql_file = Path(tmp) / f"{rev.revision}.sql"
             sql_file.write_text(upgrade_sql(config, rev))
-            args = [squawk, "--reporter", "json", "--pg-version", PG_VERSION, str(sql_file)]
+            args = [squawk, "--reporter", "json", "--pg-version", POSTGRES_MAJOR, str(sql_file)]
             if waived:
                 args += ["--exclude", ",".join(sorted(waived))]
             result = subprocess.run(args, capture_output=True, text=True)

@@ -13,13 +13,13 @@ import time
 
 from alembic import command
 from alembic.util import CommandError
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from app.config import Settings
-from app.migrations.history import alembic_config, schema_state
+from app.migrations.history import SchemaState, alembic_config, schema_state
 from app.migrations.safety import db_error_reason, migration_engine
 
 
@@ -27,8 +27,8 @@ def say(message: str) -> None:
     print(f"release: {message}", flush=True)
 
 
-def wait_for_database(engine: Engine, timeout: float) -> None:
-    """Return once the database accepts a query; raise SystemExit after ``timeout`` seconds."""
+def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
+    """Return where the database's schema stands once it answers; raise SystemExit after ``timeout`` seconds."""
     url = make_url(str(engine.url))
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
 
@@ -40,26 +40,25 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
 
     @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout), wait=wait_fixed(0.5),
            before_sleep=report, reraise=True)  # fmt: skip
-    def ping() -> None:
+    def ping() -> SchemaState:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            return schema_state(conn)
 
     try:
-        ping()
+        state = ping()
     except OperationalError as exc:
         reason = db_error_reason(exc)
         raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
     if ping.statistics["attempt_number"] > 1:
         say(f"database at {where} is up")
+    return state
 
 
 def run(settings: Settings) -> int:
     """Release: wait for the database, then migrate it to head; return the exit status."""
     engine = migration_engine(settings)
     started = time.monotonic()
-    wait_for_database(engine, settings.release_db_wait)
-    with engine.connect() as conn:
-        state = schema_state(conn)
+    state = wait_for_database(engine, settings.release_db_wait)
     if state.current:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
