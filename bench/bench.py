@@ -45,11 +45,10 @@ from devtools.docker import (  # noqa: E402
     free_port,
     network,
     postgres_on,
-    published_port,
     unique,
-    wait_for_postgres,
 )
 from devtools.http import http_json, http_status, wait_for  # noqa: E402
+from devtools.postgres import running_postgres  # noqa: E402
 from devtools.project import postgres_image, python_image  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -268,52 +267,49 @@ def gunicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen[str]:
 def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, locations: int = 20) -> dict[str, float]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    name = unique("bpg")
-    docker("run", "-d", "--name", name, "-p", "127.0.0.1::5432", "-e", "POSTGRES_USER=app",
-           "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app", postgres_image())  # fmt: skip
-    servers: list[subprocess.Popen[str]] = []
-    try:
-        wait_for_postgres(name)
-        url = f"postgres://app:secret@127.0.0.1:{published_port(name, 5432)}/app"
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "WEB_CONCURRENCY": "2",
-               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-        subprocess.run(
-            [sys.executable, "-m", "app.migrations", "release"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-        app_port, base_port, plain_port = free_port(), free_port(), free_port()
-        servers.append(gunicorn("app:create_app()", env, app_port))
-        servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))
-        servers.append(gunicorn("bench.plain_db:create()", env, plain_port))
+    with running_postgres() as url:
+        servers: list[subprocess.Popen[str]] = []
+        try:
+            env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "WEB_CONCURRENCY": "2",
+                   "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", "app.migrations", "release"], cwd=ROOT, env=env, check=True, capture_output=True
+            )
+            app_port, base_port, plain_port = free_port(), free_port(), free_port()
+            servers.append(gunicorn("app:create_app()", env, app_port))
+            servers.append(gunicorn("bench.baseline_wsgi:application", env, base_port))
+            servers.append(gunicorn("bench.plain_db:create()", env, plain_port))
 
-        app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
-        plain_url = f"http://127.0.0.1:{plain_port}"
-        token = seed_locations(app_url, locations)
-        listings = [http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url, plain_url)]
-        if not listings[0] == listings[1] == listings[2]:
-            raise SystemExit("the servers do not return the same listing; the comparison would be unfair")
+            app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+            plain_url = f"http://127.0.0.1:{plain_port}"
+            token = seed_locations(app_url, locations)
+            listings = [
+                http_json(f"{url}/locations", token=token, expect=200)[1] for url in (app_url, base_url, plain_url)
+            ]
+            if not listings[0] == listings[1] == listings[2]:
+                raise SystemExit("the servers do not return the same listing; the comparison would be unfair")
 
-        say(f"throughput: GET /locations ({locations} locations), wrk -c{connections}, "
-            f"{rounds} alternating rounds of {seconds} s, WEB_CONCURRENCY=2")  # fmt: skip
-        for warm_up in (app_url, base_url, plain_url):
-            wrk(f"{warm_up}/locations", token, 2, connections)
-        app_rps, base_rps, plain_rps = [], [], []
-        for r in range(rounds):
-            app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections)[0])
-            base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections)[0])
-            plain_rps.append(wrk(f"{plain_url}/locations", token, seconds, connections)[0])
-            say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s, "
-                f"plain SQLAlchemy habits {plain_rps[-1]:.0f} req/s")  # fmt: skip
-        app, base, plain = (statistics.mean(rps) for rps in (app_rps, base_rps, plain_rps))
-        say(f"throughput: app {app:.0f} req/s, baseline {base:.0f} req/s, ratio {app / base:.2f} (goal >= 0.50)")
-        say(f"db habits (app/db.py): app {app:.0f} req/s vs pre-ping and a transaction per read {plain:.0f} req/s, "
-            f"{app / plain:.2f}x")  # fmt: skip
-        return {"app_rps": round(app), "baseline_rps": round(base), "ratio": round(app / base, 2),
-                "plain_db_rps": round(plain), "db_habits_gain": round(app / plain, 2)}  # fmt: skip
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
-        docker("rm", "-f", "-v", name, check=False)
+            say(f"throughput: GET /locations ({locations} locations), wrk -c{connections}, "
+                f"{rounds} alternating rounds of {seconds} s, WEB_CONCURRENCY=2")  # fmt: skip
+            for warm_up in (app_url, base_url, plain_url):
+                wrk(f"{warm_up}/locations", token, 2, connections)
+            app_rps, base_rps, plain_rps = [], [], []
+            for r in range(rounds):
+                app_rps.append(wrk(f"{app_url}/locations", token, seconds, connections)[0])
+                base_rps.append(wrk(f"{base_url}/locations", token, seconds, connections)[0])
+                plain_rps.append(wrk(f"{plain_url}/locations", token, seconds, connections)[0])
+                say(f"  round {r + 1}: app {app_rps[-1]:.0f} req/s, baseline {base_rps[-1]:.0f} req/s, "
+                    f"plain SQLAlchemy habits {plain_rps[-1]:.0f} req/s")  # fmt: skip
+            app, base, plain = (statistics.mean(rps) for rps in (app_rps, base_rps, plain_rps))
+            say(f"throughput: app {app:.0f} req/s, baseline {base:.0f} req/s, ratio {app / base:.2f} (goal >= 0.50)")
+            say(f"db habits (app/db.py): app {app:.0f} req/s vs pre-ping and a transaction per read {plain:.0f} req/s, "
+                f"{app / plain:.2f}x")  # fmt: skip
+            return {"app_rps": round(app), "baseline_rps": round(base), "ratio": round(app / base, 2),
+                    "plain_db_rps": round(plain), "db_habits_gain": round(app / plain, 2)}  # fmt: skip
+        finally:
+            for server in servers:
+                server.send_signal(signal.SIGTERM)
+                server.wait(30)
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import yaml
 
 from app.config import Settings
 from app.migrations.history import PROJECT_ROOT
-from devtools.project import POSTGRES_MAJOR
+from devtools.project import POSTGRES_MAJOR, procfile
 
 MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())
 
@@ -22,11 +22,6 @@ SCHEMA_KEYS = {
     "buildpacks": list, "environments": dict, "stack": str,
 }  # fmt: skip
 ENV_KEYS = {"description": str, "value": str, "required": bool, "generator": str}
-
-
-def procfile_types() -> set[str]:
-    lines = (PROJECT_ROOT / "Procfile").read_text().splitlines()
-    return {line.split(":", 1)[0] for line in lines if re.match(r"^[a-z]+:", line)}
 
 
 def test_every_key_and_type_is_one_the_dev_center_documents():
@@ -52,7 +47,7 @@ def test_every_key_and_type_is_one_the_dev_center_documents():
 def test_it_agrees_with_the_procfile_heroku_yml_and_the_postgres_major():
     heroku_yml = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())
     assert MANIFEST["stack"] == "container", "heroku.yml builds the image: the container stack"
-    assert set(MANIFEST["formation"]) <= procfile_types() & set(heroku_yml["run"]), "formation names process types"
+    assert set(MANIFEST["formation"]) <= set(procfile()) & set(heroku_yml["run"]), "formation names process types"
     sizes = set(re.findall(r"^DYNO_MEMORY_([\w-]+) :=", (PROJECT_ROOT / "Makefile").read_text(), re.MULTILINE))
     assert {scale["size"].lower() for scale in MANIFEST["formation"].values()} <= sizes, "a size make knows"
     [postgres] = [

@@ -172,11 +172,11 @@ def test_a_source_of_a_newer_major_is_refused_with_the_versions_and_the_way_out(
     try:
         local(stack, "INSERT INTO account (email, password_hash) VALUES ('before-newer@example.com', 'x')")
         result = pull(stack, heroku, "confirm=1", f"from=postgres://u:p@{newer}:5432/prod")
+        there = docker("exec", newer, "postgres", "--version").stdout
     finally:
         docker("rm", "-f", "-v", newer, check=False)
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     here = local(stack, "SHOW server_version_num")[:-4]
-    there = docker("run", "--rm", "--entrypoint", "sh", newer_postgres_image(), "-c", "postgres --version").stdout
     assert error.startswith(f"error: the source database runs Postgres {there.split()[-1].split('.')[0]}, ")
     assert f"the local server {here}: pg_restore cannot load a newer major" in error
     assert "in .postgres-version" in error

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from app.migrations.history import PROJECT_ROOT
+from tests.support.heroku import path_without_heroku, stub_heroku
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
@@ -27,31 +28,26 @@ def test_help_lists_every_target_with_a_description():
         assert listed.get(target), f"make help does not describe {target}"
 
 
-def stub_heroku(directory: Path, logged_in: bool) -> str:
-    """Put a fake heroku CLI on a PATH of its own; return that PATH."""
-    bin_dir = directory / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "heroku"
+def heroku_cli(directory: Path, logged_in: bool) -> str:
+    """Put a fake heroku CLI, logged in or not, first on PATH; return that PATH."""
     status = 0 if logged_in else 1
-    script.write_text(f'#!/bin/sh\n[ "$1" = auth:whoami ] && exit {status}\necho "heroku $*"\n')
-    script.chmod(0o755)
-    return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    return stub_heroku(directory / "bin", f'#!/bin/sh\n[ "$1" = auth:whoami ] && exit {status}\necho "heroku $*"\n')
 
 
 def test_heroku_targets_say_when_the_cli_is_missing(tmp_path):
     for target in ("heroku-deploy", "heroku-migrate"):
-        result = make(target, path=f"/usr/bin{os.pathsep}/bin")
+        result = make(target, path=path_without_heroku())
         assert result.returncode != 0
         assert "error: the Heroku CLI is not installed" in result.stderr
 
 
 def test_heroku_targets_say_when_the_cli_is_not_logged_in(tmp_path):
-    result = make("heroku-migrate", path=stub_heroku(tmp_path, logged_in=False))
+    result = make("heroku-migrate", path=heroku_cli(tmp_path, logged_in=False))
     assert result.returncode != 0
     assert "error: the Heroku CLI is not logged in: run heroku login" in result.stderr
 
 
 def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
-    result = make("heroku-migrate", "HEROKU_APP=my-maps", path=stub_heroku(tmp_path, logged_in=True))
+    result = make("heroku-migrate", "HEROKU_APP=my-maps", path=heroku_cli(tmp_path, logged_in=True))
     assert result.returncode == 0, result.stderr
     assert "heroku --app my-maps run bin/proc migrate" in result.stdout

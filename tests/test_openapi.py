@@ -23,7 +23,7 @@ from flask import Blueprint, Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
 
-from app import create_app, openapi
+from app import openapi
 from app.models import Location
 from app.openapi import openapi_path
 from tests.conftest import app_on
@@ -100,12 +100,12 @@ def test_a_new_route_left_out_of_the_document_is_named(database_url):
 def test_document_is_built_once_per_app_on_first_use(database_url, monkeypatch):
     builds = []
     monkeypatch.setattr(openapi, "build", lambda app: builds.append(app) or real_build(app))
-    app = create_app({"database_url": database_url, "environment": "testing"})
-    assert builds == []
-    client = app.test_client()
-    first, second = client.get("/openapi.json"), client.get("/openapi.json")
-    assert len(builds) == 1
-    assert first.get_json() == second.get_json()
+    with app_on(database_url) as app:
+        assert builds == []
+        client = app.test_client()
+        first, second = client.get("/openapi.json"), client.get("/openapi.json")
+        assert len(builds) == 1
+        assert first.get_json() == second.get_json()
 
 
 def test_request_bodies_are_the_schemas_the_views_validate_with(app, doc):

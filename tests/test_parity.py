@@ -13,18 +13,9 @@ import pytest
 import yaml
 
 from app.migrations.history import PROJECT_ROOT
-from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION
+from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION, procfile
 
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
-
-
-def procfile() -> dict[str, str]:
-    types = {}
-    for line in (PROJECT_ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, command = line.partition(":")
-            types[name.strip()] = command.strip()
-    return types
 
 
 def proc_type(command) -> str:

@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-from app import create_app
 from app.migrations.seed import DEMO, DEMO_PASSWORD
-from tests.conftest import row_counts
+from tests.conftest import app_on, row_counts
 from tests.support.databases import unpooled, upgrade
 from tests.support.history import SEED
 
@@ -32,14 +31,11 @@ def test_seed_loads_the_demo_once_and_its_accounts_sign_in(migrated_db):
         assert again.returncode == 0 and "added 0 account(s), 0 location(s), 0 favourite(s)" in again.stdout
         assert row_counts(engine) == counts
 
-    app = create_app({"database_url": migrated_db, "environment": "testing"})
-    try:
+    with app_on(migrated_db) as app:
         client = app.test_client()
         token = client.post("/tokens", json={"email": next(iter(DEMO)), "password": DEMO_PASSWORD}).get_json()["token"]
         listed = client.get("/locations", headers={"Authorization": f"Bearer {token}"}).get_json()["locations"]
         assert [place["name"] for place in listed] == [name for name, *_ in next(iter(DEMO.values()))]
-    finally:
-        app.extensions["db.engine"].dispose()
 
 
 def test_seed_refuses_a_database_behind_the_code_and_writes_nothing(empty_db):
