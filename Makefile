@@ -38,6 +38,8 @@ export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR D
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
 watching = { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; }
+# A shell test for whether a Docker engine answers.
+engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
@@ -56,18 +58,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # --- The local stack (Compose) ------------------------------------------------
 
-# Checked once per make command: a make it starts itself (make up runs
-# make watch) is given COMPOSE_CHECKED=1. docker version asks the engine for less
-# than docker info does (about 25 ms of CPU instead of 50).
+# docker version needs the engine to answer, and asks it for less than
+# docker info does (about 25 ms of CPU instead of 50).
 .PHONY: docker-running
 docker-running:
-	@test -n "$(COMPOSE_CHECKED)" || command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
-	@test -n "$(COMPOSE_CHECKED)" || docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || { echo "error: the Docker engine is not running (docker version found no server): start it, then retry" >&2; exit 1; }
+	@command -v docker >/dev/null || { echo "error: docker is not installed: install Docker, then retry" >&2; exit 1; }
+	@$(engine_answers) || { echo "error: the Docker engine is not running (docker version found no server): start it, then retry" >&2; exit 1; }
 
 .PHONY: compose
 compose: docker-running dyno-size
-	@test -n "$(COMPOSE_CHECKED)" && exit 0; \
-	v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
+	@v="$$(docker compose version --short 2>/dev/null)"; v="$${v#v}"; \
 	if [ -z "$$v" ]; then \
 		echo "error: Docker Compose v2 is not installed (docker compose version failed): install the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	elif ! printf '%s\n%s\n' "$(COMPOSE_MIN)" "$$v" | sort -V -C; then \
@@ -92,7 +92,7 @@ up: compose .env unwatch ## Build, start db, run release, start web (live reload
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
 	@$(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
-	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 watch
+	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
 # Wait until a request through the router reaches web: up --wait sees web
@@ -131,8 +131,9 @@ export DETACH
 # on requirements.txt or Dockerfile changes; it runs in the background until
 # `make down`. `make up` stops it while it builds, so the two never race.
 # WEB_RELOAD=0 (in .env or the environment) turns it all off.
-.PHONY: watch
-watch: compose
+# Canned recipes, so make up, scale and debug start and stop it within
+# their own make, after the Docker and Compose checks they already ran.
+define start-watch
 	@mkdir -p $(dir $(WATCH_PID))
 	@if [ "$(WEB_RELOAD)" != 1 ]; then \
 		echo "==> live reload is off (WEB_RELOAD=$(WEB_RELOAD)): web runs as on Heroku; make up again after a change"; \
@@ -144,10 +145,19 @@ watch: compose
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
 	fi
+endef
+
+define stop-watch
+	@if [ -f $(WATCH_PID) ]; then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; rm -f $(WATCH_PID); fi
+endef
+
+.PHONY: watch
+watch: compose
+	$(start-watch)
 
 .PHONY: unwatch
 unwatch:
-	@if [ -f $(WATCH_PID) ]; then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; rm -f $(WATCH_PID); fi
+	$(stop-watch)
 
 .PHONY: down
 down: compose unwatch ## Stop and remove the containers (the database volume is kept)
@@ -166,7 +176,8 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
 	@$(PYTHON) bin/dynos scale "web=$(web)"
-	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 unwatch watch
+	$(stop-watch)
+	$(start-watch)
 
 # A healthy db is left as it is: up --wait takes about 0.6 s even then,
 # and every migrate, status, psql and db-* command starts here.
@@ -239,11 +250,11 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
 
 .PHONY: db-pull
-db-pull: compose .env db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
+db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
 	@bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 
 .PHONY: db-push
-db-push: compose .env db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
+db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
 	@bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
@@ -288,7 +299,7 @@ debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoi
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
-	@$(MAKE) --no-print-directory COMPOSE_CHECKED=1 watch
+	$(start-watch)
 
 .PHONY: local
 local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then web
@@ -301,7 +312,7 @@ local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then
 
 .PHONY: doctor
 doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
-	@COMPOSE_MIN=$(COMPOSE_MIN) HEROKU_APP=$(HEROKU_APP) $(PYTHON) bin/doctor
+	@$(PYTHON) bin/doctor
 
 .PHONY: heroku-cli
 heroku-cli:
@@ -382,7 +393,7 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 
 .PHONY: clean
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
-	@if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@if $(engine_answers); then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
 	@echo "==> removing $(VENV) and caches"
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
