@@ -195,13 +195,41 @@ image: compose .env
 	@$(COMPOSE) build --quiet web
 
 # After a migration, recreate web if it runs an older image, so /readyz
-# compares the database with the code you have. With live reload on, web
-# has the code already.
+# compares the database with the code you have. With live reload on, wait
+# instead until web has loaded the revision the database is now at: a new
+# revision file reaches web a second or so after the save (sync, then a
+# worker restart), and a fast migration finishes first.
 define refresh-web
-	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
-		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; \
-	fi
+	@if [ -z "$$($(COMPOSE) ps -q web 2>/dev/null)" ]; then :; \
+	elif $(watching); then $(PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz; \
+	else $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
 endef
+
+# Wait until web knows the database's revision: /readyz answers 200, or
+# lists what is pending. A 503 with nothing pending and a revision other
+# than the head means web's code does not contain it (yet). Arguments: URL.
+define LOADED
+import json, sys, time, urllib.error, urllib.request
+url, deadline, said = sys.argv[1], time.monotonic() + 10, False
+def knows():
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return True
+    except urllib.error.HTTPError as exc:
+        body = json.load(exc)
+        return bool(body.get("database") != "ok" or body.get("pending") or body.get("revision") in (None, body.get("head")))
+    except OSError:
+        return False
+while not knows():
+    if not said:
+        print("==> live reload: waiting for web to load the new revision", flush=True)
+        said = True
+    if time.monotonic() > deadline:
+        print("warning: web has not loaded the database's revision within 10 s: make logs shows why", file=sys.stderr)
+        break
+    time.sleep(0.1)
+endef
+export LOADED
 
 .PHONY: migrate
 migrate: image db-up ## Apply every pending migration (one-off container, like heroku run)
