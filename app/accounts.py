@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import validation as v
 from app.auth import hash_password, new_token, password_matches, unauthorized
-from app.db import get_session
+from app.db import get_session, violates
 from app.models import EMAIL_MAX, Account, AccountToken
 
 bp = Blueprint("accounts", __name__)
@@ -44,8 +44,10 @@ def create_account(body: dict[str, str]) -> ResponseReturnValue:
     session.add(account)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
         session.rollback()
+        if not violates(exc, Account, "email"):
+            raise
         abort(409, description=f"An account with email {email} already exists.")
     token, digest = new_token()
     session.add(AccountToken(account_id=account.id, token_hash=digest))

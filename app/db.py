@@ -16,11 +16,12 @@ from __future__ import annotations
 import time
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from app.config import Settings
 
@@ -100,3 +101,18 @@ def close_session(exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def violates(exc: IntegrityError, model: type[DeclarativeBase], *columns: str) -> bool:
+    """Return whether the database refused a write for ``model``'s constraint on exactly ``columns``.
+
+    A view answers "already exists" or "not found" for the one constraint
+    that means it; any other refusal (a constraint of the user's own, say)
+    stays a server error instead of being reported as that.
+    """
+    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    table = model.__table__
+    return isinstance(table, Table) and any(
+        isinstance(c, ColumnCollectionConstraint) and c.name == name and set(c.columns.keys()) == set(columns)
+        for c in table.constraints
+    )

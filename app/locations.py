@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import validation as v
 from app.auth import login_required
-from app.db import get_session
+from app.db import get_session, violates
 from app.models import NAME_MAX, ZOOM_DEFAULT, ZOOM_MAX, ZOOM_MIN, Favorite, Location
 
 bp = Blueprint("locations", __name__)
@@ -175,9 +175,11 @@ def add_favorite(location_id: int) -> ResponseReturnValue:
             pg_insert(Favorite).values(account_id=g.account_id, location_id=location_id).on_conflict_do_nothing()
         )
         session.commit()
-    except IntegrityError:  # deleted between the check and the insert
+    except IntegrityError as exc:
         session.rollback()
-        _not_found(location_id)
+        if not violates(exc, Favorite, "location_id"):
+            raise
+        _not_found(location_id)  # deleted between the check and the insert
     return "", 204
 
 

@@ -7,7 +7,9 @@ import hashlib
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import app_on
 from tests.support.api import assert_error, sign_up
+from tests.support.databases import unpooled
 
 
 def test_sign_up_returns_id_email_and_a_working_token(client):
@@ -38,6 +40,16 @@ def test_email_is_unique_case_insensitively(client, counts):
     response = client.post("/accounts", json={"email": "DUP@Example.COM", "password": "another-pw"})
     assert_error(response, 409, contains="dup@example.com")
     assert counts() == before
+
+
+def test_a_constraint_of_your_own_is_a_500_not_a_taken_email(migrated_db):
+    """Only the unique email means 409: a rule the user adds to the table is not reported as a duplicate."""
+    with unpooled(migrated_db) as db, db.begin() as conn:
+        conn.execute(text("ALTER TABLE account ADD CONSTRAINT no_blocked CHECK (email NOT LIKE '%@blocked.example')"))
+    with app_on(migrated_db) as app:
+        response = app.test_client().post("/accounts", json={"email": "a@blocked.example", "password": "long enough"})
+    error = assert_error(response, 500)
+    assert "already exists" not in error["message"]
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from app import create_app
+from app.db import violates
+from app.models import Account, Favorite
 from tests.conftest import CHEAP_HASH
 from tests.support.api import assert_error, sign_up
 from tests.support.databases import unpooled
@@ -101,3 +104,21 @@ def test_reads_use_autocommit_and_writes_get_a_transaction_on_the_same_connectio
     client.get("/_autocommit")
     assert [(method, autocommit) for method, autocommit, _ in seen] == [("GET", True), ("POST", False), ("GET", True)]
     assert len({conn for _, _, conn in seen}) == 1
+
+
+def test_a_refused_write_is_matched_to_the_models_constraint_by_name(db):
+    """The names the views check for are the names the migrations gave the constraints."""
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO account (email, password_hash) VALUES ('a@example.com', 'x')"))
+    refused = {}
+    for case, sql in {
+        "email": "INSERT INTO account (email, password_hash) VALUES ('a@example.com', 'y')",
+        "location": "INSERT INTO favorites (account_id, location_id) SELECT id, 999 FROM account",
+    }.items():
+        with pytest.raises(IntegrityError) as caught, db.begin() as conn:
+            conn.execute(text(sql))
+        refused[case] = caught.value
+    assert violates(refused["email"], Account, "email")
+    assert violates(refused["location"], Favorite, "location_id")
+    assert not violates(refused["location"], Favorite, "account_id")
+    assert not violates(refused["email"], Favorite, "location_id")
