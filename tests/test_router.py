@@ -176,6 +176,10 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
     ps = stack.make("ps").stdout
     for name in sorted(names):
         assert re.search(rf"^{re.escape(name)}: up \d{{4}}/.* memory \d+ MB \(.*\) of 512 MB$", ps, re.M), ps
+    # The figure is the one docker stats gives (a gunicorn dyno moves by a few MB at most meanwhile).
+    shown = int(re.search(r"^web\.1: .* memory (\d+) MB", ps, re.M).group(1))
+    stats = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", f"{stack.name}-web-1").stdout
+    assert abs(shown - float(re.match(r"([\d.]+)MiB", stats).group(1))) < 8, (ps, stats)
 
 
 def test_scaling_down_under_load_loses_no_request(stack):
