@@ -20,6 +20,18 @@ class HerokuError(Exception):
     """The Heroku CLI cannot answer; the message is one line with the way out."""
 
 
+class NotInstalled(HerokuError):
+    """There is no `heroku` on PATH."""
+
+
+class NotLoggedIn(HerokuError):
+    """`heroku auth:whoami` fails."""
+
+
+class NoApp(HerokuError):
+    """Neither HEROKU_APP nor a git remote `heroku` names an app."""
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["heroku", *args], capture_output=True, text=True, timeout=120)
 
@@ -34,14 +46,14 @@ def app_name() -> str | None:
 
 
 def require_app() -> str:
-    """Return the app to talk to, once the CLI is installed and logged in; else raise HerokuError."""
+    """Return the app to talk to, once the CLI is installed and logged in; else raise which step failed."""
     if shutil.which("heroku") is None:
-        raise HerokuError(f"the Heroku CLI is not installed: see {INSTALL}")
+        raise NotInstalled(f"the Heroku CLI is not installed: see {INSTALL}")
     if run("auth:whoami").returncode != 0:
-        raise HerokuError("the Heroku CLI is not logged in: run heroku login")
+        raise NotLoggedIn("the Heroku CLI is not logged in: run heroku login")
     app = app_name()
     if app is None:
-        raise HerokuError("no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
+        raise NoApp("no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
     return app
 
 

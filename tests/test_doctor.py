@@ -126,7 +126,7 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
 
 def test_logged_out_or_without_an_app_says_how_to_go_on(heroku_answers):
     heroku_answers.write_text(json.dumps({"auth:whoami": [100, ""]}))
-    assert "✗ Heroku CLI: not logged in: run heroku login" in doctor(heroku_answers).stdout
+    assert "✗ Heroku CLI: the Heroku CLI is not logged in: run heroku login" in doctor(heroku_answers).stdout
     heroku_answers.write_text(json.dumps(agreeing("x")))
     result = doctor(heroku_answers, HEROKU_APP="", GIT_DIR=str(heroku_answers.parent / "no-git"))
-    assert "· Heroku checks skipped: no app (set HEROKU_APP=name, or add the git remote heroku)" in result.stdout
+    assert "· Heroku checks skipped: no Heroku app: set HEROKU_APP=name, or add the git remote heroku" in result.stdout
