@@ -30,7 +30,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 
 from app.migrations.history import PROJECT_ROOT as ROOT
-from app.migrations.history import revision_message
+from app.migrations.history import alembic_config, revision_message
 
 WAIVER = re.compile(r"#\s*squawk-waive:\s*(?P<rules>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(?P<reason>.*))?$")
 
@@ -136,8 +136,7 @@ def alembic_check(ini: Path) -> list[Finding]:
 
 def run(ini: Path, skip_alembic_check: bool = False) -> int:
     """Run every check of the history behind ``ini``; print each finding; return the exit status."""
-    config = Config(str(ini))
-    config.attributes["configure_logger"] = False
+    config = alembic_config(ini, quiet=True)
     scripts = ScriptDirectory.from_config(config)
     findings: list[Finding] = []
 

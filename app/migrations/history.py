@@ -16,10 +16,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
 
-def alembic_config(ini: Path = ALEMBIC_INI) -> Config:
-    """Return the project's Alembic config, wherever the process was started from."""
+def alembic_config(ini: Path = ALEMBIC_INI, *, quiet: bool = False) -> Config:
+    """Return the project's Alembic config, wherever the process was started from.
+
+    ``quiet`` leaves the caller's logging alone: alembic.ini's logging
+    section is for the ``alembic`` command, not for a process that runs
+    Alembic in-process (the release, ``make check``, the test suite).
+    """
     config = Config(str(ini))
     config.set_main_option("script_location", str(ini.parent / "alembic"))
+    if quiet:
+        config.attributes["configure_logger"] = False
     return config
 
 

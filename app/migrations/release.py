@@ -68,10 +68,8 @@ def run(settings: Settings) -> int:
     say(f"migrating {state.revision or 'an empty database'} -> {state.head}: {len(state.pending)} revision(s)")
     for pending in state.pending:
         say(f"  {pending.revision}  {pending.message}")
-    config = alembic_config()
-    config.attributes["configure_logger"] = False
     try:
-        command.upgrade(config, "head")
+        command.upgrade(alembic_config(quiet=True), "head")
     except CommandError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -68,23 +67,16 @@ def database_url_env(url: str) -> Iterator[None]:
             os.environ["DATABASE_URL"] = saved
 
 
-def quiet_alembic_config() -> Config:
-    """Return the project's Alembic config, leaving pytest's logging alone."""
-    config = alembic_config()
-    config.attributes["configure_logger"] = False
-    return config
-
-
 def upgrade(url: str, target: str = "head") -> None:
     """Run ``alembic upgrade target`` against ``url``."""
     with database_url_env(url):
-        command.upgrade(quiet_alembic_config(), target)
+        command.upgrade(alembic_config(quiet=True), target)
 
 
 def downgrade(url: str, target: str) -> None:
     """Run ``alembic downgrade target`` against ``url``."""
     with database_url_env(url):
-        command.downgrade(quiet_alembic_config(), target)
+        command.downgrade(alembic_config(quiet=True), target)
 
 
 def user_tables(url: str) -> set[str]:
