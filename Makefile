@@ -286,7 +286,7 @@ db-push: db-up ## Copy the Compose database into the Heroku app's empty one: mak
 	@bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
-db-reset: db-up ## Drop the Compose database, recreate it, migrate to head (asks first; confirm=1 to skip)
+db-reset: compose .env ## Drop the Compose database (or a volume of another Postgres major), recreate it, migrate to head (asks first; confirm=1 to skip)
 	@bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)
 	@$(COMPOSE) build --quiet web
 	@$(RUN) web bin/proc release

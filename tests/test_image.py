@@ -140,11 +140,25 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
 
 
 def test_release_fails_with_one_line_when_the_database_never_answers(image, db):
-    net, _ = db
-    result = run_release(image, net, "postgres://app:secret@no-such-host:5432/app", "-e", "RELEASE_DB_WAIT=2")
+    net, url = db
+    closed_port = url.replace(":5432/", ":5433/")
+    result = run_release(image, net, closed_port, "-e", "RELEASE_DB_WAIT=2")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("release: database at no-such-host:5432/app did not answer within 2 s")
+    host = closed_port.split("@")[1].split(":")[0]
+    assert last.startswith(f"release: database at {host}:5433/app did not answer within 2 s: "), last
+
+
+def test_release_stops_waiting_soon_for_a_host_that_does_not_exist(image, db):
+    """A Compose db that exited has no name: the release says so in seconds, not after RELEASE_DB_WAIT."""
+    net, _ = db
+    started = time.monotonic()
+    result = run_release(image, net, "postgres://app:secret@no-such-host:5432/app", "-e", "RELEASE_DB_WAIT=60")
+    took = time.monotonic() - started
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("release: database host no-such-host is not running, or not the right name: "), last
+    assert took < 20, f"gave up after {took:.0f} s, not after RELEASE_DB_WAIT's 60"
 
 
 def test_web_refuses_to_start_without_secret_key(image, db):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devtools.http import poll
+from devtools.project import newer_postgres_image
 from tests.support.history import head
 from tests.support.stack import project_stack
 
@@ -87,3 +90,36 @@ def test_db_reset_gives_an_empty_database_at_head_and_keeps_the_snapshots(stack)
     credentials = {"email": "gone@example.com", "password": "a long password"}
     assert stack.api("POST", "/tokens", credentials)[0] == 401, "the account went with the database"
     assert "kept " in stack.make("db-snapshots").stdout
+
+
+def server_major(stack) -> str:
+    return stack.compose("exec", "-T", "db", "psql", "-U", "app", "-Atc", "SHOW server_version_num").stdout[:-5]
+
+
+def test_after_a_postgres_major_change_up_says_so_and_db_reset_starts_over_at_the_new_major(stack):
+    """Last in this module: it leaves the stack on the newer major."""
+    had = server_major(stack)
+    newer = {"POSTGRES_IMAGE": newer_postgres_image()}
+    started = time.monotonic()
+    up = stack.make("up", **newer)
+    took = time.monotonic() - started
+    assert up.returncode != 0
+    [said] = [line for line in (up.stdout + up.stderr).splitlines() if line.startswith("db: error:")]
+    assert said.startswith(f"db: error: the database volume holds Postgres {had} data, which this Postgres ")
+    assert "server cannot open: make db-reset replaces it with an empty one at " in said
+    assert f"to keep the data, set .postgres-version back to {had}" in said
+    assert took < 20, f"make up took {took:.0f} s to say so (the release gives up on a missing db at once)"
+
+    refused = stack.make("db-reset", **newer)
+    assert refused.returncode != 0 and "run it in a terminal to confirm, or add confirm=1" in refused.stderr
+    looked = stack.compose(
+        "run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "db", "/var/lib/postgresql/data/PG_VERSION"
+    )
+    assert looked.stdout.strip() == had, "without confirmation the volume is kept"
+
+    reset = stack.make("db-reset", "confirm=1", **newer)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert f"db-reset: deleting the Postgres {had} database volume" in reset.stdout
+    assert stack.make("up", **newer).returncode == 0
+    assert server_major(stack) != had
+    assert stack.api("GET", "/readyz") == (200, ready_at_head())

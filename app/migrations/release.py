@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity.stop import stop_base
 
 from app.config import Settings
 from app.migrations.history import SchemaState, alembic_config, schema_state
@@ -25,6 +26,21 @@ from app.migrations.safety import db_error_reason, migration_engine
 
 def say(message: str) -> None:
     print(f"release: {message}", flush=True)
+
+
+# A database host whose name does not resolve is not starting: it is not
+# there (Compose's db exited, or DATABASE_URL names the wrong host). A
+# container has its name from the moment it starts, so a few seconds tell.
+UNKNOWN_HOST = "could not translate host name"
+UNKNOWN_HOST_GRACE = 3.0
+
+
+class StopWhenHostUnknown(stop_base):
+    """Stop waiting once the database's host name has failed to resolve for UNKNOWN_HOST_GRACE seconds."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        failed = retry_state.outcome.exception() if retry_state.outcome else None
+        return UNKNOWN_HOST in str(failed or "") and (retry_state.seconds_since_start or 0) >= UNKNOWN_HOST_GRACE
 
 
 def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
@@ -38,8 +54,8 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
             left = max(timeout - (state.seconds_since_start or 0), 0)
             say(f"waiting for database at {where} ({left:.0f} s left): {db_error_reason(failed)}")
 
-    @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout), wait=wait_fixed(0.5),
-           before_sleep=report, reraise=True)  # fmt: skip
+    @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout) | StopWhenHostUnknown(),
+           wait=wait_fixed(0.5), before_sleep=report, reraise=True)  # fmt: skip
     def ping() -> SchemaState:
         with engine.connect() as conn:
             return schema_state(conn)
@@ -48,6 +64,10 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
         state = ping()
     except OperationalError as exc:
         reason = db_error_reason(exc)
+        if UNKNOWN_HOST in reason:
+            raise SystemExit(
+                f"release: database host {url.host} is not running, or not the right name: {reason}"
+            ) from None
         raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
     if ping.statistics["attempt_number"] > 1:
         say(f"database at {where} is up")

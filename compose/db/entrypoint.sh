@@ -5,6 +5,18 @@
 # has openssl, HAProxy's has not); then the image's own entrypoint runs.
 # Keys are EC P-256: made in milliseconds, where RSA 2048 takes 0.1-0.5 s.
 set -eu
+# A volume initialised by another Postgres major cannot be opened by this
+# server: say so in one line, with the ways out, rather than Postgres's FATAL.
+if [ -s "$PGDATA/PG_VERSION" ]; then
+	had="$(cat "$PGDATA/PG_VERSION")"
+	runs="$(postgres -V | sed -n 's/^postgres (PostgreSQL) \([0-9]*\).*/\1/p')"
+	if [ -n "$runs" ] && [ "$had" != "$runs" ]; then
+		echo "db: error: the database volume holds Postgres $had data, which this Postgres $runs server cannot open:" \
+			"make db-reset replaces it with an empty one at $runs (its data and snapshots are deleted);" \
+			"to keep the data, set .postgres-version back to $had" >&2
+		exit 1
+	fi
+fi
 tls=/var/lib/postgresql/tls
 if [ ! -s "$tls/server.key" ]; then
 	echo "db: making the database's self-signed TLS certificate"
