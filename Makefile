@@ -292,6 +292,13 @@ db-reset: compose .env ## Drop the Compose database (or a volume of another Post
 	@$(RUN) web bin/proc release
 	$(refresh-web)
 
+# After .postgres-version changes: the old major's image serves a copy of
+# the volume while the new one restores from it (from_image= if that image
+# is not postgres:N).
+.PHONY: db-upgrade
+db-upgrade: compose .env ## Carry the Compose database over to .postgres-version's major, like heroku pg:upgrade [from_image=IMAGE]
+	@bin/localdb upgrade $(if $(from_image),--from-image "$(from_image)",)
+
 .PHONY: db-snapshot
 db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }

@@ -115,13 +115,23 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
     failed = [line for line in lines(result, "✗") if "my-maps" in line]
     assert failed == [
         "✗ my-maps runs on the heroku-24 stack: heroku stack:set container (make heroku-deploy does)",
-        f"✗ my-maps runs Postgres 99, locally {POSTGRES_MAJOR}: set .postgres-version to 99 and make db-reset, "
-        "or upgrade my-maps's database (heroku pg:upgrade)",
+        f"✗ my-maps runs Postgres 99, locally {POSTGRES_MAJOR}: set .postgres-version to 99 and make db-upgrade",
         "✗ my-maps lacks SECRET_KEY: heroku config:set SECRET_KEY=... --app my-maps (app.json says why)",
         "✗ my-maps runs web=3:standard-2x, locally web=1:standard-1x: make scale web=3 DYNO_SIZE=standard-2x "
         "(and DYNO_SIZE=standard-2x in .env)",
     ]
     assert result.returncode == 1
+
+
+def test_an_older_postgres_on_heroku_is_met_by_a_reset_or_an_upgrade_there(heroku_answers):
+    answers = agreeing("my-maps")
+    answers["pg:info"] = [0, "PG Version:  9.6\\n"]
+    heroku_answers.write_text(json.dumps(answers))
+    result = doctor(heroku_answers, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+    assert lines(result, "✗ my-maps runs Postgres 9,") == [
+        f"✗ my-maps runs Postgres 9, locally {POSTGRES_MAJOR}: set .postgres-version to 9 and make db-reset, "
+        "or upgrade my-maps's database (heroku pg:upgrade)"
+    ]
 
 
 def test_logged_out_or_without_an_app_says_how_to_go_on(heroku_answers):

@@ -7,11 +7,14 @@ import time
 import pytest
 
 from devtools.http import poll
-from devtools.project import newer_postgres_image
+from devtools.project import newer_postgres_image, postgres_image
 from tests.support.history import head
 from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
+
+# Where the Compose file mounts the database volume.
+PGDATA = "/var/lib/postgresql/data"
 
 
 @pytest.fixture(scope="module")
@@ -96,30 +99,55 @@ def server_major(stack) -> str:
     return stack.compose("exec", "-T", "db", "psql", "-U", "app", "-Atc", "SHOW server_version_num").stdout[:-5]
 
 
-def test_after_a_postgres_major_change_up_says_so_and_db_reset_starts_over_at_the_new_major(stack):
-    """Last in this module: it leaves the stack on the newer major."""
-    had = server_major(stack)
+def volume_major(stack) -> str:
+    """Return the major that made the database volume, read by a one-off db container."""
+    looked = stack.compose("run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "db", f"{PGDATA}/PG_VERSION")
+    return looked.stdout.strip()
+
+
+def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_by_db_reset(stack):
+    """Last in this module: it leaves the stack on another major."""
+    had, image = server_major(stack), postgres_image()
     newer = {"POSTGRES_IMAGE": newer_postgres_image()}
+    stack.sign_up("carried@example.com")
+    assert stack.make("db-snapshot", "name=carried").returncode == 0
+
     started = time.monotonic()
     up = stack.make("up", **newer)
     took = time.monotonic() - started
     assert up.returncode != 0
     [said] = [line for line in (up.stdout + up.stderr).splitlines() if line.startswith("db: error:")]
     assert said.startswith(f"db: error: the database volume holds Postgres {had} data, which this Postgres ")
-    assert "server cannot open: make db-reset replaces it with an empty one at " in said
-    assert f"to keep the data, set .postgres-version back to {had}" in said
+    assert "make db-upgrade carries it over to " in said and "make db-reset replaces it with an empty one" in said
     assert took < 20, f"make up took {took:.0f} s to say so (the release gives up on a missing db at once)"
-
     refused = stack.make("db-reset", **newer)
     assert refused.returncode != 0 and "run it in a terminal to confirm, or add confirm=1" in refused.stderr
-    looked = stack.compose(
-        "run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "db", "/var/lib/postgresql/data/PG_VERSION"
-    )
-    assert looked.stdout.strip() == had, "without confirmation the volume is kept"
+    assert volume_major(stack) == had, "without confirmation the volume is kept"
 
-    reset = stack.make("db-reset", "confirm=1", **newer)
-    assert reset.returncode == 0, reset.stdout + reset.stderr
-    assert f"db-reset: deleting the Postgres {had} database volume" in reset.stdout
+    # An upgrade that fails (this image cannot open the old volume) puts the volume back as it was.
+    failed = stack.make("db-upgrade", f"from_image={newer['POSTGRES_IMAGE']}", **newer)
+    assert failed.returncode != 0
+    assert f"the upgrade failed, and the database volume is Postgres {had} as before" in failed.stderr
+    assert volume_major(stack) == had
+
+    upgraded = stack.make("db-upgrade", f"from_image={image}", **newer)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert "copied table public.locations" in upgraded.stdout, "progress, table by table"
     assert stack.make("up", **newer).returncode == 0
-    assert server_major(stack) != had
+    now = server_major(stack)
+    assert now != had
     assert stack.api("GET", "/readyz") == (200, ready_at_head())
+    credentials = {"email": "carried@example.com", "password": "a long password"}
+    assert stack.api("POST", "/tokens", credentials)[0] == 201, "the data came along"
+    assert "carried " in stack.make("db-snapshots", **newer).stdout, "and the snapshots"
+    assert stack.make("db-restore", "name=carried", **newer).returncode == 0
+
+    # Back to the first major: no way down for the data, but db-reset starts over there.
+    back = stack.make("db-upgrade", **{"POSTGRES_IMAGE": image})
+    assert (
+        back.returncode != 0 and f"the database volume is Postgres {now}, newer than the server's {had}" in back.stderr
+    )
+    reset = stack.make("db-reset", "confirm=1", **{"POSTGRES_IMAGE": image})
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert f"db-reset: deleting the Postgres {now} database volume" in reset.stdout
+    assert volume_major(stack) == had

@@ -12,8 +12,8 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
 	runs="$(postgres -V | sed -n 's/^postgres (PostgreSQL) \([0-9]*\).*/\1/p')"
 	if [ -n "$runs" ] && [ "$had" != "$runs" ]; then
 		echo "db: error: the database volume holds Postgres $had data, which this Postgres $runs server cannot open:" \
-			"make db-reset replaces it with an empty one at $runs (its data and snapshots are deleted);" \
-			"to keep the data, set .postgres-version back to $had" >&2
+			"make db-upgrade carries it over to $runs (as heroku pg:upgrade), make db-reset replaces it with an" \
+			"empty one (its data and snapshots are deleted), or set .postgres-version back to $had" >&2
 		exit 1
 	fi
 fi
