@@ -143,6 +143,9 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     assert stack.make("db-restore", "name=carried", **newer).returncode == 0
 
     # Back to the first major: no way down for the data, but db-reset starts over there.
+    down = stack.make("up", **{"POSTGRES_IMAGE": image})
+    [said] = [line for line in (down.stdout + down.stderr).splitlines() if line.startswith("db: error:")]
+    assert "make db-reset replaces it" in said and "db-upgrade" not in said, "no upgrade goes down a major"
     back = stack.make("db-upgrade", **{"POSTGRES_IMAGE": image})
     assert (
         back.returncode != 0 and f"the database volume is Postgres {now}, newer than the server's {had}" in back.stderr

@@ -11,9 +11,13 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
 	had="$(cat "$PGDATA/PG_VERSION")"
 	runs="$(postgres -V | sed -n 's/^postgres (PostgreSQL) \([0-9]*\).*/\1/p')"
 	if [ -n "$runs" ] && [ "$had" != "$runs" ]; then
+		upgrade=""
+		if [ "${had%%.*}" -lt "$runs" ]; then
+			upgrade="make db-upgrade carries it over to $runs (as heroku pg:upgrade), "
+		fi
 		echo "db: error: the database volume holds Postgres $had data, which this Postgres $runs server cannot open:" \
-			"make db-upgrade carries it over to $runs (as heroku pg:upgrade), make db-reset replaces it with an" \
-			"empty one (its data and snapshots are deleted), or set .postgres-version back to $had" >&2
+			"${upgrade}make db-reset replaces it with an empty one (its data and snapshots are deleted)," \
+			"or set .postgres-version back to $had" >&2
 		exit 1
 	fi
 fi
