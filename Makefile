@@ -200,27 +200,40 @@ image: compose .env
 # revision file reaches web a second or so after the save (sync, then a
 # worker restart), and a fast migration finishes first.
 define refresh-web
-	@if [ -z "$$($(COMPOSE) ps -q web 2>/dev/null)" ]; then :; \
-	elif $(watching); then $(PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz; \
+	@dynos=$$(( $$($(COMPOSE) ps -q web 2>/dev/null | wc -l) )); \
+	if [ "$$dynos" = 0 ]; then :; \
+	elif $(watching); then $(PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"; \
 	else $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
 endef
 
-# Wait until web knows the database's revision: /readyz answers 200, or
-# lists what is pending. A 503 with nothing pending and a revision other
-# than the head means web's code does not contain it (yet). Arguments: URL.
+# Wait until every web dyno knows the database's revision: /readyz answers
+# 200, or lists what is pending. A 503 with nothing pending and a revision
+# other than the head means that dyno's code does not contain it (yet);
+# anything else (restarting, the router's error page) means ask again. The
+# router takes the dynos in turn, so twice their number of answers in a row
+# have come from each. Arguments: URL, number of dynos.
 define LOADED
-import json, sys, time, urllib.error, urllib.request
-url, deadline, said = sys.argv[1], time.monotonic() + 10, False
+import http.client, json, sys, time, urllib.error, urllib.request
+url, dynos = sys.argv[1], int(sys.argv[2])
+probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
 def knows():
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(probe, timeout=2):
             return True
     except urllib.error.HTTPError as exc:
-        body = json.load(exc)
-        return bool(body.get("database") != "ok" or body.get("pending") or body.get("revision") in (None, body.get("head")))
-    except OSError:
+        try:
+            body = json.load(exc)
+        except ValueError:
+            return False
+    except (OSError, http.client.HTTPException):
         return False
-while not knows():
+    return isinstance(body, dict) and body.get("database") == "ok" and bool(
+        body.get("pending") or body.get("revision") in (None, body.get("head")))
+deadline, said, streak = time.monotonic() + 10, False, 0
+while streak < 2 * dynos:
+    streak = streak + 1 if knows() else 0
+    if streak:
+        continue
     if not said:
         print("==> live reload: waiting for web to load the new revision", flush=True)
         said = True

@@ -32,8 +32,12 @@ class NoApp(HerokuError):
     """Neither HEROKU_APP nor a git remote `heroku` names an app."""
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["heroku", *args], capture_output=True, text=True, timeout=120)
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the Heroku CLI; a CLI that does not answer (a network that drops packets) is a HerokuError."""
+    try:
+        return subprocess.run(["heroku", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise HerokuError(f"heroku {' '.join(args)} did not answer within {timeout:g} s: check the network") from None
 
 
 def app_name() -> str | None:
@@ -49,8 +53,10 @@ def require_app() -> str:
     """Return the app to talk to, once the CLI is installed and logged in; else raise which step failed."""
     if shutil.which("heroku") is None:
         raise NotInstalled(f"the Heroku CLI is not installed: see {INSTALL}")
-    if run("auth:whoami").returncode != 0:
-        raise NotLoggedIn("the Heroku CLI is not logged in: run heroku login")
+    whoami = run("auth:whoami", timeout=60)
+    if whoami.returncode != 0:
+        said = (whoami.stderr.strip().splitlines() or [""])[-1].strip()
+        raise NotLoggedIn(f"the Heroku CLI is not logged in{f' ({said})' if said else ''}: run heroku login")
     app = app_name()
     if app is None:
         raise NoApp("no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
