@@ -78,12 +78,19 @@ compose: docker-running dyno-size
 dyno-size:
 	@test -n "$(DYNO_MEMORY)" || { echo "error: DYNO_SIZE=$(DYNO_SIZE) is not a Heroku dyno size: use eco, basic, standard-1x, standard-2x, performance-m or performance-l" >&2; exit 1; }
 
+# A make db-upgrade killed outright leaves this file, and its copy of the
+# data in a volume: the database is not used again until it is finished.
+UPGRADE_MARK := .run/db-upgrade
+.PHONY: upgrade-finished
+upgrade-finished:
+	@test ! -f $(UPGRADE_MARK) || { echo "error: a make db-upgrade did not finish (the data is kept in volume $$(cut -d' ' -f1 $(UPGRADE_MARK))): run make db-upgrade again, which sets that right first" >&2; exit 1; }
+
 .env:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
 	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
 
 .PHONY: up
-up: compose .env unwatch ## Build, start db, run release, start web (live reload on), wait until it is healthy
+up: compose .env unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web
 	@echo "==> starting db, running the release process, starting web"
@@ -182,7 +189,7 @@ scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: 
 # A healthy db is left as it is: up --wait takes about 0.6 s even then,
 # and every migrate, status, psql and db-* command starts here.
 .PHONY: db-up
-db-up: compose .env
+db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Health}}' db 2>/dev/null)" != healthy ]; then \
 		$(COMPOSE) --progress quiet up --detach --wait db || { echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
@@ -299,8 +306,8 @@ db-push: db-up ## Copy the Compose database into the Heroku app's empty one: mak
 	@bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
-db-reset: compose .env ## Drop the Compose database (or a volume of another Postgres major), recreate it, migrate to head (asks first; confirm=1 to skip)
-	@bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)
+db-reset: compose .env upgrade-finished ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
+	@bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)$(if $(filter volume,$(confirm)),--yes-volume,)
 	@$(COMPOSE) build --quiet web
 	@$(RUN) web bin/proc release
 	$(refresh-web)

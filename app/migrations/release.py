@@ -28,10 +28,12 @@ def say(message: str) -> None:
     print(f"release: {message}", flush=True)
 
 
-# A database host whose name does not resolve is not starting: it is not
+# A database host whose name does not exist is not starting: it is not
 # there (Compose's db exited, or DATABASE_URL names the wrong host). A
 # container has its name from the moment it starts, so a few seconds tell.
-UNKNOWN_HOST = "could not translate host name"
+# A resolver that fails for the moment ("Temporary failure in name
+# resolution") is waited for, as any other error.
+UNKNOWN_HOST = "Name or service not known"
 UNKNOWN_HOST_GRACE = 3.0
 
 
