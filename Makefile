@@ -191,7 +191,7 @@ scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: 
 .PHONY: db-up
 db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Health}}' db 2>/dev/null)" != healthy ]; then \
-		$(COMPOSE) --progress quiet up --detach --wait db || { echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
+		$(COMPOSE) --progress quiet up --detach --wait db || { $(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
 
 # One-off processes run the current code, as after a deploy: build first (a
