@@ -449,6 +449,9 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 .PHONY: clean
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
 	@if $(engine_answers); then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@if [ -f $(UPGRADE_MARK) ] && $(engine_answers); then \
+		left="$$(cut -d' ' -f1 $(UPGRADE_MARK))"; echo "==> removing $$left, left by a make db-upgrade that did not finish"; \
+		docker rm --force --volumes "$$left-server" >/dev/null 2>&1; docker volume rm "$$left" >/dev/null; fi
 	@echo "==> removing $(VENV) and caches"
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
