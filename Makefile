@@ -23,6 +23,8 @@ POSTGRES_PASSWORD ?= $(call env_or,POSTGRES_PASSWORD,app)
 WEB_RELOAD ?= $(call env_or,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
+# The db image as docker-compose.yml picks it (a shell expression).
+DB_IMAGE = $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
 DYNO_SIZE ?= $(call env_or,DYNO_SIZE,standard-1x)
 DYNO_MEMORY_eco := 512m
@@ -186,11 +188,13 @@ scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: 
 	$(stop-watch)
 	$(start-watch)
 
-# A healthy db is left as it is: up --wait takes about 0.6 s even then,
-# and every migrate, status, psql and db-* command starts here.
+# A healthy db of the configured image is left as it is: up --wait takes
+# about 0.6 s even then, and every migrate, status, psql and db-* command
+# starts here. One of another image (.postgres-version changed) is
+# recreated, so no command runs on the previous major unnoticed.
 .PHONY: db-up
 db-up: compose .env upgrade-finished
-	@if [ "$$($(COMPOSE) ps --format '{{.Health}}' db 2>/dev/null)" != healthy ]; then \
+	@if [ "$$($(COMPOSE) ps --format '{{.Image}} {{.Health}}' db 2>/dev/null)" != "$(DB_IMAGE) healthy" ]; then \
 		$(COMPOSE) --progress quiet up --detach --wait db || { $(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
 
@@ -392,7 +396,7 @@ heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
 # What the suite runs against, for the line each test target prints first (a shell expression).
-TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}}
+TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $(DB_IMAGE)}
 
 .PHONY: test
 test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainers)

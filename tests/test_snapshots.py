@@ -120,6 +120,11 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     # pg_dump carries no roles: a grant to a role of the user's own makes the restore fail halfway.
     sql(stack, "CREATE ROLE reporting; GRANT SELECT ON account TO reporting")
 
+    # db still runs the old major: a database command recreates it rather than use it unnoticed.
+    status = stack.make("status", **newer)
+    assert status.returncode != 0
+    assert f"db: error: the database volume holds Postgres {had} data" in status.stderr, status.stderr
+
     started = time.monotonic()
     up = stack.make("up", **newer)
     took = time.monotonic() - started
