@@ -24,6 +24,7 @@ from app.config import normalize_database_url
 from app.models import Base
 from devtools.postgres import scratch_database
 from tests.support.databases import engine_for, migrated_database, upgrade
+from tests.support.docker import remove_run_image
 from tests.support.postgres import RUN_ID, remove_run_containers, shared_postgres
 
 # Children first, so TRUNCATE lists every table the models declare, the user's own included.
@@ -47,6 +48,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
         remove_run_containers()
+        remove_run_image()
 
 
 @pytest.fixture(scope="session")

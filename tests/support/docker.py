@@ -26,6 +26,12 @@ def require_docker() -> None:
         pytest.skip("needs a running Docker engine")
 
 
+def remove_run_image() -> None:
+    """Remove this run's shared app image (the tag shared_app_image built, if it did)."""
+    if shutil.which("docker"):
+        subprocess.run(["docker", "image", "rm", f"{APP_IMAGE}-{os.environ.get(RUN_ID, 'none')}"], capture_output=True)
+
+
 def shared_app_image(run_dir: Path) -> str:
     """Return this run's app image, built once for every worker (removed at the end of the run)."""
     tag = f"{APP_IMAGE}-{os.environ.get(RUN_ID, 'none')}"

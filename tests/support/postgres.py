@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def shared_postgres(run_dir: Path) -> str:
 
 def remove_run_containers() -> None:
     """Remove every container this run started (the shared server among them)."""
+    if shutil.which("docker") is None:
+        return
     selector = f"label={RUN_LABEL}={os.environ.get(RUN_ID, 'none')}"
     ids = subprocess.run(["docker", "ps", "-aq", "--filter", selector], capture_output=True, text=True).stdout.split()
     if ids:

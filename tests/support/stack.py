@@ -98,13 +98,15 @@ class Stack:
         return (self.directory / relative).read_text()
 
     def down(self) -> None:
-        """Stop live reload, remove the stack, its volume and its image tag."""
+        """Stop live reload, remove the stack, its volumes and every image it built (rebuilds included)."""
         pid_file = self.directory / ".run" / "watch.pid"
         if pid_file.exists():
             with suppress(ProcessLookupError, ValueError):
                 os.killpg(int(pid_file.read_text()), signal.SIGTERM)
         self.compose("down", "-v", "--remove-orphans", "--timeout", "5")
-        docker("image", "rm", self.env["APP_IMAGE"], check=False)
+        built = docker("image", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}", check=False)
+        if built.stdout.split():
+            docker("image", "rm", "--force", *sorted(set(built.stdout.split())), check=False)
 
 
 @contextmanager
