@@ -23,8 +23,9 @@ POSTGRES_PASSWORD ?= $(call env_or,POSTGRES_PASSWORD,app)
 WEB_RELOAD ?= $(call env_or,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
-# The db image as docker-compose.yml picks it (a shell expression).
-DB_IMAGE = $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}
+# The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
+# environment or .env, else the official image of the major.
+DB_IMAGE := $(or $(POSTGRES_IMAGE),$(call env_or,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR)))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
 DYNO_SIZE ?= $(call env_or,DYNO_SIZE,standard-1x)
 DYNO_MEMORY_eco := 512m
@@ -396,7 +397,7 @@ heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
 # What the suite runs against, for the line each test target prints first (a shell expression).
-TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $(DB_IMAGE)}
+TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}}
 
 .PHONY: test
 test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainers)
