@@ -186,6 +186,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
 	@$(PYTHON) bin/dynos scale "web=$(web)"
+	@if [ "$(web)" != 0 ]; then $(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz; fi
 	$(stop-watch)
 	$(start-watch)
 
