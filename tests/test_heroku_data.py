@@ -88,12 +88,6 @@ def heroku(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         docker("rm", "-f", "-v", name, check=False)
 
 
-def local(stack: Stack, sql: str) -> str:
-    result = stack.compose("exec", "-T", "db", "psql", "-X", "-A", "-t", "-U", "app", "-d", "app", "-c", sql)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
 def pull(stack: Stack, heroku: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in heroku.items() if k.isupper()}
     return stack.make("db-pull", *args, **env)
@@ -106,10 +100,10 @@ def test_pull_copies_the_apps_database_scrubs_it_and_the_app_serves_it(stack, he
     [summary] = [line for line in result.stdout.splitlines() if "rows/s" in line]
     print(f"\n{summary}")
     assert f"{LOCATIONS + 40 + LOCATIONS // 7 + 1} rows" in summary, "every row but the scrubbed tokens"
-    assert local(stack, "SELECT count(*) FROM locations") == str(LOCATIONS)
-    assert local(stack, "SELECT name FROM locations WHERE id = 2") == "東京 2", "non-ASCII text arrives intact"
-    assert local(stack, "SELECT email FROM account WHERE id = 7") == "user7@example.com", "scrubbed"
-    assert local(stack, "SELECT count(*) FROM account_token") == "0", "production's tokens never work locally"
+    assert stack.psql("SELECT count(*) FROM locations") == str(LOCATIONS)
+    assert stack.psql("SELECT name FROM locations WHERE id = 2") == "東京 2", "non-ASCII text arrives intact"
+    assert stack.psql("SELECT email FROM account WHERE id = 7") == "user7@example.com", "scrubbed"
+    assert stack.psql("SELECT count(*) FROM account_token") == "0", "production's tokens never work locally"
     # Web's workers reconnect after the swap (a 503 with Retry-After meanwhile), then serve the pulled data.
     sign_in = {"email": "user7@example.com", "password": "demo password"}
     assert poll(lambda: stack.api("POST", "/tokens", sign_in)[0] == 201, 10), "scrubbed password signs in"
@@ -133,16 +127,16 @@ def test_a_database_behind_the_code_is_pulled_as_it_is_and_make_migrate_brings_i
 
 
 def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, heroku):
-    before = local(stack, "SELECT count(*) FROM account")
+    before = stack.psql("SELECT count(*) FROM account")
     refused = pull(stack, heroku)
     assert refused.returncode != 0
     assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
         "error: make db-pull replaces the local database: run it in a terminal to confirm, or add confirm=1"
     ]
-    assert local(stack, "SELECT count(*) FROM account") == before
+    assert stack.psql("SELECT count(*) FROM account") == before
     raw = pull(stack, heroku, "confirm=1", "scrub=0")
     assert raw.returncode == 0 and "NOT scrubbed (scrub=0)" in raw.stdout
-    assert local(stack, "SELECT email FROM account WHERE id = 7") == "person7@example.com"
+    assert stack.psql("SELECT email FROM account WHERE id = 7") == "person7@example.com"
 
 
 @pytest.mark.parametrize(
@@ -154,33 +148,33 @@ def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, hero
     ],
 )
 def test_a_source_it_cannot_use_is_one_line_and_changes_nothing(stack, heroku, source, said):
-    before = local(stack, "SELECT count(*) FROM locations")
+    before = stack.psql("SELECT count(*) FROM locations")
     mine = unique("mine") + "@example.com"
-    local(stack, f"INSERT INTO account (email, password_hash) VALUES ('{mine}', 'x')")
+    stack.psql(f"INSERT INTO account (email, password_hash) VALUES ('{mine}', 'x')")
     if source == "plain":
         source = f"from={heroku['url']}?sslmode=disable"
     result = pull(stack, heroku, "confirm=1", source.format(name=heroku["name"]))
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(said), result.stderr
-    assert local(stack, "SELECT count(*) FROM locations") == before
-    assert local(stack, f"SELECT count(*) FROM account WHERE email = '{mine}'") == "1", "nothing replaced"
+    assert stack.psql("SELECT count(*) FROM locations") == before
+    assert stack.psql(f"SELECT count(*) FROM account WHERE email = '{mine}'") == "1", "nothing replaced"
 
 
 def test_a_source_of_a_newer_major_is_refused_with_the_versions_and_the_way_out(stack, heroku):
     newer = heroku_postgres(stack, newer_postgres_image())
     try:
-        local(stack, "INSERT INTO account (email, password_hash) VALUES ('before-newer@example.com', 'x')")
+        stack.psql("INSERT INTO account (email, password_hash) VALUES ('before-newer@example.com', 'x')")
         result = pull(stack, heroku, "confirm=1", f"from=postgres://u:p@{newer}:5432/prod")
         there = docker("exec", newer, "postgres", "--version").stdout
     finally:
         docker("rm", "-f", "-v", newer, check=False)
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    here = local(stack, "SHOW server_version_num")[:-4]
+    here = stack.psql("SHOW server_version_num")[:-4]
     assert error.startswith(f"error: the source database runs Postgres {there.split()[-1].split('.')[0]}, ")
     assert f"the local server {here}: pg_restore cannot load a newer major" in error
     assert "in .postgres-version" in error
-    assert local(stack, "SELECT count(*) FROM account WHERE email = 'before-newer@example.com'") == "1"
+    assert stack.psql("SELECT count(*) FROM account WHERE email = 'before-newer@example.com'") == "1"
 
 
 def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku, tmp_path):
@@ -197,14 +191,14 @@ def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku, tmp_path):
 
 def test_a_failed_restore_leaves_the_local_database_as_it_was(stack, heroku):
     assert pull(stack, heroku, "confirm=1").returncode == 0
-    local(stack, "INSERT INTO account (email, password_hash) VALUES ('kept@example.com', 'x')")
+    stack.psql("INSERT INTO account (email, password_hash) VALUES ('kept@example.com', 'x')")
     # The scrub step fails on a database without the app's tables: the copy is dropped, nothing swapped.
     docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE bare")
     result = pull(stack, heroku, "confirm=1", f"from={heroku['url'].rsplit('/', 1)[0]}/bare")
     assert result.returncode != 0
     assert "error: compose/db/scrub.sql failed, so nothing was replaced" in result.stderr
-    assert local(stack, "SELECT count(*) FROM account WHERE email = 'kept@example.com'") == "1"
-    assert "app__pulling" not in local(stack, "SELECT string_agg(datname, ',') FROM pg_database")
+    assert stack.psql("SELECT count(*) FROM account WHERE email = 'kept@example.com'") == "1"
+    assert "app__pulling" not in stack.psql("SELECT string_agg(datname, ',') FROM pg_database")
 
 
 def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, heroku, tmp_path):
@@ -222,4 +216,4 @@ def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, he
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     there = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "fresh", "-c",
                    "SELECT count(*) FROM locations").stdout.strip()  # fmt: skip
-    assert there == local(stack, "SELECT count(*) FROM locations")
+    assert there == stack.psql("SELECT count(*) FROM locations")

@@ -145,8 +145,7 @@ def test_every_app_connection_to_the_database_uses_tls(stack):
         "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
         " WHERE a.datname = 'app' AND a.backend_type = 'client backend' AND a.client_addr IS NOT NULL"
     )
-    result = stack.compose("exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-At", "-c", query)
-    total, encrypted = map(int, result.stdout.strip().split("|"))
+    total, encrypted = map(int, stack.psql(query).split("|"))
     assert total >= 1 and encrypted == total
     status = stack.make("status")  # a one-off container, as `heroku run`: TLS too, and it works
     assert status.returncode == 0 and "Current revision" in status.stdout

@@ -96,19 +96,13 @@ def test_db_reset_gives_an_empty_database_at_head_and_keeps_the_snapshots(stack)
 
 
 def server_major(stack) -> str:
-    return stack.compose("exec", "-T", "db", "psql", "-U", "app", "-Atc", "SHOW server_version_num").stdout[:-5]
+    return stack.psql("SHOW server_version_num")[:-4]
 
 
 def volume_major(stack) -> str:
     """Return the major that made the database volume, read by a one-off db container."""
     looked = stack.compose("run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "db", f"{PGDATA}/PG_VERSION")
     return looked.stdout.strip()
-
-
-def sql(stack, statement: str) -> str:
-    result = stack.compose("exec", "-T", "db", "psql", "-X", "-A", "-t", "-U", "app", "-d", "app", "-c", statement)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_by_db_reset(stack):
@@ -118,7 +112,7 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     stack.sign_up("carried@example.com")
     assert stack.make("db-snapshot", "name=carried").returncode == 0
     # pg_dump carries no roles: a grant to a role of the user's own makes the restore fail halfway.
-    sql(stack, "CREATE ROLE reporting; GRANT SELECT ON account TO reporting")
+    stack.psql("CREATE ROLE reporting; GRANT SELECT ON account TO reporting")
 
     # db still runs the old major: a database command recreates it rather than use it unnoticed.
     status = stack.make("status", **newer)
@@ -145,9 +139,9 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     assert error.startswith(f"error: the upgrade failed, and the database volume is Postgres {had} as before: ")
     assert 'role "reporting" does not exist' in error
     assert stack.compose("up", "--detach", "--wait", "db").returncode == 0, "the old major opens it as before"
-    assert sql(stack, "SELECT email FROM account") == "carried@example.com"
+    assert stack.psql("SELECT email FROM account") == "carried@example.com"
     assert "carried " in stack.make("db-snapshots").stdout
-    sql(stack, "REVOKE SELECT ON account FROM reporting; DROP ROLE reporting")
+    stack.psql("REVOKE SELECT ON account FROM reporting; DROP ROLE reporting")
 
     upgraded = stack.make("db-upgrade", f"from_image={image}", **newer)
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr

@@ -77,6 +77,12 @@ class Stack:
         assert status == 201, body
         return body["token"]
 
+    def psql(self, sql: str) -> str:
+        """Run ``sql`` with psql in the db container, as the app's role on its database; return the rows, unaligned."""
+        result = self.compose("exec", "-T", "db", "psql", "-X", "-A", "-t", "-U", "app", "-d", "app", "-c", sql)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
     def logs(self, service: str = "web") -> str:
         result = self.compose("logs", "--no-log-prefix", service)
         return result.stdout + result.stderr
