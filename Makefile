@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The scripts in bin/ and the snippets below need only the standard library.
+# Once the virtualenv exists its interpreter runs them, with no version
+# manager's shim in between (pyenv's costs about 0.1 s a call).
+HOST_PYTHON := $(or $(wildcard $(BIN)/python),$(PYTHON))
 # Several workers: most tests wait on Docker or Postgres, not on a core. Files
 # go out in the order tests/conftest.py gives them (longest first), not by size.
 PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
@@ -15,19 +19,23 @@ COMPOSE := docker compose
 COMPOSE_MIN := 2.22
 # Settings Compose reads from .env too; make needs them for its messages.
 env_or = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null),$(2))
-WEB_PORT ?= $(call env_or,WEB_PORT,5000)
-WEB_TLS_PORT ?= $(call env_or,WEB_TLS_PORT,5443)
-WEB_DIRECT_PORT ?= $(call env_or,WEB_DIRECT_PORT,5001)
-DB_PORT ?= $(call env_or,DB_PORT,5432)
-POSTGRES_PASSWORD ?= $(call env_or,POSTGRES_PASSWORD,app)
-WEB_RELOAD ?= $(call env_or,WEB_RELOAD,1)
+# A setting from the command line or the environment, else .env, else a
+# default. Assigned with := so .env is read once: make expands an exported
+# recursive variable again for every line of every recipe.
+setting = $(if $(filter environment command line,$(origin $(1))),$($(1)),$(call env_or,$(1),$(2)))
+WEB_PORT := $(call setting,WEB_PORT,5000)
+WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
+WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
+DB_PORT := $(call setting,DB_PORT,5432)
+POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
 # environment or .env, else the official image of the major.
 DB_IMAGE := $(or $(POSTGRES_IMAGE),$(call env_or,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR)))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
-DYNO_SIZE ?= $(call env_or,DYNO_SIZE,standard-1x)
+DYNO_SIZE := $(call setting,DYNO_SIZE,standard-1x)
 DYNO_MEMORY_eco := 512m
 DYNO_MEMORY_basic := 512m
 DYNO_MEMORY_standard-1x := 512m
@@ -90,18 +98,19 @@ upgrade-finished:
 
 .env:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
-	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
+	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
 
 .PHONY: up
 up: compose .env unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web
 	@echo "==> starting db, running the release process, starting web"
-	@since="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"; \
+# Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
+	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build || { \
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
-	@$(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
+	@$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
@@ -150,7 +159,7 @@ define start-watch
 	elif $(watching); then \
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
-		$(PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
+		$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
 		for _ in $$(seq 1 100); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; sleep 0.1; done; \
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
@@ -181,12 +190,12 @@ logs: compose ## Follow the logs of every service, and of live reload
 
 .PHONY: ps
 ps: compose ## List the dynos like heroku ps: type.N, state, since, memory against the dyno size
-	@$(PYTHON) bin/dynos ps
+	@$(HOST_PYTHON) bin/dynos ps
 
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
-	@$(PYTHON) bin/dynos scale "web=$(web)"
-	@if [ "$(web)" != 0 ]; then $(PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz; fi
+	@$(HOST_PYTHON) bin/dynos scale "web=$(web)"
+	@if [ "$(web)" != 0 ]; then $(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz; fi
 	$(stop-watch)
 	$(start-watch)
 
@@ -215,7 +224,7 @@ image: compose .env
 define refresh-web
 	@dynos=$$(( $$($(COMPOSE) ps -q web 2>/dev/null | wc -l) )); \
 	if [ "$$dynos" = 0 ]; then :; \
-	elif $(watching); then $(PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"; \
+	elif $(watching); then $(HOST_PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"; \
 	else $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
 endef
 
@@ -305,15 +314,15 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 
 .PHONY: db-pull
 db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
-	@bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
+	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
-	@bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
+	@$(HOST_PYTHON) bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
 db-reset: compose .env upgrade-finished ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
-	@bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)$(if $(filter volume,$(confirm)),--yes-volume,)
+	@$(HOST_PYTHON) bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)$(if $(filter volume,$(confirm)),--yes-volume,)
 	@$(COMPOSE) build --quiet web
 	@$(RUN) web bin/proc release
 	$(refresh-web)
@@ -323,26 +332,26 @@ db-reset: compose .env upgrade-finished ## Drop the Compose database, recreate i
 # is not postgres:N).
 .PHONY: db-upgrade
 db-upgrade: compose .env ## Carry the Compose database over to .postgres-version's major, like heroku pg:upgrade [from_image=IMAGE]
-	@bin/localdb upgrade $(if $(from_image),--from-image "$(from_image)",)
+	@$(HOST_PYTHON) bin/localdb upgrade $(if $(from_image),--from-image "$(from_image)",)
 
 .PHONY: db-snapshot
 db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
-	@bin/localdb snapshot "$(name)"
+	@$(HOST_PYTHON) bin/localdb snapshot "$(name)"
 
 .PHONY: db-restore
 db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
-	@bin/localdb restore "$(name)"
+	@$(HOST_PYTHON) bin/localdb restore "$(name)"
 
 .PHONY: db-snapshots
 db-snapshots: db-up ## List the snapshots: name, revision, when taken, size
-	@bin/localdb list
+	@$(HOST_PYTHON) bin/localdb list
 
 .PHONY: db-snapshot-rm
 db-snapshot-rm: db-up ## Delete a snapshot: make db-snapshot-rm name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot to delete: make db-snapshot-rm name=before-x" >&2; exit 1; }
-	@bin/localdb remove "$(name)"
+	@$(HOST_PYTHON) bin/localdb remove "$(name)"
 
 .PHONY: terminal
 terminal:
@@ -356,7 +365,7 @@ debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoi
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
 	@$(COMPOSE) --progress quiet stop web
 	@$(COMPOSE) --progress quiet rm --force web
-	@project="$$($(COMPOSE) config --format json | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])')"; \
+	@project="$$($(COMPOSE) config --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])')"; \
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
@@ -373,7 +382,7 @@ local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then
 
 .PHONY: doctor
 doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
-	@$(PYTHON) bin/doctor
+	@$(HOST_PYTHON) bin/doctor
 
 .PHONY: heroku-cli
 heroku-cli:

@@ -1,7 +1,7 @@
 """What the bin/ scripts read of the local stack: .env's settings, Compose's containers, a command's last word.
 
-Standard library only: the scripts run with the host's python3, before any
-virtualenv exists.
+Standard library only: the scripts run with the host's python3 until the
+virtualenv exists, then with its interpreter.
 """
 
 from __future__ import annotations

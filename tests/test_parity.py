@@ -268,7 +268,7 @@ def test_each_port_has_one_default_wherever_it_is_written():
         line.split("=", 1) for line in (PROJECT_ROOT / ".env.example").read_text().splitlines() if "=" in line
     )
     for name in ("WEB_PORT", "WEB_TLS_PORT", "WEB_DIRECT_PORT", "DB_PORT"):
-        written = set(re.findall(rf"env_or,{name},(\d+)\)", read["Makefile"]))
+        written = set(re.findall(rf"setting,{name},(\d+)\)", read["Makefile"]))
         written |= set(re.findall(rf"\$\{{{name}:-(\d+)\}}", read["docker-compose.yml"]))
         assert written <= {example[name]} and written, f"{name}: {written} vs .env.example's {example[name]}"
     assert example["DATABASE_URL"].endswith(f"@127.0.0.1:{example['DB_PORT']}/app")
