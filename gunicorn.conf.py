@@ -14,6 +14,8 @@ Compose asks for them (Heroku sets neither variable):
   ``breakpoint()`` can be stepped through at the terminal.
 """
 
+import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -253,21 +255,49 @@ def syntax_error(paths) -> str | None:
     return None
 
 
-def watch_code(server, interval: float = 0.05, settle: float = 0.02):
-    """Restart the workers (SIGHUP) after a change to the watched files, once the files compile."""
-    seen = code_files()
-    while True:
-        time.sleep(interval)
+def contents(paths) -> bytes:
+    """Return a digest of the files at ``paths`` (missing ones count as empty)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.encode())
+        with contextlib.suppress(OSError):
+            digest.update(Path(path).read_bytes())
+    return digest.digest()
+
+
+class CodeWatcher:
+    """Restart the workers after a change to the watched files, once the files compile; say a compile error once."""
+
+    def __init__(self, log, restart, settle: float = 0.02) -> None:
+        self.log, self.restart, self.settle = log, restart, settle
+        self.seen = code_files()
+        self.reported: tuple[str, bytes] | None = None
+
+    def check(self) -> None:
+        """Look at the files once; act if they changed since the last look."""
         current = code_files()
-        if current == seen:
-            continue
-        time.sleep(settle)  # an editor or a sync may write several files in a row
+        if current == self.seen:
+            return
+        time.sleep(self.settle)  # an editor or a sync may write several files in a row
         current = code_files()
-        changed = sorted(shown(p) for p in current.keys() | seen.keys() if current.get(p) != seen.get(p))
-        seen = current
+        paths = [p for p in current.keys() | self.seen.keys() if current.get(p) != self.seen.get(p)]
+        self.seen = current
         broken = syntax_error(current)
         if broken:
-            server.log.error("reload: %s; fix it and save (still serving the previous code)", broken)
-            continue
-        server.log.info("reload: %s changed; restarting the workers", ", ".join(changed))
-        os.kill(server.pid, signal.SIGHUP)
+            # A sync may set a file's times or mode a moment after its bytes:
+            # the same error in the same bytes is said once.
+            said, self.reported = self.reported, (broken, contents(paths))
+            if said != self.reported:
+                self.log.error("reload: %s; fix it and save (still serving the previous code)", broken)
+            return
+        self.reported = None
+        self.log.info("reload: %s changed; restarting the workers", ", ".join(sorted(shown(p) for p in paths)))
+        self.restart()
+
+
+def watch_code(server, interval: float = 0.05):
+    """Look at the watched files every ``interval`` s; restart the workers with gunicorn's SIGHUP."""
+    watcher = CodeWatcher(server.log, lambda: os.kill(server.pid, signal.SIGHUP))
+    while True:
+        time.sleep(interval)
+        watcher.check()

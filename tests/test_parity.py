@@ -225,6 +225,45 @@ def test_debug_mode_is_one_worker_one_thread_and_no_timeout():
     assert conf.RELOAD is False, "a reload would end the debugging session"
 
 
+class Said:
+    """A logger that keeps what the watcher says."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def error(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+    info = error
+
+
+def test_live_reload_says_a_compile_error_once_and_restarts_once_it_compiles(tmp_path, monkeypatch):
+    conf = load_gunicorn_config(WEB_RELOAD="1")
+    monkeypatch.setattr(conf, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(conf, "WATCHED", (tmp_path / "app",))
+    view = tmp_path / "app" / "view.py"
+    view.parent.mkdir()
+    view.write_text("answer = 1\n")
+    said, restarts = Said(), []
+    watcher = conf.CodeWatcher(said, lambda: restarts.append(1), settle=0)
+
+    view.write_text("answer = (\n")
+    watcher.check()
+    os.chmod(view, 0o600)  # what a sync may do after writing the bytes
+    os.utime(view, (1, 1))
+    watcher.check()
+    error = "reload: app/view.py:1: SyntaxError: '(' was never closed; fix it and save"
+    assert said.lines == [f"{error} (still serving the previous code)"], "said once, though the file changed twice"
+    view.write_text("answer = [\n")
+    watcher.check()
+    assert len(said.lines) == 2 and "'[' was never closed" in said.lines[1], "another error is said again"
+    assert restarts == [], "the workers keep serving the previous code"
+
+    view.write_text("answer = 2\n")
+    watcher.check()
+    assert said.lines[2] == "reload: app/view.py changed; restarting the workers" and restarts == [1]
+
+
 def test_gunicorn_accepts_the_config(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--check-config", "--config", "gunicorn.conf.py", "app:create_app()"],
