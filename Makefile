@@ -160,7 +160,7 @@ define start-watch
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
 		$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
-		for _ in $$(seq 1 100); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; sleep 0.1; done; \
+		for _ in $$(seq 1 300); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; sleep 0.1; done; \
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
 	fi
@@ -251,7 +251,7 @@ def knows():
         return False
     return isinstance(body, dict) and body.get("database") == "ok" and bool(
         body.get("pending") or body.get("revision") in (None, body.get("head")))
-deadline, said, streak = time.monotonic() + 10, False, 0
+deadline, said, streak = time.monotonic() + 20, False, 0
 while streak < 2 * dynos:
     streak = streak + 1 if knows() else 0
     if streak:
@@ -260,7 +260,7 @@ while streak < 2 * dynos:
         print("==> live reload: waiting for web to load the new revision", flush=True)
         said = True
     if time.monotonic() > deadline:
-        print("warning: web has not loaded the database's revision within 10 s: make logs shows why", file=sys.stderr)
+        print("warning: web has not loaded the database's revision within 20 s: make logs shows why", file=sys.stderr)
         break
     time.sleep(0.1)
 endef
@@ -343,6 +343,7 @@ db-snapshot: db-up ## Save the Compose database, revision included: make db-snap
 db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb restore "$(name)"
+	$(refresh-web)
 
 .PHONY: db-snapshots
 db-snapshots: db-up ## List the snapshots: name, revision, when taken, size
