@@ -101,7 +101,9 @@ def test_postgres_restarting_under_load_answers_503_never_500_and_web_recovers_b
         assert stack.compose("restart", "db").returncode == 0
         back = poll(lambda: database_answers() and time.monotonic(), 60, 0.02)
         assert back, "Postgres did not come back"
-        time.sleep(3)
+        # The load goes on until web has served again (a 200 after Postgres was back), and a moment longer.
+        poll(lambda: any(status == 200 and at >= back for at, status, _, _ in list(answers)), 30)
+        time.sleep(1)
     finally:
         stop.set()
         for thread in threads:
@@ -114,7 +116,8 @@ def test_postgres_restarting_under_load_answers_503_never_500_and_web_recovers_b
     for headers, body in unavailable:
         assert body["error"]["message"] == "The database is unavailable; retry shortly."
         assert headers["retry-after"] == "1"
-    recovered = min(at for at, status, _, _ in answers if status == 200 and at >= back)
+    recovered = min((at for at, status, _, _ in answers if status == 200 and at >= back), default=None)
+    assert recovered is not None, "web did not serve again within 30 s of Postgres accepting connections"
     print(f"\nweb served again {recovered - back:.2f} s after Postgres accepted connections "
           f"({len(unavailable)} of {len(answers)} requests answered 503)")  # fmt: skip
     assert recovered - back < 5

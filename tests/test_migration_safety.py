@@ -96,13 +96,13 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
 def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
     slow = (
         "2099_01_03_5105105105a1_backfill_slowly.py",
-        revision_source("5105105105a1", head(), "Backfill slowly", 'op.execute("SELECT pg_sleep(5)")'),
+        revision_source("5105105105a1", head(), "Backfill slowly", 'op.execute("SELECT pg_sleep(60)")'),
     )
     upgrade(empty_db, "head")
     ini = history_with(tmp_path, slow)
     started = time.monotonic()
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
-    assert result.returncode != 0 and time.monotonic() - started < 4.5
+    assert result.returncode != 0 and time.monotonic() - started < 30, "cancelled, not left to run its 60 s"
     message = failure_line(result)
     assert "ran longer than statement_timeout 500ms" in message and "batches" in message
     assert version(empty_db) == head()

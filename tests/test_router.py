@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -164,13 +165,17 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
     assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"
     assert {d["HostConfig"]["MemorySwap"] for d in dynos} == {512 * 2**20}
     names = {f"web.{n}" for n in (1, 2, 3)}
-    assert poll(lambda: {name for name in names if f"dyno {name} is up" in stack.logs("web")} == names, 10)
+    assert poll(lambda: {name for name in names if f"dyno {name} is up" in stack.logs("web")} == names, 30)
 
-    marker = uuid.uuid4().hex
-    for i in range(30):
-        assert http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", f"spread-{marker}-{i:04d}")])[0] == 200
-    served = {re.search(r"dyno=(\S+)", line).group(1) for line in router_lines(stack) if marker in line}
-    assert served == names
+    # The router finds new dynos by DNS and a connect check, each every second: ask until all three have served.
+    marker, numbers = uuid.uuid4().hex, itertools.count()
+
+    def served() -> set[str]:
+        for i in itertools.islice(numbers, 9):
+            assert http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", f"spread-{marker}-{i:04d}")])[0] == 200
+        return {re.search(r"dyno=(\S+)", line).group(1) for line in router_lines(stack) if marker in line}
+
+    assert poll(lambda: served() == names, 30), "requests through the router did not reach all three dynos"
 
     ps = stack.make("ps").stdout
     for name in sorted(names):
