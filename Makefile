@@ -216,26 +216,30 @@ image: compose .env
 	@echo "==> building the app image"
 	@$(COMPOSE) build --quiet web
 
-# After a migration, recreate web if it runs an older image, so /readyz
-# compares the database with the code you have. With live reload on, wait
-# instead until web has loaded the revision the database is now at: a new
-# revision file reaches web a second or so after the save (sync, then a
-# worker restart), and a fast migration finishes first.
+# After a migration, recreate web if it runs an older image (live reload
+# off), so /readyz compares the database with the code you have. Then wait
+# until web serves the revision the database is now at: with live reload a
+# new revision file reaches web a second or so after the save (sync, then
+# a worker restart), and a fast migration finishes first; a snapshot or a
+# restore restarts web's workers, and the old ones answer 503 for a moment
+# on the sessions that were ended.
 define refresh-web
 	@dynos=$$(( $$($(COMPOSE) ps -q web 2>/dev/null | wc -l) )); \
-	if [ "$$dynos" = 0 ]; then :; \
-	elif $(watching); then $(HOST_PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"; \
-	else $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
+	if [ "$$dynos" = 0 ]; then exit 0; fi; \
+	$(watching) || $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web || exit 1; \
+	$(HOST_PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"
 endef
 
 # Wait until every web dyno knows the database's revision: /readyz answers
 # 200, or lists what is pending. A 503 with nothing pending and a revision
-# other than the head means that dyno's code does not contain it (yet);
-# anything else (restarting, the router's error page) means ask again. The
-# router takes the dynos in turn, so twice their number of answers in a row
-# have come from each. Arguments: URL, number of dynos.
+# other than the head means that dyno's code does not contain it: yet, if
+# a file under alembic/versions holds it; else never (a snapshot of another
+# branch), and /readyz already says so. Anything else (restarting, the
+# router's error page) means ask again. The router takes the dynos in turn,
+# so twice their number of answers in a row have come from each.
+# Arguments: URL, number of dynos.
 define LOADED
-import http.client, json, sys, time, urllib.error, urllib.request
+import http.client, json, pathlib, sys, time, urllib.error, urllib.request
 url, dynos = sys.argv[1], int(sys.argv[2])
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
 def knows():
@@ -250,14 +254,15 @@ def knows():
     except (OSError, http.client.HTTPException):
         return False
     return isinstance(body, dict) and body.get("database") == "ok" and bool(
-        body.get("pending") or body.get("revision") in (None, body.get("head")))
+        body.get("pending") or body.get("revision") in (None, body.get("head"))
+        or not any(body["revision"] in p.read_text() for p in pathlib.Path("alembic/versions").glob("*.py")))
 deadline, said, streak = time.monotonic() + 20, False, 0
 while streak < 2 * dynos:
     streak = streak + 1 if knows() else 0
     if streak:
         continue
     if not said:
-        print("==> live reload: waiting for web to load the new revision", flush=True)
+        print("==> waiting for web to serve the database's revision", flush=True)
         said = True
     if time.monotonic() > deadline:
         print("warning: web has not loaded the database's revision within 20 s: make logs shows why", file=sys.stderr)
@@ -338,6 +343,7 @@ db-upgrade: compose .env ## Carry the Compose database over to .postgres-version
 db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb snapshot "$(name)"
+	$(refresh-web)
 
 .PHONY: db-restore
 db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x

@@ -47,6 +47,12 @@ def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_ou
 
     assert poll(readyz_explains, 30)
 
+    # A snapshot of it, restored on this checkout: nothing for web to load, so no wait and no warning.
+    for target in (("db-snapshot", "name=branch"), ("db-restore", "name=branch")):
+        done = stack.make(*target)
+        assert done.returncode == 0 and "warning:" not in done.stderr, done.stdout + done.stderr
+    assert readyz_explains()
+
     up = stack.make("up")
     assert up.returncode != 0
     assert f"the database is at revision {ELSEWHERE}, which this code does not contain" in up.stderr
