@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The scripts in bin/ and the snippets below need only the standard library.
 # Once the virtualenv exists its interpreter runs them, with no version
-# manager's shim in between (pyenv's costs about 0.1 s a call).
-HOST_PYTHON := $(or $(wildcard $(BIN)/python),$(PYTHON))
+# manager's shim in between (pyenv's costs about 0.1 s a call); not when
+# its link is dangling (the Python it was made with was uninstalled).
+HOST_PYTHON := $(shell [ -x $(BIN)/python ] && echo $(BIN)/python || echo $(PYTHON))
 # Several workers: most tests wait on Docker or Postgres, not on a core. Files
 # go out in the order tests/conftest.py gives them (longest first), not by size.
 PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder

@@ -51,3 +51,18 @@ def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
     result = make("heroku-migrate", "HEROKU_APP=my-maps", path=heroku_cli(tmp_path, logged_in=True))
     assert result.returncode == 0, result.stderr
     assert "heroku --app my-maps run bin/proc migrate" in result.stdout
+
+
+def test_a_virtualenv_whose_python_is_gone_leaves_the_helpers_on_python3(tmp_path):
+    """A venv outlives the Python it was made with (pyenv uninstall): make .env still makes a secret."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(tmp_path / "uninstalled" / "python3.11")
+    for name in (".env.example", ".postgres-version"):
+        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
+    result = subprocess.run(
+        ["make", "-f", str(PROJECT_ROOT / "Makefile"), ".env", f"VENV={venv}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^SECRET_KEY=[0-9a-f]{64}$", (tmp_path / ".env").read_text(), re.M)
