@@ -221,9 +221,9 @@ image: compose .env
 # off), so /readyz compares the database with the code you have. Then wait
 # until web serves the revision the database is now at: with live reload a
 # new revision file reaches web a second or so after the save (sync, then
-# a worker restart), and a fast migration finishes first; a snapshot or a
-# restore restarts web's workers, and the old ones answer 503 for a moment
-# on the sessions that were ended.
+# a worker restart), and a fast migration finishes first; a snapshot, a
+# restore or a pull restarts web's workers, and the old ones answer 503 for
+# a moment on the sessions that were ended.
 define refresh-web
 	@dynos=$$(( $$($(COMPOSE) ps -q web 2>/dev/null | wc -l) )); \
 	if [ "$$dynos" = 0 ]; then exit 0; fi; \
@@ -321,6 +321,7 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 .PHONY: db-pull
 db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
 	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
+	$(refresh-web)
 
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
