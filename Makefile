@@ -218,31 +218,48 @@ image: compose .env
 	@$(COMPOSE) build --quiet web
 
 # After a migration, recreate web if it runs an older image (live reload
-# off), so /readyz compares the database with the code you have. Then wait
-# until web serves the revision the database is now at: with live reload a
-# new revision file reaches web a second or so after the save (sync, then
-# a worker restart), and a fast migration finishes first; a snapshot, a
-# restore or a pull restarts web's workers, and the old ones answer 503 for
-# a moment on the sessions that were ended.
+# off), so /readyz compares the database with the code you have; then
+# wait-web. Commands that only move data (snapshot, restore, pull) wait,
+# and never deploy code the user has not started.
 define refresh-web
+	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
+		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
+	$(wait-web)
+endef
+
+# Wait until web serves the revision the database is now at: with live
+# reload a new revision file reaches web a second or so after the save
+# (sync, then a worker restart), and a fast migration finishes first; a
+# snapshot, a restore or a pull restarts web's workers, and the old ones
+# answer 503 for a moment on the sessions that were ended.
+define wait-web
 	@dynos=$$(( $$($(COMPOSE) ps -q web 2>/dev/null | wc -l) )); \
-	if [ "$$dynos" = 0 ]; then exit 0; fi; \
-	$(watching) || $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web || exit 1; \
-	$(HOST_PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos"
+	if [ "$$dynos" != 0 ]; then \
+		$(HOST_PYTHON) -c "$$LOADED" http://127.0.0.1:$(WEB_PORT)/readyz "$$dynos" "$$($(watching) && echo 1)"; fi
 endef
 
 # Wait until every web dyno knows the database's revision: /readyz answers
 # 200, or lists what is pending. A 503 with nothing pending and a revision
 # other than the head means that dyno's code does not contain it: yet, if
-# a file under alembic/versions holds it; else never (a snapshot of another
-# branch), and /readyz already says so. Anything else (restarting, the
-# router's error page) means ask again. The router takes the dynos in turn,
-# so twice their number of answers in a row have come from each.
-# Arguments: URL, number of dynos.
+# live reload is on and a file under alembic/versions assigns it; else
+# never (a snapshot of another branch, an image older than the checkout),
+# and /readyz already says so. Anything else (restarting, the router's
+# error page) means ask again. The router takes the dynos in turn, so
+# twice their number of answers in a row have come from each.
+# Arguments: URL, number of dynos, 1 when live reload is on.
 define LOADED
-import http.client, json, pathlib, sys, time, urllib.error, urllib.request
-url, dynos = sys.argv[1], int(sys.argv[2])
+import http.client, json, pathlib, re, sys, time, urllib.error, urllib.request
+url, dynos, syncing = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["1"]
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
+def in_checkout(revision):
+    assigned = re.compile(rb"^revision\b[^=\n]*=\s*['\"]" + re.escape(revision.encode()) + rb"['\"]", re.M)
+    for path in pathlib.Path("alembic/versions").glob("[!.]*.py"):
+        try:
+            if assigned.search(path.read_bytes()):
+                return True
+        except OSError:
+            continue
+    return False
 def knows():
     try:
         with urllib.request.urlopen(probe, timeout=2):
@@ -254,9 +271,11 @@ def knows():
             return False
     except (OSError, http.client.HTTPException):
         return False
-    return isinstance(body, dict) and body.get("database") == "ok" and bool(
-        body.get("pending") or body.get("revision") in (None, body.get("head"))
-        or not any(body["revision"] in p.read_text() for p in pathlib.Path("alembic/versions").glob("*.py")))
+    if not isinstance(body, dict) or body.get("database") != "ok":
+        return False
+    revision = body.get("revision")
+    return bool(body.get("pending")) or revision in (None, body.get("head")) or not (
+        syncing and isinstance(revision, str) and in_checkout(revision))
 deadline, said, streak = time.monotonic() + 20, False, 0
 while streak < 2 * dynos:
     streak = streak + 1 if knows() else 0
@@ -321,7 +340,7 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 .PHONY: db-pull
 db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
 	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
-	$(refresh-web)
+	$(wait-web)
 
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
@@ -345,13 +364,13 @@ db-upgrade: compose .env ## Carry the Compose database over to .postgres-version
 db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb snapshot "$(name)"
-	$(refresh-web)
+	$(wait-web)
 
 .PHONY: db-restore
 db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
 	@test -n "$(name)" || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb restore "$(name)"
-	$(refresh-web)
+	$(wait-web)
 
 .PHONY: db-snapshots
 db-snapshots: db-up ## List the snapshots: name, revision, when taken, size

@@ -256,10 +256,10 @@ def syntax_error(paths) -> str | None:
 
 
 def contents(paths) -> bytes:
-    """Return a digest of the files at ``paths`` (missing ones count as empty)."""
+    """Return a digest of the Python files among ``paths`` (unreadable ones count as empty)."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.encode())
+    for path in sorted(p for p in paths if p.endswith(".py")):
+        digest.update(os.fsencode(path))
         with contextlib.suppress(OSError):
             digest.update(Path(path).read_bytes())
     return digest.digest()
@@ -284,9 +284,9 @@ class CodeWatcher:
         self.seen = current
         broken = syntax_error(current)
         if broken:
-            # A sync may set a file's times or mode a moment after its bytes:
-            # the same error in the same bytes is said once.
-            said, self.reported = self.reported, (broken, contents(paths))
+            # A sync (or a branch switch) may set files' times or modes a
+            # moment after their bytes: the same error in the same code is said once.
+            said, self.reported = self.reported, (broken, contents(current))
             if said != self.reported:
                 self.log.error("reload: %s; fix it and save (still serving the previous code)", broken)
             return
@@ -297,7 +297,12 @@ class CodeWatcher:
 
 def watch_code(server, interval: float = 0.05):
     """Look at the watched files every ``interval`` s; restart the workers with gunicorn's SIGHUP."""
-    watcher = CodeWatcher(server.log, lambda: os.kill(server.pid, signal.SIGHUP))
+    watcher, failed = CodeWatcher(server.log, lambda: os.kill(server.pid, signal.SIGHUP)), None
     while True:
         time.sleep(interval)
-        watcher.check()
+        try:
+            watcher.check()
+        except Exception as exc:  # keep watching: a dead thread would end live reload without a word
+            if repr(exc) != failed:
+                server.log.error("reload: could not look at the code (%s: %s); still watching", type(exc).__name__, exc)
+            failed = repr(exc)
