@@ -306,3 +306,5 @@ def watch_code(server, interval: float = 0.05):
             if repr(exc) != failed:
                 server.log.error("reload: could not look at the code (%s: %s); still watching", type(exc).__name__, exc)
             failed = repr(exc)
+        else:
+            failed = None
