@@ -84,6 +84,35 @@ def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
     assert http_status(f"http://127.0.0.1:{stack.port}/healthz") is None
 
 
+def test_with_live_reload_off_web_runs_its_image_and_only_a_migration_deploys_a_new_one(stack):
+    """WEB_RELOAD=0 in .env: web as on Heroku. A snapshot waits for web and leaves it; make migrate deploys."""
+    env_file, health = stack.directory / ".env", "app/health.py"
+    assert stack.make(".env").returncode == 0, "the .env make up writes, whichever test ran first"
+    settings, original = env_file.read_text(), stack.read(health)
+    env_file.write_text(settings.replace("\nWEB_RELOAD=1\n", "\nWEB_RELOAD=0\n"))
+    try:
+        up = stack.up()
+        assert "==> live reload is off (WEB_RELOAD=0)" in up.stdout
+        web = stack.container_id()
+        stack.write(health, original.replace('return {"status": "ok"}', 'return {"status": "deployed"}'))
+        assert stack.make("image").returncode == 0, "the new code is built, not started"
+
+        snapshot = stack.make("db-snapshot", "name=reload-off")
+        assert snapshot.returncode == 0, snapshot.stdout + snapshot.stderr
+        assert stack.container_id() == web, "a snapshot never deploys code"
+        assert stack.api("GET", "/healthz") == (200, {"status": "ok"})
+
+        migrate = stack.make("migrate")
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        assert stack.container_id() not in ("", web), "web runs the image the migration ran with"
+        assert stack.api("GET", "/healthz") == (200, {"status": "deployed"})
+        assert stack.api("GET", "/readyz")[0] == 200
+    finally:
+        env_file.write_text(settings)
+        stack.write(health, original)
+        stack.make("down")
+
+
 def test_failing_release_keeps_web_from_starting(stack):
     override = stack.directory / "docker-compose.failing-release.yml"
     override.write_text(
