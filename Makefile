@@ -21,22 +21,23 @@ COMPOSE_MIN := 2.22
 # Settings Compose reads from .env too; make needs them for its messages.
 env_or = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null),$(2))
 # A setting from the command line or the environment, else .env, else a
-# default. Assigned with := so .env is read once: make expands an exported
-# recursive variable again for every line of every recipe.
-setting = $(if $(filter environment command line,$(origin $(1))),$($(1)),$(call env_or,$(1),$(2)))
-WEB_PORT := $(call setting,WEB_PORT,5000)
-WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
-WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
-DB_PORT := $(call setting,DB_PORT,5432)
-POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
-WEB_RELOAD := $(call setting,WEB_RELOAD,1)
+# default; empty counts as unset, as in Compose's ${VAR:-default}. Assigned
+# with override := so .env is read once (make expands an exported recursive
+# variable again for every line of every recipe), even over an empty VAR=.
+setting = $(or $(if $(filter environment command line,$(origin $(1))),$($(1))),$(call env_or,$(1),$(2)))
+override WEB_PORT := $(call setting,WEB_PORT,5000)
+override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
+override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
+override DB_PORT := $(call setting,DB_PORT,5432)
+override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
 # environment or .env, else the official image of the major.
 DB_IMAGE := $(or $(POSTGRES_IMAGE),$(call env_or,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR)))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
-DYNO_SIZE := $(call setting,DYNO_SIZE,standard-1x)
+override DYNO_SIZE := $(call setting,DYNO_SIZE,standard-1x)
 DYNO_MEMORY_eco := 512m
 DYNO_MEMORY_basic := 512m
 DYNO_MEMORY_standard-1x := 512m

@@ -66,3 +66,22 @@ def test_a_virtualenv_whose_python_is_gone_leaves_the_helpers_on_python3(tmp_pat
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert re.search(r"^SECRET_KEY=[0-9a-f]{64}$", (tmp_path / ".env").read_text(), re.M)
+
+
+def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
+    """WEB_PORT= (environment or command line) means .env's value, as ${WEB_PORT:-5000} does in Compose."""
+    for name in (".env.example", ".postgres-version"):
+        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
+    (tmp_path / ".env").write_text("WEB_PORT=6111\n")
+    makefile = str(PROJECT_ROOT / "Makefile")
+    show = ["make", "-s", "-f", makefile, "--eval", "show: ; @echo $(WEB_PORT) $$WEB_PORT", "show"]
+
+    def shown(*args: str, **env: str) -> str:
+        result = subprocess.run([*show, *args], cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert shown(WEB_PORT="") == "6111 6111", "make and what it exports to Compose agree"
+    assert shown("WEB_PORT=") == "6111 6111"
+    assert shown("WEB_PORT=7222") == "7222 7222"
+    assert shown(WEB_PORT="7333") == "7333 7333"
