@@ -398,6 +398,7 @@ debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoi
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
+	@$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
 	$(start-watch)
 
 .PHONY: local

@@ -156,10 +156,12 @@ def test_make_debug_stops_at_a_breakpoint_in_a_view_and_steps_through(stack):
         child.sendcontrol("c")
         child.expect("starting web again")
         child.expect(pexpect.EOF)
+        assert stack.status("/healthz") == 200, "make debug returns once the router reaches web again"
     finally:
         child.close(force=True)
         stack.write(HEALTH, views)
     assert child.exitstatus == 0
+    # Web came back on an image built with the breakpoint in it; live reload brings the restored view.
     assert poll(lambda: stack.status("/readyz") == 200, 30), "web serves again after debugging"
 
 
