@@ -35,7 +35,7 @@ override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
 # environment or .env, else the official image of the major.
-DB_IMAGE := $(or $(POSTGRES_IMAGE),$(call env_or,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR)))
+DB_IMAGE := $(call setting,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
 override DYNO_SIZE := $(call setting,DYNO_SIZE,standard-1x)
 DYNO_MEMORY_eco := 512m
@@ -112,7 +112,7 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 	$(COMPOSE) up --detach --wait --no-build || { \
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
-	@$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
+	@$(wait-routed)
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
@@ -133,6 +133,8 @@ while True:
         time.sleep(0.1)
 endef
 export ROUTED
+# How make up, make scale and make debug end: ROUTED on the router's plain port.
+wait-routed = $(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
 
 # Start a command in the background, in a session of its own: closing the
 # terminal that ran make does not end it, and `kill -- -PID` ends all of it.
@@ -197,7 +199,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
 	@$(HOST_PYTHON) bin/dynos scale "web=$(web)"
-	@if [ "$(web)" != 0 ]; then $(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz; fi
+	@if [ "$(web)" != 0 ]; then $(wait-routed); fi
 	$(stop-watch)
 	$(start-watch)
 
@@ -398,7 +400,7 @@ debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoi
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
-	@$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
+	@$(wait-routed)
 	$(start-watch)
 
 .PHONY: local
