@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from devtools.docker import build_app_image
+from devtools.docker import build_app_image, docker
 from tests.support.postgres import RUN_ID
 
 APP_IMAGE = "flask-heroku-parity:test"
@@ -22,14 +21,14 @@ SUITE_VENV = Path(sys.executable).parent.parent
 
 def require_docker() -> None:
     """Skip unless a Docker engine answers (CI always has one)."""
-    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
         pytest.skip("needs a running Docker engine")
 
 
 def remove_run_image() -> None:
     """Remove this run's shared app image (the tag shared_app_image built, if it did)."""
     if shutil.which("docker"):
-        subprocess.run(["docker", "image", "rm", f"{APP_IMAGE}-{os.environ.get(RUN_ID, 'none')}"], capture_output=True)
+        docker("image", "rm", f"{APP_IMAGE}-{os.environ.get(RUN_ID, 'none')}", check=False)
 
 
 def shared_app_image(run_dir: Path) -> str:
