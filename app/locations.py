@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, abort, g, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, insert, select, update
+from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -47,15 +47,20 @@ _favorites = Favorite.__table__
 _is_favorite = exists().where(
     _favorites.c.location_id == _locations.c.id, _favorites.c.account_id == _locations.c.account_id
 )
+_favorite = _is_favorite.label("favorite")
 COLUMNS = (
     _locations.c.id,
     _locations.c.name,
     _locations.c.latitude,
     _locations.c.longitude,
     _locations.c.zoomlevel,
-    _is_favorite.label("favorite"),
+    _favorite,
     _locations.c.created_at,
 )
+# What an INSERT returns: a new location is nobody's favourite yet. (The
+# EXISTS above would not do: RETURNING has no FROM for it to correlate to,
+# so it would ask whether any favourite exists at all.)
+NEW_COLUMNS = tuple(false().label("favorite") if column is _favorite else column for column in COLUMNS)
 _mine = _locations.c.account_id == bindparam("account_id")
 _this_one = _locations.c.id == bindparam("location_id")
 LIST_MINE = select(*COLUMNS).where(_mine).order_by(_locations.c.id)
@@ -113,7 +118,7 @@ def list_locations() -> ResponseReturnValue:
 def create_location(body: dict[str, Any]) -> ResponseReturnValue:
     """Save a location; zoomlevel defaults to 12."""
     session = get_session()
-    row = session.execute(insert(Location).values(account_id=g.account_id, **body).returning(*COLUMNS)).one()
+    row = session.execute(insert(Location).values(account_id=g.account_id, **body).returning(*NEW_COLUMNS)).one()
     session.commit()
     # Absolute, built from what the router says (X-Forwarded-Proto/-Port, through ProxyFix).
     return as_json(row), 201, {"Location": url_for("locations.get_location", location_id=row.id, _external=True)}

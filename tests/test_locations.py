@@ -88,6 +88,17 @@ def test_favourite_is_idempotent_and_listed(client, me):
     assert client.get("/favorites", headers=me.headers).get_json() == {"locations": []}
 
 
+def test_a_new_location_is_no_favourite_while_others_are(client, me):
+    """Favourites elsewhere, another account's or this one's, say nothing about a new location."""
+    theirs = sign_up(client)
+    for account in (theirs, me):
+        liked = save_location(client, account, name="Liked")
+        assert client.put(f"/locations/{liked['id']}/favorite", headers=account.headers).status_code == 204
+    created = save_location(client, me, name="New")
+    assert created["favorite"] is False
+    assert client.get(f"/locations/{created['id']}", headers=me.headers).get_json()["favorite"] is False
+
+
 def test_favourite_of_a_missing_location_is_404(client, me, counts):
     before = counts()
     assert_error(client.put("/locations/999/favorite", headers=me.headers), 404)
