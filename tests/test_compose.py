@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 
 import pytest
 
+from app.migrations.history import PROJECT_ROOT
 from devtools.http import http_status
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import project_stack
@@ -31,6 +33,23 @@ def readyz(stack) -> tuple[int, dict]:
     status, body = stack.api("GET", "/readyz")
     body.pop("message", None)
     return status, body
+
+
+def test_each_checkout_builds_and_runs_its_own_image(tmp_path):
+    """Two checkouts (worktrees, clones of two branches) never serve each other's code."""
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_IMAGE", "COMPOSE_PROJECT_NAME")} | {"SECRET_KEY": "x"}
+    images = set()
+    for checkout in ("main-checkout", "feature-checkout"):
+        (tmp_path / checkout).mkdir()
+        config = subprocess.run(
+            ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "--project-directory",
+             str(tmp_path / checkout), "config", "--format", "json"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        services = json.loads(config.stdout)["services"]
+        assert services["web"]["image"] == services["release"]["image"], "web and release run one image"
+        images.add(services["web"]["image"])
+    assert images == {"main-checkout-app", "feature-checkout-app"}
 
 
 def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
