@@ -102,17 +102,21 @@ upgrade-finished:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
 	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
 
+# make up stops live reload first; when it fails, saves no longer reach a
+# web that still runs from before, and the user is told so.
+up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
+
 .PHONY: up
 up: compose .env unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
-	@$(COMPOSE) build $(if $(CI),--quiet,) web
+	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
 	@echo "==> starting db, running the release process, starting web"
 # Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build || { \
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
-		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; exit 1; }
-	@$(wait-routed)
+		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; $(up-failed); }
+	@$(wait-routed) || $(up-failed)
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
