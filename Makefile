@@ -192,9 +192,15 @@ down: compose unwatch ## Stop and remove the containers (the database volume is 
 	@$(COMPOSE) down
 
 .PHONY: logs
+# Live reload's lines come prefixed as Compose prefixes a service's: read
+# line by line in the shell, as some awks (mawk) read a pipe in blocks and
+# would hold them back. The follower ends with the Compose logs (make down
+# ends those); Ctrl-C ends both.
 logs: compose ## Follow the logs of every service, and of live reload
-	@if [ -f $(WATCH_LOG) ]; then tail -n 5 -F $(WATCH_LOG) 2>/dev/null | awk '{ print "watch    | " $$0; fflush() }' & fi; \
-	$(COMPOSE) logs --follow --tail 100
+	@if [ -f $(WATCH_LOG) ]; then \
+		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
+	$(COMPOSE) logs --follow --tail 100; status=$$?; \
+	pkill -P $$$$ -x tail 2>/dev/null; exit $$status
 
 .PHONY: ps
 ps: compose ## List the dynos like heroku ps: type.N, state, since, memory against the dyno size

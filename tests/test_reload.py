@@ -76,6 +76,12 @@ def make_logs(stack, marker: str, timeout: float = 30, linger: float = 1) -> lis
     return lines
 
 
+def test_make_logs_shows_what_live_reload_says_as_it_says_it(stack):
+    """Its lines come through as written, prefixed like a service's, not held back in a buffer."""
+    shown = make_logs(stack, "watch    | ", linger=0)
+    assert any(line.startswith("watch    | ") and "Watch enabled" in line for line in shown), "".join(shown)
+
+
 def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
     container = stack.container_id()
     health('{"status": "ok", "edit": 1}')
