@@ -50,7 +50,9 @@ export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR D
 # and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
-watching = { [ -f $(WATCH_PID) ] && kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null; }
+# Whether the pid file names a running watcher. After a crash or a reboot it
+# may name another program by now, which must be left alone.
+watching = { [ -f $(WATCH_PID) ] && ps -o args= -p "$$(cat $(WATCH_PID))" 2>/dev/null | grep -q 'compose.* watch '; }
 # A shell test for whether a Docker engine answers.
 engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
@@ -175,7 +177,7 @@ define start-watch
 endef
 
 define stop-watch
-	@if [ -f $(WATCH_PID) ]; then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; rm -f $(WATCH_PID); fi
+	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; fi; rm -f $(WATCH_PID)
 endef
 
 .PHONY: watch

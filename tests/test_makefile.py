@@ -85,3 +85,22 @@ def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
     assert shown("WEB_PORT=") == "6111 6111"
     assert shown("WEB_PORT=7222") == "7222 7222"
     assert shown(WEB_PORT="7333") == "7333 7333"
+
+
+def test_a_stale_watcher_pid_file_never_ends_another_program(tmp_path):
+    """After a reboot .run/watch.pid may name another program's process group: make leaves it running."""
+    for name in (".env.example", ".postgres-version"):
+        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / ".run").mkdir()
+        (tmp_path / ".run" / "watch.pid").write_text(str(other.pid))
+        result = subprocess.run(
+            ["make", "-f", str(PROJECT_ROOT / "Makefile"), "unwatch"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert other.poll() is None, "the other program's process group was ended"
+        assert not (tmp_path / ".run" / "watch.pid").exists(), "the stale file is gone"
+    finally:
+        other.kill()
+        other.wait()
