@@ -230,7 +230,14 @@ db-up: compose .env upgrade-finished
 .PHONY: image
 image: compose .env
 	@echo "==> building the app image"
-	@$(COMPOSE) build --quiet web
+	@$(build-web)
+
+# A build that prints nothing unless it fails, and then why: BuildKit's
+# summary of the failed step (a SyntaxError's file and line, pip's error),
+# not just "failed to solve".
+build-web = mkdir -p .run && $(COMPOSE) --progress plain build web > .run/build.log 2>&1 || { \
+	{ grep -q '^------$$' .run/build.log && sed -n '/^------$$/,$$p' .run/build.log || tail -n 5 .run/build.log; } >&2; \
+	echo "error: the app image did not build (all of it: .run/build.log)" >&2; exit 1; }
 
 # After a migration, recreate web if it runs an older image (live reload
 # off), so /readyz compares the database with the code you have; then
@@ -362,9 +369,9 @@ db-push: db-up ## Copy the Compose database into the Heroku app's empty one: mak
 	@$(HOST_PYTHON) bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
 
 .PHONY: db-reset
-db-reset: compose .env upgrade-finished ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
+# The image is built first: a build that fails leaves the database as it was.
+db-reset: compose .env upgrade-finished image ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
 	@$(HOST_PYTHON) bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)$(if $(filter volume,$(confirm)),--yes-volume,)
-	@$(COMPOSE) build --quiet web
 	@$(RUN) web bin/proc release
 	$(refresh-web)
 
@@ -401,8 +408,7 @@ terminal:
 	@test -t 0 || { echo "error: make $(MAKECMDGOALS) needs a terminal (pdb reads from it): run it in a terminal" >&2; exit 1; }
 
 .PHONY: debug
-debug: terminal db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
-	@$(COMPOSE) build --quiet web
+debug: terminal image db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
 	@echo "==> stopping web; running web.1 in the foreground: one worker, one thread, no timeout"
 	@echo "    through the router: http://127.0.0.1:$(WEB_PORT) (its 30 s timeout applies); straight to the dyno: http://127.0.0.1:$(WEB_DIRECT_PORT)"
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"

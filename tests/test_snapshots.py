@@ -73,6 +73,21 @@ def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
     assert stack.api("GET", "/readyz")[0] == 200
 
 
+def test_db_reset_builds_first_so_code_that_does_not_compile_loses_nothing(stack):
+    """The build says where the error is, and the database is still there."""
+    token = stack.sign_up("still-here@example.com")
+    original = stack.read("app/health.py")
+    stack.write("app/health.py", original + "\ndef broken(:\n")
+    try:
+        reset = stack.make("db-reset", "confirm=1")
+    finally:
+        stack.write("app/health.py", original)
+    assert reset.returncode != 0
+    assert 'File "app/health.py", line' in reset.stderr and "SyntaxError" in reset.stderr, reset.stderr
+    assert "error: the app image did not build" in reset.stderr
+    assert stack.api("GET", "/locations", token=token)[0] == 200, "the account and its data are still there"
+
+
 def test_db_reset_gives_an_empty_database_at_head_and_keeps_the_snapshots(stack):
     stack.sign_up("gone@example.com")
     stack.make("db-snapshot", "name=kept")
