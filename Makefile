@@ -30,6 +30,8 @@ override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+# The Compose database as processes on the host reach it (make local, make revision).
+HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
 override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
@@ -338,7 +340,7 @@ revision-message:
 .PHONY: revision
 revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
 	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)"
-	@DATABASE_URL="postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app" \
+	@DATABASE_URL="$(HOST_DATABASE_URL)" \
 		$(BIN)/alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m "$(m)"
 	@echo "==> read the new revision (autogenerate is a draft), then make check and make migrate"
 
@@ -421,12 +423,21 @@ debug: terminal image db-up unwatch ## Run one web dyno in the foreground for br
 	@$(wait-routed)
 	$(start-watch)
 
+# honcho with .env, and then the Compose database's URL on DB_PORT (honcho
+# lets the later file win, over the environment too).
+HONCHO = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --env .env,$(LOCAL_ENV)
+LOCAL_ENV := .run/local.env
+
+.PHONY: local-env
+local-env: .env
+	@mkdir -p $(dir $(LOCAL_ENV)) && echo "DATABASE_URL=$(HOST_DATABASE_URL)" > $(LOCAL_ENV)
+
 .PHONY: local
-local: $(STAMP) db-up ## Run the Procfile on the host with honcho: release, then web
-	@echo "==> release (honcho run, .env loaded)"
-	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho run bin/proc release
+local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web
+	@echo "==> release (honcho run: .env, and the Compose database on 127.0.0.1:$(DB_PORT))"
+	@$(HONCHO) run bin/proc release
 	@echo "==> web (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
-	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start web
+	@$(HONCHO) start web
 
 # --- Heroku --------------------------------------------------------------------
 

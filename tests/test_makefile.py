@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from app.migrations.history import PROJECT_ROOT
@@ -104,3 +105,19 @@ def test_a_stale_watcher_pid_file_never_ends_another_program(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_make_local_reaches_the_compose_database_on_db_port(tmp_path):
+    """An .env of an older checkout still says 5432; honcho's processes get DB_PORT's URL all the same."""
+    for name in (".env.example", ".postgres-version"):
+        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
+    (tmp_path / ".env").write_text("SECRET_KEY=s\nDATABASE_URL=postgres://app:app@127.0.0.1:5432/app\nDB_PORT=6543\n")
+    venv = Path(sys.executable).parent.parent
+    result = subprocess.run(
+        ["make", "-s", "-f", str(PROJECT_ROOT / "Makefile"), f"VENV={venv}",
+         "--eval", "as-local: local-env ; @$(HONCHO) run printenv DATABASE_URL", "as-local"],
+        cwd=tmp_path, env={**os.environ, "DATABASE_URL": "postgres://elsewhere/db"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "postgres://app:app@127.0.0.1:6543/app"
