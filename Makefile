@@ -30,6 +30,9 @@ override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+# A value as one shell word, whatever quotes it holds: what the user typed
+# after name=, m=, to= or from= is passed on as it is, and runs nothing.
+quote = '$(subst ','\'',$(1))'
 # The Compose database as processes on the host reach it (make local, make revision).
 HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
 override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
@@ -212,8 +215,8 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
-	@$(HOST_PYTHON) bin/dynos scale "web=$(web)"
-	@if [ "$(web)" != 0 ]; then $(wait-routed); fi
+	@$(HOST_PYTHON) bin/dynos scale $(call quote,web=$(web))
+	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
 	$(stop-watch)
 	$(start-watch)
 
@@ -329,19 +332,19 @@ upgrade: image db-up ## Apply the next migration only
 
 .PHONY: downgrade
 downgrade: image db-up ## Revert the latest migration, or down to a revision: make downgrade [to=REV]
-	@echo "==> downgrade: alembic downgrade $(or $(to),-1)"
-	@$(RUN) web $(if $(to),alembic downgrade $(to),bin/proc downgrade)
+	@echo "==> downgrade: alembic downgrade" $(call quote,$(or $(to),-1))
+	@$(RUN) web $(if $(to),alembic downgrade $(call quote,$(to)),bin/proc downgrade)
 	$(refresh-web)
 
 .PHONY: revision-message
 revision-message:
-	@test -n "$(m)" || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
+	@test -n $(call quote,$(m)) || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
 
 .PHONY: revision
 revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
-	@echo "==> alembic revision --autogenerate -m \"$(m)\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)"
+	@printf "==> alembic revision --autogenerate -m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
 	@DATABASE_URL="$(HOST_DATABASE_URL)" \
-		$(BIN)/alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m "$(m)"
+		$(BIN)/alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m $(call quote,$(m))
 	@echo "==> read the new revision (autogenerate is a draft), then make check and make migrate"
 
 .PHONY: status
@@ -363,12 +366,12 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 
 .PHONY: db-pull
 db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
-	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from "$(from)",) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
+	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 	$(wait-web)
 
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
-	@$(HOST_PYTHON) bin/localdb push $(if $(to),--to "$(to)",) $(if $(confirm),--confirm "$(confirm)",)
+	@$(HOST_PYTHON) bin/localdb push $(if $(to),--to $(call quote,$(to)),) $(if $(confirm),--confirm $(call quote,$(confirm)),)
 
 .PHONY: db-reset
 # The image is built first: a build that fails leaves the database as it was.
@@ -382,18 +385,18 @@ db-reset: compose .env upgrade-finished image ## Drop the Compose database, recr
 # is not postgres:N).
 .PHONY: db-upgrade
 db-upgrade: compose .env ## Carry the Compose database over to .postgres-version's major, like heroku pg:upgrade [from_image=IMAGE]
-	@$(HOST_PYTHON) bin/localdb upgrade $(if $(from_image),--from-image "$(from_image)",)
+	@$(HOST_PYTHON) bin/localdb upgrade $(if $(from_image),--from-image $(call quote,$(from_image)),)
 
 .PHONY: db-snapshot
 db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
-	@test -n "$(name)" || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb snapshot "$(name)"
+	@test -n $(call quote,$(name)) || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
+	@$(HOST_PYTHON) bin/localdb snapshot $(call quote,$(name))
 	$(wait-web)
 
 .PHONY: db-restore
 db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
-	@test -n "$(name)" || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb restore "$(name)"
+	@test -n $(call quote,$(name)) || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
+	@$(HOST_PYTHON) bin/localdb restore $(call quote,$(name))
 	$(wait-web)
 
 .PHONY: db-snapshots
@@ -402,8 +405,8 @@ db-snapshots: db-up ## List the snapshots: name, revision, when taken, size
 
 .PHONY: db-snapshot-rm
 db-snapshot-rm: db-up ## Delete a snapshot: make db-snapshot-rm name=before-x
-	@test -n "$(name)" || { echo "error: name the snapshot to delete: make db-snapshot-rm name=before-x" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb remove "$(name)"
+	@test -n $(call quote,$(name)) || { echo "error: name the snapshot to delete: make db-snapshot-rm name=before-x" >&2; exit 1; }
+	@$(HOST_PYTHON) bin/localdb remove $(call quote,$(name))
 
 .PHONY: terminal
 terminal:

@@ -58,6 +58,7 @@ BAD_REQUESTS = [
     (("db-restore", "name=nothing-here"), "error: there is no snapshot named nothing-here (snapshots: "),
     (("db-snapshot", "name=bad name"), "error: snapshot name 'bad name' must be 1-40 letters"),
     (("db-snapshot",), "error: name the snapshot: make db-snapshot name="),
+    (("db-snapshot", 'name=x"; touch injected; echo "'), """error: snapshot name 'x"; touch injected; echo "' must be"""),
     (("db-reset",), "error: make db-reset deletes the local database: run it in a terminal to confirm, or add"),
 ]
 
@@ -70,6 +71,7 @@ def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0].startswith(says), result.stderr
     assert stack.make("db-snapshots").stdout == before
+    assert not (stack.directory / "injected").exists(), "a name is passed on, never run"
     assert stack.api("GET", "/readyz")[0] == 200
 
 
