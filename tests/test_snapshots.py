@@ -58,7 +58,7 @@ BAD_REQUESTS = [
     (("db-restore", "name=nothing-here"), "error: there is no snapshot named nothing-here (snapshots: "),
     (("db-snapshot", "name=bad name"), "error: snapshot name 'bad name' must be 1-40 letters"),
     (("db-snapshot",), "error: name the snapshot: make db-snapshot name="),
-    (("db-snapshot", 'name=x"; touch injected; echo "'), """error: snapshot name 'x"; touch injected; echo "' must be"""),
+    (("db-snapshot", 'name=x";touch injected;"'), """error: snapshot name 'x";touch injected;"' must be"""),
     (("db-reset",), "error: make db-reset deletes the local database: run it in a terminal to confirm, or add"),
 ]
 
