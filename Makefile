@@ -121,6 +121,7 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build || { \
+		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; $(up-failed); }
 	@$(wait-routed) || $(up-failed)
@@ -227,7 +228,8 @@ scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: 
 .PHONY: db-up
 db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Image}} {{.Health}}' db 2>/dev/null)" != "$(DB_IMAGE) healthy" ]; then \
-		$(COMPOSE) --progress quiet up --detach --wait db || { $(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
+		$(COMPOSE) --progress quiet up --detach --wait db || { $(HOST_PYTHON) bin/doctor ports || exit 1; \
+			$(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
 
 # One-off processes run the current code, as after a deploy: build first (a

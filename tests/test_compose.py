@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 
@@ -162,6 +163,17 @@ def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: the Docker engine is not running (docker version found no server): start it, then retry"]
+
+
+def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out(stack):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = stack.make("up", WEB_PORT=str(port))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: port {port} (WEB_PORT): in use by another program: stop it, or set WEB_PORT= in .env"]
 
 
 def docker_without_compose(directory, version: str | None) -> str:
