@@ -30,6 +30,8 @@ override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+# Read, not exported: make scale changes it in .env for the Compose it runs.
+override WEB_SCALE := $(call setting,WEB_SCALE,1)
 # A value as one shell word, whatever quotes it holds: what the user typed
 # after name=, m=, to= or from= is passed on as it is, and runs nothing.
 quote = '$(subst ','\'',$(1))'
@@ -124,7 +126,9 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; $(up-failed); }
-	@$(wait-routed) || $(up-failed)
+	@if [ "$(WEB_SCALE)" = 0 ]; then \
+		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
+	else $(wait-routed) || $(up-failed); fi
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 

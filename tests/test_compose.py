@@ -176,6 +176,23 @@ def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out
     assert errors == [f"error: port {port} (WEB_PORT): in use by another program: stop it, or set WEB_PORT= in .env"]
 
 
+def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
+    assert stack.make("down").returncode == 0
+    scaled = stack.make("scale", "web=2")
+    assert scaled.returncode != 0
+    errors = [line for line in scaled.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the stack is not up, so there is nothing to scale: make up, then make scale web=2"]
+    assert stack.container_id("web") == "", "no dyno was started without its database and router"
+
+    up = stack.make("up", WEB_SCALE="0")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "==> web is scaled to 0 (WEB_SCALE=0 in .env)" in up.stdout
+        assert stack.status("/healthz") == 503, "the router answers for the missing dynos"
+    finally:
+        stack.make("down")
+
+
 def docker_without_compose(directory, version: str | None) -> str:
     """Put a `docker` on a PATH of its own that answers `compose version` as ``version`` (None: no plugin)."""
     real = subprocess.run(["sh", "-c", "command -v docker"], capture_output=True, text=True).stdout.strip()
