@@ -11,14 +11,18 @@ from contextlib import suppress
 from typing import Any, NoReturn
 
 from flask import Flask, current_app, g, request
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
 from werkzeug.wrappers import Response
 
+from app.db import get_engine
+from app.migrations.history import SchemaState, schema_state
 from app.migrations.safety import db_error_reason
 
 # Seconds a client should wait before retrying while the database is unavailable.
 RETRY_AFTER = 1
+# SQLSTATEs of a table or column the code expects and the database lacks.
+MISSING_FROM_SCHEMA = {"42P01", "42703"}
 
 
 class ValidationError(UnprocessableEntity):
@@ -54,6 +58,15 @@ def _rollback() -> None:
             session.rollback()
 
 
+def _schema_state() -> SchemaState | None:
+    """Return the database's migration state, or None if it cannot be read."""
+    try:
+        with get_engine().connect() as connection:
+            return schema_state(connection)
+    except SQLAlchemyError:
+        return None
+
+
 def register_error_handlers(app: Flask) -> None:
     """Turn every HTTP error, and any uncaught exception, into JSON."""
 
@@ -71,6 +84,18 @@ def register_error_handlers(app: Flask) -> None:
             description="The database is unavailable; retry shortly.", retry_after=RETRY_AFTER
         )
         return error_response(unavailable)
+
+    @app.errorhandler(ProgrammingError)
+    def handle_schema_behind(exc: ProgrammingError) -> Response:
+        """A missing table or column, with migrations pending (make downgrade, a new checkout): 503, saying so."""
+        _rollback()
+        state = _schema_state() if getattr(exc.orig, "pgcode", None) in MISSING_FROM_SCHEMA else None
+        if state is None or state.current:
+            return handle_unexpected(exc)
+        app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, state.summary())
+        return error_response(
+            ServiceUnavailable(description=f"The database does not match this code: {state.summary()}")
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

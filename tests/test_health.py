@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from app import create_app
 from devtools.postgres import scratch_database
+from tests.support.api import sign_up
 from tests.support.databases import downgrade, unpooled, upgrade
 from tests.support.history import SEED, after, head, previous
 
@@ -76,3 +77,27 @@ def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
     message = body["message"]
     assert "at revision feedfacecafe, which this code does not contain" in message
     assert "make downgrade to=" in message and "make db-reset" in message
+
+
+def test_the_api_on_a_database_behind_the_code_answers_503_saying_what_to_run(server_url, caplog):
+    """Not a 500 and a traceback: the same words /readyz has, in the JSON error and one log line."""
+    with scratch_database(server_url, "unmigrated") as url:
+        response = _client_for(url).post("/accounts", json={"email": "early@example.com", "password": "long enough"})
+    assert response.status_code == 503 and response.mimetype == "application/json"
+    message = response.get_json()["error"]["message"]
+    assert message.startswith("The database does not match this code: database schema is behind")
+    assert "make migrate" in message
+    said = [r for r in caplog.records if "schema not at this code's head" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is None
+
+
+def test_a_table_missing_at_head_is_still_an_unexpected_error(server_url):
+    """Schema drift with every migration applied is a bug to see, not a migration to run."""
+    with scratch_database(server_url, "drifted") as url:
+        upgrade(url, "head")
+        client = _client_for(url)
+        me = sign_up(client)
+        with unpooled(url) as engine, engine.begin() as conn:
+            conn.execute(text("DROP TABLE locations CASCADE"))
+        response = client.get("/locations", headers=me.headers)
+    assert response.status_code == 500
