@@ -81,6 +81,12 @@ def run_migrations_online() -> None:
             **COMPARE,
         )
         tracker = safety.StepTracker()
+        requested = getattr(config.cmd_opts, "revision", None)
+        command = getattr(config.cmd_opts, "cmd", (None,))[0]
+        if getattr(command, "__name__", "") == "upgrade" and requested == "head":
+            current = ",".join(context.get_context().get_current_heads()) or None
+            if current == history.head_revision():
+                print(f"nothing to apply: the database is at this code's head ({current})")
         try:
             with tracker, context.begin_transaction():
                 context.run_migrations()
@@ -93,7 +99,13 @@ def run_migrations_online() -> None:
             current = ",".join(context.get_context().get_current_heads()) or None
             if not history.is_known(current):
                 raise CommandError(history.unknown_revision_message(current, history.head_revision())) from exc
-            raise
+            explained = history.explain_command_error(str(exc), requested, current)
+            if explained is None:
+                raise
+            words, nothing_to_do = explained
+            if not nothing_to_do:
+                raise CommandError(words) from exc
+            print(words)
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)

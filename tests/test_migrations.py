@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from app.migrations.history import revision_message, script_directory
 from app.models import Base
-from tests.support.databases import alembic_cli, downgrade, unpooled, upgrade, user_tables
-from tests.support.history import SEED, head, revisions_oldest_first
+from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables
+from tests.support.history import SEED, head, previous, revisions_oldest_first
 
 
 def test_single_head():
@@ -104,3 +104,35 @@ def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(c
     )
     assert down.returncode == 1 and len(down.stderr.splitlines()) == 1, down.stderr
     assert "Traceback" not in down.stderr and "127.0.0.1" in down.stderr
+
+
+def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
+    """Upgrade at head and downgrade at base are nothing to do; a wrong target is one line with the way on."""
+    reverted = alembic_cli(empty_db, "downgrade", "-1")
+    assert reverted.returncode == 0, reverted.stderr
+    assert "nothing to revert: the database has no migration applied (base)" in reverted.stdout
+
+    upgrade(empty_db, "head")
+    for step in ("+1", "head"):
+        applied = alembic_cli(empty_db, "upgrade", step)
+        assert applied.returncode == 0, applied.stderr
+        assert f"nothing to apply: the database is at this code's head ({head()})" in applied.stdout
+
+    unknown = alembic_cli(empty_db, "downgrade", "bogus")
+    assert unknown.returncode != 0
+    assert (
+        failure_line(unknown)
+        == "there is no revision 'bogus' in alembic/versions: make status lists them (or use base, -1)"
+    )
+
+    downgrade(empty_db, "-1")
+    at = previous(head()) or "base"
+    upward = alembic_cli(empty_db, "downgrade", head())
+    assert upward.returncode != 0
+    assert failure_line(upward).startswith(f"{head()} is not below the database's revision ({at}): downgrade only")
+
+    drafted = alembic_cli(empty_db, "revision", "--autogenerate", "-m", "too early")
+    assert drafted.returncode != 0
+    assert failure_line(drafted).startswith(
+        f"the database is at {at}, not at this code's head ({head()}): make migrate"
+    )

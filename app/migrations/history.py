@@ -95,6 +95,43 @@ def unknown_revision_message(revision: str | None, head: str | None) -> str:
     )
 
 
+def explain_command_error(error: str, requested: str | None, current: str | None) -> tuple[str, bool] | None:
+    """Put Alembic's terse refusals of where a command would go in plain words, with the way on.
+
+    Returns the words and whether there was simply nothing to do (upgrade at
+    head, downgrade at base: not a failure), or None for any other error.
+    ``requested`` is the revision the command was given, ``current`` the
+    database's (both as Alembic spells them).
+    """
+    head = head_revision()
+    if error.startswith("Relative revision") and requested and requested.startswith("+"):
+        if current == head:
+            return f"nothing to apply: the database is at this code's head ({head})", True
+        return f"upgrade {requested} goes past this code's head ({head}): make migrate applies every pending one", False
+    if error.startswith("Relative revision") and requested and requested.startswith("-"):
+        if current is None:
+            return "nothing to revert: the database has no migration applied (base)", True
+        return f"downgrade {requested} goes below base: make downgrade to=base reverts every migration", False
+    if error.startswith("Can't locate revision identified by"):
+        return (
+            f"there is no revision {requested!r} in alembic/versions: make status lists them (or use base, -1)",
+            False,
+        )
+    if error.startswith("Destination") and "is not a valid downgrade target" in error:
+        return (
+            f"{requested} is not below the database's revision ({current or 'base'}): downgrade only goes down; "
+            "make migrate or make upgrade goes up",
+            False,
+        )
+    if error == "Target database is not up to date.":
+        return (
+            f"the database is at {current or 'base'}, not at this code's head ({head}): make migrate first, "
+            "so that autogenerate compares app/models.py with the schema the revisions make",
+            False,
+        )
+    return None
+
+
 def is_known(revision: str | None) -> bool:
     """Return whether every head in ``revision`` (comma-separated) is in this code's history."""
     if revision is None:
