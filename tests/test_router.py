@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import re
@@ -230,19 +231,29 @@ def test_make_down_lets_requests_in_flight_finish(stack):
     credentials = {"email": "inflight@example.com", "password": "a long password"}
     assert stack.api("POST", "/accounts", credentials)[0] in (201, 409)
     results: list[int | str] = []
+    sent = threading.Semaphore(0)
 
     def sign_in():
-        body = json.dumps(credentials).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=60)
         try:
-            results.append(http_raw(stack.port, "POST", "/tokens", [("Content-Type", "application/json")], body)[0])
+            try:
+                connection.request("POST", "/tokens", json.dumps(credentials), {"Content-Type": "application/json"})
+            finally:
+                sent.release()
+            results.append(connection.getresponse().status)
         except OSError as exc:
             results.append(repr(exc))
+        finally:
+            connection.close()
 
-    # Password hashing takes a while, so requests are in flight when SIGTERM comes.
+    # Password hashing takes a while, so requests are in flight when SIGTERM comes. It comes
+    # once every request is sent and web has answered one: a request sent after it would
+    # rightly be refused, and a loaded machine can take longer than any fixed pause to send.
     threads = [threading.Thread(target=sign_in) for _ in range(24)]
     for thread in threads:
         thread.start()
-    time.sleep(0.1)
+    assert all(sent.acquire(timeout=30) for _ in threads), "the requests were not all sent within 30 s"
+    assert poll(lambda: results, 30), "web answered none of them"
     with subprocess.Popen(
         ["make", "down"], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, text=True
     ) as down:
