@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flask import abort, request
+from flask import abort, current_app, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.errors import invalid
@@ -83,6 +83,7 @@ def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str,
 def json_object() -> dict[str, Any]:
     """Return the request body as a JSON object; malformed, empty or non-object JSON is a 400."""
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    _refuse_a_longer_stream(len(raw))
     if not raw.strip():
         abort(400, description="Request body must be a JSON object; it is empty.")
     try:
@@ -92,6 +93,18 @@ def json_object() -> dict[str, Any]:
     if not isinstance(data, dict):
         abort(400, description=f"Request body must be a JSON object, not {_json_type(data)}.")
     return data
+
+
+def _refuse_a_longer_stream(read: int) -> None:
+    """413 for a chunked body longer than MAX_CONTENT_LENGTH.
+
+    With no Content-Length, werkzeug stops reading at the limit and returns
+    what it read, which would then be parsed as if it were the whole body.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and read >= limit:
+        if request.environ["wsgi.input"].read(1):
+            abort(413, description=f"The body is larger than {limit} bytes.")
 
 
 def _short(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -48,6 +49,23 @@ def test_body_over_64_kib_is_413_and_writes_nothing(client, me, counts):
     response = client.post("/accounts", data=payload, content_type="application/json")
     assert_error(response, 413)
     assert counts() == before
+
+
+def chunked(client, path: str, body: bytes, **headers: str):
+    """POST ``body`` with no Content-Length, as gunicorn hands a chunked request to the app."""
+    return client.post(
+        path, input_stream=io.BytesIO(body), content_type="application/json",
+        headers={"Transfer-Encoding": "chunked", **headers}, environ_overrides={"wsgi.input_terminated": True},
+    )  # fmt: skip
+
+
+def test_a_chunked_body_over_64_kib_is_413_too_not_cut_and_parsed(client, me, counts):
+    before = counts()
+    padded = json.dumps({"name": "x", "latitude": 1, "longitude": 1, "pad": "x" * (64 * 1024)}).encode()
+    assert_error(chunked(client, "/locations", padded, **me.headers), 413)
+    assert counts() == before
+    small = json.dumps({"name": "Chunked", "latitude": 1, "longitude": 2}).encode()
+    assert chunked(client, "/locations", small, **me.headers).status_code == 201, "within the limit it is read whole"
 
 
 def test_unknown_route_is_json_404(client):
