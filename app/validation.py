@@ -102,9 +102,9 @@ def _refuse_a_longer_stream(read: int) -> None:
     what it read, which would then be parsed as if it were the whole body.
     """
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if request.content_length is None and limit is not None and read >= limit:
-        if request.environ["wsgi.input"].read(1):
-            abort(413, description=f"The body is larger than {limit} bytes.")
+    at_limit = request.content_length is None and limit is not None and read >= limit
+    if at_limit and request.environ["wsgi.input"].read(1):
+        abort(413, description=f"The body is larger than {limit} bytes.")
 
 
 def _short(exc: BaseException) -> str:
