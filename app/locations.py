@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Blueprint, abort, g, url_for
+from flask import Blueprint, Response, abort, g, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -67,6 +67,13 @@ LIST_MINE = select(*COLUMNS).where(_mine).order_by(_locations.c.id)
 LIST_MY_FAVORITES = select(*COLUMNS).where(_mine, _is_favorite).order_by(_locations.c.id)
 GET_MINE = select(*COLUMNS).where(_this_one, _mine)
 IS_MINE = select(exists().where(_this_one, _mine))
+
+
+def no_content() -> Response:
+    """204 without a Content-Type: there is no body for it to describe (Flask would say text/html)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def as_json(row: Row[Any]) -> dict[str, Any]:
@@ -166,7 +173,7 @@ def delete_location(location_id: int) -> ResponseReturnValue:
     if result.rowcount == 0:
         _not_found(location_id)
     session.commit()
-    return "", 204
+    return no_content()
 
 
 @bp.put("/locations/<int:location_id>/favorite")
@@ -185,7 +192,7 @@ def add_favorite(location_id: int) -> ResponseReturnValue:
         if not violates(exc, Favorite, "location_id"):
             raise
         _not_found(location_id)  # deleted between the check and the insert
-    return "", 204
+    return no_content()
 
 
 @bp.delete("/locations/<int:location_id>/favorite")
@@ -196,7 +203,7 @@ def remove_favorite(location_id: int) -> ResponseReturnValue:
     session = get_session()
     session.execute(delete(Favorite).where(Favorite.account_id == g.account_id, Favorite.location_id == location_id))
     session.commit()
-    return "", 204
+    return no_content()
 
 
 @bp.get("/favorites")

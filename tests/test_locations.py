@@ -79,6 +79,7 @@ def test_favourite_is_idempotent_and_listed(client, me):
     for _ in range(2):
         response = client.put(url, headers=me.headers)
         assert response.status_code == 204 and response.get_data() == b""
+        assert "Content-Type" not in response.headers, "no body, nothing for a type to describe"
     favorites = client.get("/favorites", headers=me.headers).get_json()["locations"]
     assert [f["name"] for f in favorites] == ["Liked"]
     assert favorites[0]["favorite"] is True
