@@ -119,13 +119,28 @@ up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until m
 up: compose .env unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
-	@echo "==> starting db, running the release process, starting web"
+# In Heroku's order: the release process runs while web still serves what
+# it ran before, and web is recreated on the new image only once release
+# succeeded. A failed release leaves that web running, as on Heroku.
+# (Release waits for the database itself, so db's healthcheck is not awaited.)
 # Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
+	@echo "==> starting db and the router; the release process"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
-	$(COMPOSE) up --detach --wait --no-build || { \
+	$(COMPOSE) up --detach --no-build db router || { \
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
-		echo "error: the stack did not start; what db, release, web and router said:" >&2; \
-		$(COMPOSE) logs --no-log-prefix --since "$$since" db release web router >&2; $(up-failed); }
+		echo "error: db or the router did not start; what they said:" >&2; \
+		$(COMPOSE) logs --no-log-prefix --since "$$since" db router >&2; $(up-failed); }; \
+	$(COMPOSE) --progress quiet run --rm --no-deps -T release || { \
+		if [ -z "$$($(COMPOSE) ps --status running --quiet db)" ]; then \
+			echo "error: the database stopped; what it said:" >&2; \
+			$(COMPOSE) logs --no-log-prefix --since "$$since" db >&2; \
+		else echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; fi; \
+		$(up-failed); }
+	@echo "==> starting web"
+	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
+	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
+		echo "error: web did not become healthy; what it said:" >&2; \
+		$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; $(up-failed); }
 	@if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else $(wait-routed) || $(up-failed); fi

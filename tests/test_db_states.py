@@ -132,3 +132,20 @@ def test_postgres_restarting_under_load_answers_503_never_500_and_web_recovers_b
     logs = stack.logs()
     assert "Traceback" not in logs
     assert logs.count("database unavailable: GET /locations") >= len(unavailable)
+
+
+def test_a_failed_release_leaves_the_running_web_serving_as_on_heroku(stack):
+    """make up runs release before it touches web: a migration that fails keeps the previous web in service."""
+    token = stack.sign_up("kept-serving@example.com")
+    web = stack.container_id()
+    failing = stack.directory / "alembic" / "versions" / "2099_01_01_fa11ed0fa11e_fail_on_purpose.py"
+    failing.write_text(revision_source("fa11ed0fa11e", head(), "Fail on purpose", 'raise RuntimeError("on purpose")'))
+    try:
+        up = stack.make("up")
+        assert up.returncode != 0
+        assert "error: the release process failed (above): web still runs what it ran before" in up.stderr
+        assert stack.container_id() == web, "web was neither stopped nor recreated"
+        assert stack.api("GET", "/locations", token=token)[0] == 200, "and it still serves"
+    finally:
+        failing.unlink()
+    stack.up()
