@@ -53,6 +53,19 @@ def test_each_checkout_builds_and_runs_its_own_image(tmp_path):
     assert images == {"main-checkout-app", "feature-checkout-app"}
 
 
+def test_an_env_copied_by_hand_without_a_secret_key_says_how_to_make_one(tmp_path):
+    """.env.example says to copy it; its SECRET_KEY= is empty, and make up writes a key only into a new .env."""
+    (tmp_path / ".env").write_text((PROJECT_ROOT / ".env.example").read_text())
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    config = subprocess.run(
+        ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "--project-directory", str(tmp_path),
+         "config"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert config.returncode != 0
+    assert "SECRET_KEY is empty: make up writes one only into a new .env; put one in yours" in config.stderr
+
+
 def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
     """make up, use the API, change a model, make revision, migrate, status, downgrade, migrate, down."""
     up = stack.up()
