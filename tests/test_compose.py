@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -187,6 +188,9 @@ def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: port {port} (WEB_PORT): in use by another program: stop it, or set WEB_PORT= in .env"]
+    # The router's container was made but never started: make ps says so (not "crashed" in year 1).
+    ps = stack.make("ps").stdout
+    assert re.search(r"^router\.1: down \(never started\) 20\d\d/", ps, re.M), ps
 
 
 def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
