@@ -224,6 +224,7 @@ down: compose unwatch ## Stop and remove the containers (the database volume is 
 # would hold them back. The follower ends with the Compose logs (make down
 # ends those); Ctrl-C ends both.
 logs: compose ## Follow the logs of every service, and of live reload
+	@[ -n "$$($(COMPOSE) ps --all --quiet 2>/dev/null)" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }
 	@if [ -f $(WATCH_LOG) ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
 	$(COMPOSE) logs --follow --tail 100; status=$$?; \

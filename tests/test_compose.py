@@ -195,6 +195,8 @@ def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out
 
 def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
     assert stack.make("down").returncode == 0
+    logs = stack.make("logs")
+    assert logs.returncode == 0 and "==> the stack is down: no logs to follow (make up starts it)" in logs.stdout
     scaled = stack.make("scale", "web=2")
     assert scaled.returncode != 0
     errors = [line for line in scaled.stderr.splitlines() if line.startswith("error:")]
