@@ -181,6 +181,29 @@ with open(pid_file, "w") as out:
 endef
 export DETACH
 
+# Compose's watch takes a lock, a file holding its pid, and leaves it behind
+# when it is stopped (docker/compose#11069). Once that pid belongs to another
+# program, every later watch of the project refuses to start. Given the
+# watch log of such a refusal: remove the stale file (exit 0: try again) or
+# say in one line what to do (exit 1). A live watch's lock is left alone.
+define STALE_LOCK
+import os, pathlib, re, subprocess, sys
+said = re.search(r'exclusive lock for project "([^"]+)": process with PID (\d+) is still running', open(sys.argv[1]).read())
+if not said:
+    sys.exit(1)
+project, pid = said.groups()
+args = subprocess.run(["ps", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
+if re.search(r"compose.* watch", args):
+    sys.exit(f"error: live reload did not start: another docker compose watch of {project} runs (pid {pid}): stop it, then make up")
+lock = pathlib.Path.home() / ".docker" / "docker-compose" / f"{project}.pid"
+if lock.is_file() and lock.read_text().strip() == pid:
+    lock.unlink()
+    print(f"==> live reload: removed Compose's stale watch lock ({lock}: pid {pid} is another program now)")
+    sys.exit(0)
+sys.exit(f"error: live reload did not start: Compose's watch lock for {project} names pid {pid}, another program now: delete {project}.pid in Compose's run directory, then make up")
+endef
+export STALE_LOCK
+
 # Live reload: `docker compose watch` copies saved code into web and rebuilds
 # on requirements.txt or Dockerfile changes; it runs in the background until
 # `make down`. `make up` stops it while it builds, so the two never race.
@@ -194,8 +217,14 @@ define start-watch
 	elif $(watching); then \
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
-		$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
-		for _ in $$(seq 1 300); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; sleep 0.1; done; \
+		for attempt in 1 2; do \
+			$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
+			for _ in $$(seq 1 300); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; \
+				kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null || break; sleep 0.1; done; \
+			grep -q "Watch enabled" $(WATCH_LOG) && break; \
+			[ $$attempt = 1 ] && grep -q "exclusive lock" $(WATCH_LOG) || break; \
+			$(HOST_PYTHON) -c "$$STALE_LOCK" $(WATCH_LOG) || exit 1; \
+		done; \
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
 	fi

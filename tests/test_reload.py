@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -80,6 +81,23 @@ def test_make_logs_shows_what_live_reload_says_as_it_says_it(stack):
     """Its lines come through as written, prefixed like a service's, not held back in a buffer."""
     shown = make_logs(stack, "watch    | ", linger=0)
     assert any(line.startswith("watch    | ") and "Watch enabled" in line for line in shown), "".join(shown)
+
+
+def test_a_stale_compose_watch_lock_is_cleared_and_live_reload_starts(stack):
+    """Compose leaves its watch lock behind; once its pid is another program's, make clears it (compose#11069)."""
+    assert stack.make("unwatch").returncode == 0
+    other = subprocess.Popen(["sleep", "120"])
+    lock = Path.home() / ".docker" / "docker-compose" / f"{stack.env['COMPOSE_PROJECT_NAME']}.pid"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text(str(other.pid))
+        started = stack.make("watch")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "==> live reload: removed Compose's stale watch lock" in started.stdout
+        assert "==> live reload: watching" in started.stdout
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
