@@ -106,6 +106,10 @@ def run_migrations_online() -> None:
             if not nothing_to_do:
                 raise CommandError(words) from exc
             print(words)
+        except (Exception, KeyboardInterrupt) as exc:  # an error in a revision's Python, or Ctrl-C
+            connection.rollback()
+            current = ",".join(context.get_context().get_current_heads()) or None
+            raise CommandError(safety.code_failure_message(exc, tracker.step, current)) from exc
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)

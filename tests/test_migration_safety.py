@@ -93,6 +93,29 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
     assert "size" not in columns(empty_db, "locations")
 
 
+def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_rollback(empty_db, tmp_path):
+    broken = (
+        "2099_01_02_b41b41b41b41_add_size_to_locations.py",
+        revision_source(
+            "b41b41b41b41",
+            "c0105c0105c0",
+            "Add size to locations",
+            'op.add_column("locations", sa.Column("size", sa.Integer()))\nundefined_helper()',
+        ),
+    )
+    ini = history_with(tmp_path, ADD_COLOR, broken)
+    result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    message = failure_line(result)
+    assert message.startswith("upgrade of revision b41b41b41b41 (Add size to locations) failed at ")
+    assert "2099_01_02_b41b41b41b41_add_size_to_locations.py:" in message
+    assert "NameError: name 'undefined_helper' is not defined" in message
+    assert message.endswith("Its changes were rolled back; the database is still at c0105c0105c0.")
+    assert version(empty_db) == "c0105c0105c0"
+    assert "size" not in columns(empty_db, "locations")
+
+
 def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
     slow = (
         "2099_01_03_5105105105a1_backfill_slowly.py",

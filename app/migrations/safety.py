@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
+from pathlib import Path
 from typing import NoReturn
 
 from alembic.util import CommandError
@@ -165,3 +167,25 @@ def failure_message(exc: DBAPIError, step: str | None, settings: Settings, curre
             "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
         )
     return f"{describe_step(step)} failed{where}: {reason}. Its changes were rolled back; {still_at}."
+
+
+def code_failure_message(exc: BaseException, step: str | None, current: str | None) -> str:
+    """Return the one-line explanation of a step that raised in Python (or was interrupted), with where it raised.
+
+    The transaction of the step was rolled back by then, as for a database error.
+    """
+    still_at = f"the database is still at {current or 'base (empty)'}"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"{describe_step(step)} was interrupted. Its changes were rolled back; {still_at}."
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "versions" in Path(f.filename).parts] or frames[-1:]
+    where = f" at {_shown(ours[-1].filename)}:{ours[-1].lineno}" if ours else ""
+    return (
+        f"{describe_step(step)} failed{where}: {type(exc).__name__}: {exc}. Its changes were rolled back; {still_at}."
+    )
+
+
+def _shown(filename: str) -> str:
+    """Return ``filename`` relative to the working directory (the project root) when it is inside it."""
+    path = Path(filename)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else filename
