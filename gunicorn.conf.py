@@ -138,6 +138,14 @@ def post_fork(server, worker):
         survive_load_errors(worker)
 
 
+def worker_exit(server, worker):
+    """Close the worker's pooled connections as it exits (reload, scale down, shutdown), so
+    Postgres sees them end instead of logging each as "Connection reset by peer"."""
+    engine = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("db.engine")
+    if engine is not None:
+        engine.dispose()
+
+
 def when_ready(server):
     """Say which dyno this is, and start watching the code when reloading is on."""
     if os.environ.get("DYNO"):
