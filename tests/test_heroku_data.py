@@ -199,6 +199,22 @@ def test_a_failed_restore_leaves_the_local_database_as_it_was(stack, heroku):
     assert "app__pulling" not in stack.psql("SELECT string_agg(datname, ',') FROM pg_database")
 
 
+def test_a_restore_that_fails_says_its_error_not_the_line_of_context_after_it(stack, heroku):
+    """A check calling a function that names a table without its schema fails under pg_restore's empty search_path."""
+    setup = (
+        "CREATE TABLE t (i int); INSERT INTO t VALUES (1);"
+        " CREATE FUNCTION at_most_t() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM t';"
+        " CREATE TABLE u (i int CHECK (i <= at_most_t())); INSERT INTO u VALUES (1);"
+    )
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE checked")
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "checked", "-v", "ON_ERROR_STOP=1", "-c", setup)
+    result = pull(stack, heroku, "confirm=1", f"from={heroku['url'].rsplit('/', 1)[0]}/checked")
+    assert result.returncode != 0
+    [said] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert said.startswith("error: the pull failed and the local database is as it was: ")
+    assert 'relation "t" does not exist' in said, said
+
+
 def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, heroku, tmp_path):
     env = {k: v for k, v in heroku.items() if k.isupper()}
     unconfirmed = stack.make("db-push", **env)
