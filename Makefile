@@ -123,6 +123,8 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # it ran before, and web is recreated on the new image only once release
 # succeeded. A failed release leaves that web running, as on Heroku.
 # (Release waits for the database itself, so db's healthcheck is not awaited.)
+# Release runs as its service's container, shown as it goes: web's
+# depends_on finds it completed when Compose recreates web (watch rebuilds).
 # Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
 	@echo "==> starting db and the router; the release process"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
@@ -130,11 +132,14 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: db or the router did not start; what they said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db router >&2; $(up-failed); }; \
-	$(COMPOSE) --progress quiet run --rm --no-deps -T release || { \
+	release="$$($(COMPOSE) --progress quiet up --detach --no-build --no-deps release >&2 && $(COMPOSE) ps --all --quiet release)" && \
+	docker logs --follow --since "$$since" "$$release" && [ "$$(docker wait "$$release")" = 0 ] || { \
 		if [ -z "$$($(COMPOSE) ps --status running --quiet db)" ]; then \
 			echo "error: the database stopped; what it said:" >&2; \
 			$(COMPOSE) logs --no-log-prefix --since "$$since" db >&2; \
-		else echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; fi; \
+		elif [ -n "$$($(COMPOSE) ps --status running --quiet web)" ]; then \
+			echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; \
+		else echo "error: the release process failed (above), so web was not started, as on Heroku; fix it, then make up" >&2; fi; \
 		$(up-failed); }
 	@echo "==> starting web"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
@@ -184,23 +189,30 @@ export DETACH
 # Compose's watch takes a lock, a file holding its pid, and leaves it behind
 # when it is stopped (docker/compose#11069). Once that pid belongs to another
 # program, every later watch of the project refuses to start. Given the
-# watch log of such a refusal: remove the stale file (exit 0: try again) or
-# say in one line what to do (exit 1). A live watch's lock is left alone.
+# watch log of such a refusal: remove the stale file and exit 0 (try again),
+# or say in one line what to do and exit 1; exit 2 for any other failure.
+# The file is looked for where Compose keeps it on Linux ($XDG_RUNTIME_DIR,
+# else ~/.docker) and macOS, and removed only if it names that pid; a live
+# watch's lock is left alone.
 define STALE_LOCK
 import os, pathlib, re, subprocess, sys
 said = re.search(r'exclusive lock for project "([^"]+)": process with PID (\d+) is still running', open(sys.argv[1]).read())
 if not said:
-    sys.exit(1)
+    sys.exit(2)
 project, pid = said.groups()
 args = subprocess.run(["ps", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
 if re.search(r"compose.* watch", args):
     sys.exit(f"error: live reload did not start: another docker compose watch of {project} runs (pid {pid}): stop it, then make up")
-lock = pathlib.Path.home() / ".docker" / "docker-compose" / f"{project}.pid"
-if lock.is_file() and lock.read_text().strip() == pid:
-    lock.unlink()
-    print(f"==> live reload: removed Compose's stale watch lock ({lock}: pid {pid} is another program now)")
-    sys.exit(0)
-sys.exit(f"error: live reload did not start: Compose's watch lock for {project} names pid {pid}, another program now: delete {project}.pid in Compose's run directory, then make up")
+home = pathlib.Path.home()
+runtime = [pathlib.Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
+places = [*runtime, *(d / "docker-compose" for d in runtime), home / ".docker" / "docker-compose",
+          home / "Library" / "Application Support" / "com.docker.compose"]
+for lock in (place / f"{project}.pid" for place in places):
+    if lock.is_file() and lock.read_text().strip() == pid:
+        lock.unlink()
+        print(f"==> live reload: removed Compose's stale watch lock ({lock}: pid {pid} is another program now)")
+        sys.exit(0)
+sys.exit(f"error: live reload did not start: Compose's watch lock for {project} names pid {pid}, another program now: delete {project}.pid in Compose's run directory (docker/compose#11069), then make up")
 endef
 export STALE_LOCK
 
@@ -223,7 +235,8 @@ define start-watch
 				kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null || break; sleep 0.1; done; \
 			grep -q "Watch enabled" $(WATCH_LOG) && break; \
 			[ $$attempt = 1 ] && grep -q "exclusive lock" $(WATCH_LOG) || break; \
-			$(HOST_PYTHON) -c "$$STALE_LOCK" $(WATCH_LOG) || exit 1; \
+			$(HOST_PYTHON) -c "$$STALE_LOCK" $(WATCH_LOG); cleared=$$?; \
+			[ $$cleared = 0 ] || { [ $$cleared = 2 ] && break; exit 1; }; \
 		done; \
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
 		echo "==> live reload: watching app/, alembic/ and the image's inputs (log: $(WATCH_LOG), shown by make logs)"; \
@@ -253,7 +266,8 @@ down: compose unwatch ## Stop and remove the containers (the database volume is 
 # would hold them back. The follower ends with the Compose logs (make down
 # ends those); Ctrl-C ends both.
 logs: compose ## Follow the logs of every service, and of live reload
-	@[ -n "$$($(COMPOSE) ps --all --quiet 2>/dev/null)" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }
+	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
+	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }
 	@if [ -f $(WATCH_LOG) ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
 	$(COMPOSE) logs --follow --tail 100; status=$$?; \
@@ -277,7 +291,7 @@ scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: 
 .PHONY: db-up
 db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Image}} {{.Health}}' db 2>/dev/null)" != "$(DB_IMAGE) healthy" ]; then \
-		$(COMPOSE) --progress quiet up --detach --wait db || { $(HOST_PYTHON) bin/doctor ports || exit 1; \
+		$(COMPOSE) --progress quiet up --detach --wait db || { $(HOST_PYTHON) bin/doctor ports DB_PORT || exit 1; \
 			$(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
 

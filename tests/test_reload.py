@@ -83,14 +83,22 @@ def test_make_logs_shows_what_live_reload_says_as_it_says_it(stack):
     assert any(line.startswith("watch    | ") and "Watch enabled" in line for line in shown), "".join(shown)
 
 
+def compose_watch_lock(project: str) -> Path:
+    """Return the lock file the running `docker compose watch` of ``project`` holds, wherever Compose keeps it."""
+    runtime = [Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
+    places = [*runtime, *(d / "docker-compose" for d in runtime), Path.home() / ".docker" / "docker-compose",
+              Path.home() / "Library" / "Application Support" / "com.docker.compose"]  # fmt: skip
+    [lock] = [place / f"{project}.pid" for place in places if (place / f"{project}.pid").is_file()]
+    return lock
+
+
 def test_a_stale_compose_watch_lock_is_cleared_and_live_reload_starts(stack):
     """Compose leaves its watch lock behind; once its pid is another program's, make clears it (compose#11069)."""
+    lock = compose_watch_lock(stack.env["COMPOSE_PROJECT_NAME"])
     assert stack.make("unwatch").returncode == 0
     other = subprocess.Popen(["sleep", "120"])
-    lock = Path.home() / ".docker" / "docker-compose" / f"{stack.env['COMPOSE_PROJECT_NAME']}.pid"
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        lock.write_text(str(other.pid))
+        lock.write_text(str(other.pid))  # the stopped watch's pid, now another program's
         started = stack.make("watch")
         assert started.returncode == 0, started.stdout + started.stderr
         assert "==> live reload: removed Compose's stale watch lock" in started.stdout
@@ -98,6 +106,8 @@ def test_a_stale_compose_watch_lock_is_cleared_and_live_reload_starts(stack):
     finally:
         other.kill()
         other.wait()
+        if lock.is_file() and lock.read_text().strip() == str(other.pid):
+            lock.unlink()
 
 
 def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
