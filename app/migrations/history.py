@@ -112,7 +112,7 @@ def explain_command_error(error: str, requested: str | None, current: str | None
         if current is None:
             return "nothing to revert: the database has no migration applied (base)", True
         return f"downgrade {requested} goes below base: make downgrade to=base reverts every migration", False
-    if error.startswith("Can't locate revision identified by"):
+    if error.startswith("Can't locate revision identified by") and requested:
         return (
             f"there is no revision {requested!r} in alembic/versions: make status lists them (or use base, -1)",
             False,

@@ -178,11 +178,18 @@ def code_failure_message(exc: BaseException, step: str | None, current: str | No
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. Its changes were rolled back; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if "versions" in Path(f.filename).parts] or frames[-1:]
+    ours = [f for f in frames if _is_revision(f.filename)] or frames[-1:]
     where = f" at {_shown(ours[-1].filename)}:{ours[-1].lineno}" if ours else ""
+    error = str(exc).splitlines()[0] if str(exc) else ""
     return (
-        f"{describe_step(step)} failed{where}: {type(exc).__name__}: {exc}. Its changes were rolled back; {still_at}."
+        f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. Its changes were rolled back; {still_at}."
     )
+
+
+def _is_revision(filename: str) -> bool:
+    """Whether ``filename`` is a revision: in a versions/ directory beside an Alembic env.py."""
+    path = Path(filename)
+    return path.parent.name == "versions" and (path.parent.parent / "env.py").is_file()
 
 
 def _shown(filename: str) -> str:
