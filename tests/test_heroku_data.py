@@ -143,7 +143,7 @@ def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, hero
         ("from=postgres://u:p@no-such-host:5432/prod", "error: cannot reach the source database: "),
         ("plain", "error: the source database refuses plain connections (Heroku Postgres takes TLS only)"),
         ("from=postgres://u:wrong@{name}:5432/prod", "error: cannot reach the source database: "),
-        ("from=garbage", "error: from= takes a postgres://user:password@host:port/database URL, not 'garbage'"),
+        ("from=garbage", "error: from= takes a postgres://user:password@host:port/database URL; this is not one"),
     ],
 )
 def test_a_source_it_cannot_use_is_one_line_and_changes_nothing(stack, heroku, source, said):
