@@ -72,17 +72,15 @@ def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db
     assert version(empty_db) == head()
 
 
+def adds_size_then(revision: str, failing: str) -> tuple[str, str]:
+    """A revision after ADD_COLOR that adds locations.size, then runs ``failing``: (file name, source)."""
+    upgrade = f'op.add_column("locations", sa.Column("size", sa.Integer()))\n{failing}'
+    source = revision_source(revision, "c0105c0105c0", "Add size to locations", upgrade)
+    return f"2099_01_02_{revision}_add_size_to_locations.py", source
+
+
 def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_path):
-    broken = (
-        "2099_01_02_b40b40b40b40_add_size_to_locations.py",
-        revision_source(
-            "b40b40b40b40",
-            "c0105c0105c0",
-            "Add size to locations",
-            'op.add_column("locations", sa.Column("size", sa.Integer()))\nop.execute("SELECT 1 / 0")',
-        ),
-    )
-    ini = history_with(tmp_path, ADD_COLOR, broken)
+    ini = history_with(tmp_path, ADD_COLOR, adds_size_then("b40b40b40b40", 'op.execute("SELECT 1 / 0")'))
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
     message = failure_line(result)
@@ -94,16 +92,7 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
 
 
 def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_rollback(empty_db, tmp_path):
-    broken = (
-        "2099_01_02_b41b41b41b41_add_size_to_locations.py",
-        revision_source(
-            "b41b41b41b41",
-            "c0105c0105c0",
-            "Add size to locations",
-            'op.add_column("locations", sa.Column("size", sa.Integer()))\nundefined_helper()',
-        ),
-    )
-    ini = history_with(tmp_path, ADD_COLOR, broken)
+    ini = history_with(tmp_path, ADD_COLOR, adds_size_then("b41b41b41b41", "undefined_helper()"))
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
