@@ -128,11 +128,11 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
 	@echo "==> starting db and the router; the release process"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
-	$(COMPOSE) up --detach --no-build db router || { \
+	$(COMPOSE) up --detach --no-build db router release || { \
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: db or the router did not start; what they said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db router >&2; $(up-failed); }; \
-	release="$$($(COMPOSE) --progress quiet up --detach --no-build --no-deps release >&2 && $(COMPOSE) ps --all --quiet release)" && \
+	release="$$($(COMPOSE) ps --all --quiet release)" && \
 	docker logs --follow --since "$$since" "$$release" && [ "$$(docker wait "$$release")" = 0 ] || { \
 		if [ -z "$$($(COMPOSE) ps --status running --quiet db)" ]; then \
 			echo "error: the database stopped; what it said:" >&2; \
