@@ -123,23 +123,27 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # it ran before, and web is recreated on the new image only once release
 # succeeded. A failed release leaves that web running, as on Heroku.
 # (Release waits for the database itself, so db's healthcheck is not awaited.)
-# Release runs as its service's container, shown as it goes: web's
-# depends_on finds it completed when Compose recreates web (watch rebuilds).
-# Nanoseconds where date has them (GNU): a failure a moment before stays out of the logs shown.
+# Release runs as its service's container (not a one-off), shown as it goes
+# from the moment it started, its status from docker wait. Web's depends_on
+# finds that container when Compose recreates web on a watch rebuild
+# (Compose before 2.37 runs release again then; later ones leave it be).
 	@echo "==> starting db and the router; the release process"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --no-build db router release || { \
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
-		echo "error: db or the router did not start; what they said:" >&2; \
-		$(COMPOSE) logs --no-log-prefix --since "$$since" db router >&2; $(up-failed); }; \
-	release="$$($(COMPOSE) ps --all --quiet release)" && \
-	docker logs --follow --since "$$since" "$$release" && [ "$$(docker wait "$$release")" = 0 ] || { \
+		echo "error: db, the router or the release process did not start; what they said:" >&2; \
+		$(COMPOSE) logs --no-log-prefix --since "$$since" db router release >&2; $(up-failed); }; \
+	release="$$($(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' release | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1)"; \
+	[ -n "$$release" ] || { echo "error: the release process's container is gone: make up again" >&2; $(up-failed); }; \
+	docker logs --follow --since "$$(docker inspect --format '{{.State.StartedAt}}' "$$release")" "$$release" || \
+		echo "note: the release process's output cannot be shown (docker logs failed)" >&2; \
+	[ "$$(docker wait "$$release")" = 0 ] || { \
 		if [ -z "$$($(COMPOSE) ps --status running --quiet db)" ]; then \
 			echo "error: the database stopped; what it said:" >&2; \
 			$(COMPOSE) logs --no-log-prefix --since "$$since" db >&2; \
 		elif [ -n "$$($(COMPOSE) ps --status running --quiet web)" ]; then \
 			echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; \
-		else echo "error: the release process failed (above), so web was not started, as on Heroku; fix it, then make up" >&2; fi; \
+		else echo "error: the release process failed (above), so web was not started (as on Heroku): fix it, then make up" >&2; fi; \
 		$(up-failed); }
 	@echo "==> starting web"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
@@ -192,8 +196,8 @@ export DETACH
 # watch log of such a refusal: remove the stale file and exit 0 (try again),
 # or say in one line what to do and exit 1; exit 2 for any other failure.
 # The file is looked for where Compose keeps it on Linux ($XDG_RUNTIME_DIR,
-# else ~/.docker) and macOS, and removed only if it names that pid; a live
-# watch's lock is left alone.
+# else ~/.docker) and macOS, under its name since 2.24 or before, and removed
+# only if it names that pid; a live watch's lock is left alone.
 define STALE_LOCK
 import os, pathlib, re, subprocess, sys
 said = re.search(r'exclusive lock for project "([^"]+)": process with PID (\d+) is still running', open(sys.argv[1]).read())
@@ -207,7 +211,7 @@ home = pathlib.Path.home()
 runtime = [pathlib.Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
 places = [*runtime, *(d / "docker-compose" for d in runtime), home / ".docker" / "docker-compose",
           home / "Library" / "Application Support" / "com.docker.compose"]
-for lock in (place / f"{project}.pid" for place in places):
+for lock in (place / name for place in places for name in (f"{project}.pid", f"docker-compose.{project}.pid")):
     if lock.is_file() and lock.read_text().strip() == pid:
         lock.unlink()
         print(f"==> live reload: removed Compose's stale watch lock ({lock}: pid {pid} is another program now)")

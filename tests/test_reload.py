@@ -88,7 +88,8 @@ def compose_watch_lock(project: str) -> Path:
     runtime = [Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
     places = [*runtime, *(d / "docker-compose" for d in runtime), Path.home() / ".docker" / "docker-compose",
               Path.home() / "Library" / "Application Support" / "com.docker.compose"]  # fmt: skip
-    [lock] = [place / f"{project}.pid" for place in places if (place / f"{project}.pid").is_file()]
+    names = (f"{project}.pid", f"docker-compose.{project}.pid")  # Compose 2.24 and later, and before
+    [lock] = [place / name for place in places for name in names if (place / name).is_file()]
     return lock
 
 
