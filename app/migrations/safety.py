@@ -180,7 +180,7 @@ def code_failure_message(exc: BaseException, step: str | None, current: str | No
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if _is_revision(f.filename)] or frames[-1:]
     where = f" at {_shown(ours[-1].filename)}:{ours[-1].lineno}" if ours else ""
-    error = str(exc).splitlines()[0] if str(exc) else ""
+    error = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return (
         f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. Its changes were rolled back; {still_at}."
     )
