@@ -66,7 +66,11 @@ engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
 export HEROKU_APP
-HEROKU := heroku$(if $(HEROKU_APP), --app $(HEROKU_APP))
+# The app make's Heroku targets talk to, once: HEROKU_APP, else the one the
+# git remote heroku points at (bin/heroku_cli.py). Deploys push to that app's
+# own git URL, so a remote of another app never receives them.
+heroku-app = app="$$($(HOST_PYTHON) bin/heroku_cli.py app)"; \
+	[ -n "$$app" ] || { echo "error: no Heroku app: set HEROKU_APP=name, or add the git remote heroku (heroku git:remote --app name)" >&2; exit 1; }
 
 .PHONY: help
 help: ## List the targets
@@ -524,15 +528,14 @@ heroku-cli:
 
 .PHONY: heroku-deploy
 heroku-deploy: heroku-cli ## Deploy with heroku.yml: container stack, git push, release runs migrations
-	@echo "==> heroku stack:set container"
-	@$(HEROKU) stack:set container
-	@echo "==> git push heroku HEAD:main (Heroku builds the Dockerfile, runs release, then web)"
-	@git push heroku HEAD:main
+	@$(heroku-app); \
+	echo "==> heroku stack:set container --app $$app"; heroku stack:set container --app "$$app" && \
+	echo "==> git push https://git.heroku.com/$$app.git HEAD:main (Heroku builds the Dockerfile, runs release, then web)" && \
+	git push "https://git.heroku.com/$$app.git" HEAD:main
 
 .PHONY: heroku-migrate
 heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
-	@echo "==> heroku run bin/proc migrate"
-	@$(HEROKU) run bin/proc migrate
+	@$(heroku-app); echo "==> heroku run bin/proc migrate --app $$app"; heroku --app "$$app" run bin/proc migrate
 
 # --- Development ---------------------------------------------------------------
 

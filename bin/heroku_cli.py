@@ -72,3 +72,7 @@ def database_url(app: str) -> str:
     if not url:
         raise HerokuError(f"{app} has no DATABASE_URL: heroku addons:create heroku-postgresql --app {app}")
     return url
+
+
+if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku targets talk to, or nothing
+    print(app_name() or "")

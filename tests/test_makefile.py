@@ -54,6 +54,35 @@ def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
     assert "heroku --app my-maps run bin/proc migrate" in result.stdout
 
 
+def test_heroku_deploy_pushes_to_the_app_it_set_the_stack_of(tmp_path):
+    """HEROKU_APP names the app for stack:set and for the push, whatever a git remote says."""
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "git" / "my-maps.git")], check=True)
+    path = heroku_cli(tmp_path, logged_in=True)
+    redirect = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{tmp_path / 'git'}/.insteadOf",
+                "GIT_CONFIG_VALUE_0": "https://git.heroku.com/"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "HEROKU_APP"} | {"PATH": path, **redirect}
+    result = subprocess.run(["make", "heroku-deploy", "HEROKU_APP=my-maps"], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "heroku stack:set container --app my-maps" in result.stdout
+    pushed = subprocess.run(["git", "--git-dir", str(tmp_path / "git" / "my-maps.git"), "rev-parse", "main"],
+                            capture_output=True, text=True)  # fmt: skip
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert pushed.stdout.strip() == head.stdout.strip(), "the app's own repository received HEAD"
+
+
+def test_heroku_targets_without_an_app_say_how_to_name_one(tmp_path):
+    """No HEROKU_APP and no git remote heroku (a repository without remotes stands in for the checkout's)."""
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "no-remotes.git")], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "HEROKU_APP"}
+    env |= {"PATH": heroku_cli(tmp_path, logged_in=True), "GIT_DIR": str(tmp_path / "no-remotes.git")}
+    for target in ("heroku-deploy", "heroku-migrate"):
+        result = subprocess.run(["make", target], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0
+        assert result.stderr.startswith("error: no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
+        assert "heroku stack:set" not in result.stdout, "nothing was changed on any app"
+
+
 def test_a_virtualenv_whose_python_is_gone_leaves_the_helpers_on_python3(tmp_path):
     """A venv outlives the Python it was made with (pyenv uninstall): make .env still makes a secret."""
     venv = tmp_path / "venv"
