@@ -152,8 +152,11 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 	@echo "==> starting web"
 	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
-		echo "error: web did not become healthy; what it said:" >&2; \
-		$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; $(up-failed); }
+		if $(COMPOSE) ps --all --format '{{.Name}} {{.Labels}}' web | grep 'oneoff=True' | grep -q -- '-web-1 '; then \
+			echo "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it, then make up" >&2; \
+		else echo "error: web did not become healthy; what it said:" >&2; \
+			$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; fi; \
+		$(up-failed); }
 	@if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else $(wait-routed) || $(up-failed); fi
@@ -266,7 +269,7 @@ unwatch:
 .PHONY: down
 down: compose unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
-	@$(COMPOSE) down
+	@$(COMPOSE) down --remove-orphans
 
 .PHONY: logs
 # Live reload's lines come prefixed as Compose prefixes a service's: read
@@ -485,8 +488,15 @@ db-snapshot-rm: db-up ## Delete a snapshot: make db-snapshot-rm name=before-x
 terminal:
 	@test -t 0 || { echo "error: make $(MAKECMDGOALS) needs a terminal (pdb reads from it): run it in a terminal" >&2; exit 1; }
 
+# Debugging is of a running stack: web is replaced by the debug dyno behind
+# the router, and WEB_DIRECT_PORT must be free before web is stopped.
+.PHONY: debuggable
+debuggable: compose
+	@[ -n "$$($(COMPOSE) ps --status running --quiet router)" ] || { echo "error: the stack is not up, so there is no router to debug behind: make up, then make debug" >&2; exit 1; }
+	@$(HOST_PYTHON) bin/doctor ports WEB_DIRECT_PORT
+
 .PHONY: debug
-debug: terminal image db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
+debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
 	@echo "==> stopping web; running web.1 in the foreground: one worker, one thread, no timeout"
 	@echo "    through the router: http://127.0.0.1:$(WEB_PORT) (its 30 s timeout applies); straight to the dyno: http://127.0.0.1:$(WEB_DIRECT_PORT)"
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
+from devtools.docker import docker
 from devtools.http import http_status
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import project_stack
@@ -208,6 +209,25 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
         assert up.returncode == 0, up.stdout + up.stderr
         assert "==> web is scaled to 0 (WEB_SCALE=0 in .env)" in up.stdout
         assert stack.status("/healthz") == 503, "the router answers for the missing dynos"
+    finally:
+        stack.make("down")
+
+
+def test_a_debug_dyno_left_running_is_named_by_make_up_and_removed_by_make_down(stack):
+    """make debug's dyno outlives a closed terminal: make up says so, make down clears it."""
+    assert stack.make(".env").returncode == 0
+    project = stack.env["COMPOSE_PROJECT_NAME"]
+    left = stack.compose("run", "--detach", "--no-deps", "--name", f"{project}-web-1", "web", "bin/proc", "web")
+    assert left.returncode == 0, left.stderr
+    try:
+        up = stack.make("up")
+        assert up.returncode != 0
+        assert (
+            "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it" in up.stderr
+        )
+        assert stack.make("down").returncode == 0
+        assert f"{project}-web-1" not in docker("ps", "--all", "--format", "{{.Names}}").stdout
+        stack.up()
     finally:
         stack.make("down")
 
