@@ -8,9 +8,10 @@ Create Date: ${create_date}
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
+<% written = any(line.strip() not in ("", "pass") and not line.strip().startswith("#") for line in (upgrades or "").splitlines()) %>\
+import sqlalchemy as sa${"" if written else "  # noqa: F401 (kept for the migration you write below)"}
 
-from alembic import op
+from alembic import op${"" if written else "  # noqa: F401"}
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -143,6 +143,8 @@ def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, 
         assert allowed.returncode == 0, allowed.stderr
     [new] = set(versions.iterdir()) - before
     assert new.name.endswith("_backfill_colors.py")
+    source = new.read_text()
+    assert "import sqlalchemy as sa" in source and "from alembic import op" in source, "kept for the data migration"
 
 
 def test_make_check_runs_every_check_and_reports_every_finding(tmp_path, server_url):
