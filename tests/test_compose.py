@@ -225,6 +225,8 @@ def test_a_debug_dyno_left_running_is_named_by_make_up_and_removed_by_make_down(
         assert (
             "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it" in up.stderr
         )
+        ps = stack.make("ps").stdout
+        assert re.search(r"^=== run: one-off processes \(1\)\nrun\.1: up .*: bin/proc web \(", ps, re.M), ps
         assert stack.make("down").returncode == 0
         assert f"{project}-web-1" not in docker("ps", "--all", "--format", "{{.Names}}").stdout
         stack.up()
