@@ -40,7 +40,13 @@ def compose_rows(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
+# The marks the Heroku CLI puts before its messages: a small triangle (older), an angle quote (current).
+HEROKU_MARKS = "\u25b8\u203a"
+
+
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
-    """Return the last thing a failed command said (stderr first), without the Heroku CLI's ▸ marks."""
-    lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
-    return lines[-1].strip(" ▸") if lines else f"exit status {result.returncode}"
+    """Return the last thing a failed command said (stderr first), without the Heroku CLI's marks (old
+    and new arrows) or the "Error ID: ..." line the current CLI ends with."""
+    lines = [line.strip(" \t" + HEROKU_MARKS) for line in (result.stderr or result.stdout).strip().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Error ID:")]
+    return lines[-1] if lines else f"exit status {result.returncode}"

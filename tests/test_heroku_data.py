@@ -43,7 +43,7 @@ STUB = """#!/bin/sh
 case "$*" in
   "auth:whoami") echo you@example.com ;;
   "config:get DATABASE_URL --app my-maps") cat "$STUB_URL_FILE" ;;
-  *) echo " ▸    Couldn't find that app." >&2; exit 1 ;;
+  *) m='\u203a'; printf ' %s  Error: Couldn%st find that app.\n %s\n %s  Error ID: x\n' "$m" "'" "$m" "$m" >&2; exit 1;;
 esac
 """
 
@@ -185,7 +185,10 @@ def test_without_the_heroku_cli_or_app_it_says_so(stack, heroku, tmp_path):
     assert "error: the Heroku CLI is not logged in: run heroku login" in logged_out.stderr
     other = {**{k: v for k, v in heroku.items() if k.isupper()}, "HEROKU_APP": "not-mine"}
     missing = stack.make("db-pull", "confirm=1", **other)
-    assert "error: heroku config:get DATABASE_URL --app not-mine failed: Couldn't find that app." in missing.stderr
+    # As the Heroku CLI says it today: the reason, not its trailing "Error ID" line.
+    assert (
+        "error: heroku config:get DATABASE_URL --app not-mine failed: Error: Couldn't find that app." in missing.stderr
+    )
 
 
 def test_a_failed_restore_leaves_the_local_database_as_it_was(stack, heroku):
