@@ -107,6 +107,8 @@ def run_migrations_online() -> None:
                 raise CommandError(words) from exc
             print(words)
         except (Exception, KeyboardInterrupt) as exc:  # an error in a revision's Python, or Ctrl-C
+            if tracker.step is None:  # not in a revision: nothing of one to roll back or to blame
+                raise
             connection.rollback()
             current = ",".join(context.get_context().get_current_heads()) or None
             raise CommandError(safety.code_failure_message(exc, tracker.step, current)) from exc
@@ -115,6 +117,7 @@ def run_migrations_online() -> None:
                 safety.release(connection)
 
 
+history.checked(context.script)  # a revision file gone: one line, not Alembic's KeyError traceback
 if context.is_offline_mode():
     run_migrations_offline()
 else:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.migrations.history import revision_message, script_directory
 from app.models import Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables
-from tests.support.history import SEED, head, previous, revisions_oldest_first
+from tests.support.history import SEED, head, history_with, previous, revisions_oldest_first
 
 
 def test_single_head():
@@ -136,3 +136,22 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     assert failure_line(drafted).startswith(
         f"the database is at {at}, not at this code's head ({head()}): make migrate"
     )
+
+
+def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_it(empty_db, tmp_path):
+    """Alembic alone ends in a KeyError traceback, in every command."""
+    *_, gone, child = [None, None, *revisions_oldest_first()]
+    if gone is None:
+        pytest.skip("the history has a single revision")
+    ini = history_with(tmp_path)
+    [path] = (tmp_path / "alembic" / "versions").glob(f"*{gone.revision}*.py")
+    path.unlink()
+    said = f"alembic/versions has no revision {gone.revision}, which revision {child.revision} ("
+    upgraded = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert upgraded.returncode != 0 and failure_line(upgraded).startswith(said), upgraded.stderr
+    checked = subprocess.run(
+        [sys.executable, "-m", "app.migrations", "check", "--config", str(ini), "--skip-alembic-check"],
+        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": empty_db},
+    )  # fmt: skip
+    assert checked.returncode == 1 and f"error: {said}" in checked.stderr, checked.stderr
+    assert "Traceback" not in upgraded.stderr + checked.stderr

@@ -30,7 +30,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 
 from app.migrations.history import PROJECT_ROOT as ROOT
-from app.migrations.history import alembic_config, revision_message
+from app.migrations.history import BrokenHistory, alembic_config, checked, revision_message
 
 WAIVER = re.compile(r"#\s*squawk-waive:\s*(?P<rules>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(?P<reason>.*))?$")
 
@@ -137,7 +137,11 @@ def alembic_check(ini: Path) -> list[Finding]:
 def run(ini: Path, skip_alembic_check: bool = False) -> int:
     """Run every check of the history behind ``ini``; print each finding; return the exit status."""
     config = alembic_config(ini, quiet=True)
-    scripts = ScriptDirectory.from_config(config)
+    try:
+        scripts = checked(ScriptDirectory.from_config(config))
+    except BrokenHistory as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
     findings: list[Finding] = []
 
     say("single head")

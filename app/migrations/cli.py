@@ -17,7 +17,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from app.config import ConfigError, load_settings
-from app.migrations.history import ALEMBIC_INI
+from app.migrations.history import ALEMBIC_INI, BrokenHistory
 from app.migrations.safety import db_error_reason
 
 
@@ -30,6 +30,9 @@ def _run(name: str, command: Callable[[], int]) -> None:
         status = 2
     except OperationalError as exc:
         click.echo(f"{name}: cannot reach the database: {db_error_reason(exc)}", err=True)
+        status = 1
+    except BrokenHistory as exc:
+        click.echo(f"{name}: {exc}", err=True)
         status = 1
     sys.exit(status)
 

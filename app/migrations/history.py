@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,10 +32,36 @@ def alembic_config(ini: Path = ALEMBIC_INI, *, quiet: bool = False) -> Config:
     return config
 
 
+class BrokenHistory(CommandError):
+    """A revision revises one that alembic/versions does not hold (a file deleted or renamed)."""
+
+
+def checked(scripts: ScriptDirectory) -> ScriptDirectory:
+    """Return ``scripts`` once its revisions link up; else raise BrokenHistory in one line.
+
+    Alembic itself warns about the missing revision and then fails with a
+    KeyError traceback, in every command, `alembic heads` included.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            scripts.revision_map.heads  # noqa: B018 (builds the map)
+        except KeyError as exc:
+            missing = exc.args[0]
+            said = next((str(w.message) for w in caught if "is not present" in str(w.message)), "")
+            found = re.search(r"referenced from \S+ -> (\w+)[^,]*, (.*) is not present", said)
+            which = f"revision {found.group(1)} ({found.group(2)})" if found else "a revision"
+            raise BrokenHistory(
+                f"alembic/versions has no revision {missing}, which {which} revises: put its file back "
+                "(git checkout -- alembic/versions), or point that down_revision at a revision that exists"
+            ) from exc
+    return scripts
+
+
 @lru_cache(maxsize=1)
 def script_directory() -> ScriptDirectory:
-    """Return the migration scripts; read once, they do not change while running."""
-    return ScriptDirectory.from_config(alembic_config())
+    """Return the migration scripts, checked; read once, they do not change while running."""
+    return checked(ScriptDirectory.from_config(alembic_config()))
 
 
 @lru_cache(maxsize=1)
