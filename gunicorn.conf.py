@@ -35,16 +35,19 @@ WATCHED = (PROJECT_ROOT / "app", PROJECT_ROOT / "alembic")
 # Heroku assigns $PORT; listen on every interface so the router (or Docker) reaches us.
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 
-# Heroku sets WEB_CONCURRENCY from the dyno size; 2 suits a 512 MB dyno.
+# WEB_CONCURRENCY, if set: Heroku's Python buildpack sets it from the dyno
+# size, but the container stack runs no buildpack, so on Heroku it is what
+# `heroku config:set` gives, else 2, which suits a 512 MB dyno.
 workers = 1 if DEBUG else int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = 1 if DEBUG else int(os.environ.get("GUNICORN_THREADS", "4"))
 
 # The router gives up on a request after 30 s, and a dyno gets SIGKILL 30 s
 # after SIGTERM: finish (or abandon) work before either happens
-# (Dev Center: "Request Timeout", "Dyno Shutdown"). A debugger has all day.
+# (Dev Center: "Request Timeout", "Dyno Shutdown"). A debugger has all day,
+# and Ctrl-C at its prompt should end it at once, not after 25 s.
 timeout = 0 if DEBUG else 25
-graceful_timeout = 25
+graceful_timeout = 1 if DEBUG else 25
 
 # The router keeps idle connections open for up to 90 s; closing ours first
 # would race with it reusing them, so stay open longer (Dev Center: "HTTP Routing").

@@ -222,6 +222,7 @@ def test_compose_turns_reload_on_for_web_only_and_lets_the_user_turn_it_off():
 def test_debug_mode_is_one_worker_one_thread_and_no_timeout():
     conf = load_gunicorn_config(WEB_DEBUG="1", WEB_RELOAD="1", WEB_CONCURRENCY="4")
     assert (conf.workers, conf.threads, conf.timeout) == (1, 1, 0)
+    assert conf.graceful_timeout == 1, "Ctrl-C at the debugger's prompt ends it at once"
     assert conf.RELOAD is False, "a reload would end the debugging session"
 
 
