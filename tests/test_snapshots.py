@@ -173,3 +173,5 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert f"db-reset: deleting the Postgres {now} database volume" in reset.stdout
     assert volume_major(stack) == had
+    again = stack.make("db-upgrade", **{"POSTGRES_IMAGE": image})
+    assert again.returncode == 0 and "db-upgrade: nothing to upgrade: the database volume is Postgres" in again.stdout
