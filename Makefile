@@ -66,11 +66,11 @@ engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
 HEROKU_APP ?=
 export HEROKU_APP
-# The app make's Heroku targets talk to, once: HEROKU_APP, else the one the
-# git remote heroku points at (bin/heroku_cli.py). Deploys push to that app's
-# own git URL, so a remote of another app never receives them.
-heroku-app = app="$$($(HOST_PYTHON) bin/heroku_cli.py app)"; \
-	[ -n "$$app" ] || { echo "error: no Heroku app: set HEROKU_APP=name, or add the git remote heroku (heroku git:remote --app name)" >&2; exit 1; }
+# The app make's Heroku targets talk to, once the CLI is installed and logged
+# in: HEROKU_APP, else the one the git remote heroku points at (the checks of
+# bin/heroku_cli.py, as db-pull and doctor make them). Deploys push to that
+# app's own git URL, so a remote of another app never receives them.
+heroku-app = app="$$($(HOST_PYTHON) bin/heroku_cli.py app)" || exit 1
 
 .PHONY: help
 help: ## List the targets
@@ -531,20 +531,15 @@ local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: rel
 doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
 	@$(HOST_PYTHON) bin/doctor
 
-.PHONY: heroku-cli
-heroku-cli:
-	@command -v heroku >/dev/null || { echo "error: the Heroku CLI is not installed: see https://devcenter.heroku.com/articles/heroku-cli" >&2; exit 1; }
-	@heroku auth:whoami >/dev/null 2>&1 || { echo "error: the Heroku CLI is not logged in: run heroku login" >&2; exit 1; }
-
 .PHONY: heroku-deploy
-heroku-deploy: heroku-cli ## Deploy with heroku.yml: container stack, git push, release runs migrations
+heroku-deploy: ## Deploy with heroku.yml: container stack, git push, release runs migrations
 	@$(heroku-app); \
 	echo "==> heroku stack:set container --app $$app"; heroku stack:set container --app "$$app" && \
 	echo "==> git push https://git.heroku.com/$$app.git HEAD:main (Heroku builds the Dockerfile, runs release, then web)" && \
 	git push "https://git.heroku.com/$$app.git" HEAD:main
 
 .PHONY: heroku-migrate
-heroku-migrate: heroku-cli ## Run the migrate process on Heroku (heroku run)
+heroku-migrate: ## Run the migrate process on Heroku (heroku run)
 	@$(heroku-app); echo "==> heroku run bin/proc migrate --app $$app"; heroku --app "$$app" run bin/proc migrate
 
 # --- Development ---------------------------------------------------------------

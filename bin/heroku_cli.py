@@ -1,4 +1,4 @@
-"""The Heroku CLI as bin/doctor and bin/localdb use it: which app, whether it can answer, config vars.
+"""The Heroku CLI as bin/doctor, bin/localdb and make use it: which app, whether it can answer, config vars.
 
 Standard library only, like the scripts beside it: they run with the host's
 python3, before any virtualenv exists.
@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 from localstack import last_line
 
@@ -59,7 +60,7 @@ def require_app() -> str:
         raise NotLoggedIn(f"the Heroku CLI is not logged in{f' ({said})' if said else ''}: run heroku login")
     app = app_name()
     if app is None:
-        raise NoApp("no Heroku app: set HEROKU_APP=name, or add the git remote heroku")
+        raise NoApp("no Heroku app: set HEROKU_APP=name, or add the git remote heroku (heroku git:remote --app name)")
     return app
 
 
@@ -74,5 +75,8 @@ def database_url(app: str) -> str:
     return url
 
 
-if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku targets talk to, or nothing
-    print(app_name() or "")
+if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku targets talk to, or why none
+    try:
+        print(require_app())
+    except HerokuError as exc:
+        sys.exit(f"error: {exc}")
