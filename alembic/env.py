@@ -84,7 +84,7 @@ def run_migrations_online() -> None:
         requested = getattr(config.cmd_opts, "revision", None)
         command = getattr(config.cmd_opts, "cmd", (None,))[0]
         if getattr(command, "__name__", "") == "upgrade" and requested == "head":
-            current = ",".join(context.get_context().get_current_heads()) or None
+            current = history.current_revision(context.get_context())
             if current == history.head_revision():
                 print(f"nothing to apply: the database is at this code's head ({current})")
         try:
@@ -92,11 +92,11 @@ def run_migrations_online() -> None:
                 context.run_migrations()
         except DBAPIError as exc:
             connection.rollback()
-            current = ",".join(context.get_context().get_current_heads()) or None
+            current = history.current_revision(context.get_context())
             raise CommandError(safety.failure_message(exc, tracker.step, settings, current)) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
-            current = ",".join(context.get_context().get_current_heads()) or None
+            current = history.current_revision(context.get_context())
             if not history.is_known(current):
                 raise CommandError(history.unknown_revision_message(current, history.head_revision())) from exc
             explained = history.explain_command_error(str(exc), requested, current)
@@ -110,7 +110,7 @@ def run_migrations_online() -> None:
             if tracker.step is None:  # not in a revision: nothing of one to roll back or to blame
                 raise
             connection.rollback()
-            current = ",".join(context.get_context().get_current_heads()) or None
+            current = history.current_revision(context.get_context())
             raise CommandError(safety.code_failure_message(exc, tracker.step, current)) from exc
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it

@@ -184,10 +184,14 @@ def pending_revisions(revision: str | None) -> tuple[Pending, ...]:
     return tuple(Pending(s.revision, revision_message(s)) for s in reversed(steps))
 
 
+def current_revision(migration_context: MigrationContext) -> str | None:
+    """Return the revision the database is at, heads comma-separated (None before the first migration)."""
+    return ",".join(migration_context.get_current_heads()) or None
+
+
 def schema_state(connection: Connection) -> SchemaState:
     """Return the revision the database is at (None before the first migration)."""
-    heads = MigrationContext.configure(connection).get_current_heads()
-    revision = ",".join(heads) if heads else None
+    revision = current_revision(MigrationContext.configure(connection))
     return SchemaState(
         revision=revision, head=head_revision(), pending=pending_revisions(revision), known=is_known(revision)
     )
