@@ -30,14 +30,14 @@ override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
+override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # Read, not exported: make scale changes it in .env for the Compose it runs.
 override WEB_SCALE := $(call setting,WEB_SCALE,1)
+# The Compose database as processes on the host reach it (make local, make revision).
+HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
 # A value as one shell word, whatever quotes it holds: what the user typed
 # after name=, m=, to= or from= is passed on as it is, and runs nothing.
 quote = '$(subst ','\'',$(1))'
-# The Compose database as processes on the host reach it (make local, make revision).
-HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
-override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
