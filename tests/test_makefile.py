@@ -83,31 +83,32 @@ def test_heroku_targets_without_an_app_say_how_to_name_one(tmp_path):
         assert "heroku stack:set" not in result.stdout, "nothing was changed on any app"
 
 
+def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the project's Makefile in ``directory``, beside copies of the two files it reads as it starts."""
+    for name in (".env.example", ".postgres-version"):
+        (directory / name).write_text((PROJECT_ROOT / name).read_text())
+    makefile = str(PROJECT_ROOT / "Makefile")
+    return subprocess.run(["make", "-f", makefile, *args], cwd=directory, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
 def test_a_virtualenv_whose_python_is_gone_leaves_the_helpers_on_python3(tmp_path):
     """A venv outlives the Python it was made with (pyenv uninstall): make .env still makes a secret."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(tmp_path / "uninstalled" / "python3.11")
-    for name in (".env.example", ".postgres-version"):
-        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
-    result = subprocess.run(
-        ["make", "-f", str(PROJECT_ROOT / "Makefile"), ".env", f"VENV={venv}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = makefile_in(tmp_path, ".env", f"VENV={venv}")
     assert result.returncode == 0, result.stderr
     assert re.search(r"^SECRET_KEY=[0-9a-f]{64}$", (tmp_path / ".env").read_text(), re.M)
 
 
 def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
     """WEB_PORT= (environment or command line) means .env's value, as ${WEB_PORT:-5000} does in Compose."""
-    for name in (".env.example", ".postgres-version"):
-        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
     (tmp_path / ".env").write_text("WEB_PORT=6111\n")
-    makefile = str(PROJECT_ROOT / "Makefile")
-    show = ["make", "-s", "-f", makefile, "--eval", "show: ; @echo $(WEB_PORT) $$WEB_PORT", "show"]
+    show = ["-s", "--eval", "show: ; @echo $(WEB_PORT) $$WEB_PORT", "show"]
 
     def shown(*args: str, **env: str) -> str:
-        result = subprocess.run([*show, *args], cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True)
+        result = makefile_in(tmp_path, *show, *args, env={**os.environ, **env})
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
@@ -119,15 +120,11 @@ def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
 
 def test_a_stale_watcher_pid_file_never_ends_another_program(tmp_path):
     """After a reboot .run/watch.pid may name another program's process group: make leaves it running."""
-    for name in (".env.example", ".postgres-version"):
-        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         (tmp_path / ".run").mkdir()
         (tmp_path / ".run" / "watch.pid").write_text(str(other.pid))
-        result = subprocess.run(
-            ["make", "-f", str(PROJECT_ROOT / "Makefile"), "unwatch"], cwd=tmp_path, capture_output=True, text=True
-        )
+        result = makefile_in(tmp_path, "unwatch")
         assert result.returncode == 0, result.stderr
         assert other.poll() is None, "the other program's process group was ended"
         assert not (tmp_path / ".run" / "watch.pid").exists(), "the stale file is gone"
@@ -143,15 +140,10 @@ def settings_unset() -> dict[str, str]:
 
 def test_make_local_reaches_the_compose_database_on_db_port(tmp_path):
     """An .env of an older checkout still says 5432; honcho's processes get DB_PORT's URL all the same."""
-    for name in (".env.example", ".postgres-version"):
-        (tmp_path / name).write_text((PROJECT_ROOT / name).read_text())
     (tmp_path / ".env").write_text("SECRET_KEY=s\nDATABASE_URL=postgres://app:app@127.0.0.1:5432/app\nDB_PORT=6543\n")
     venv = Path(sys.executable).parent.parent
-    result = subprocess.run(
-        ["make", "-s", "-f", str(PROJECT_ROOT / "Makefile"), f"VENV={venv}",
-         "--eval", "as-local: local-env ; @$(HONCHO) run printenv DATABASE_URL", "as-local"],
-        cwd=tmp_path, env={**settings_unset(), "DATABASE_URL": "postgres://elsewhere/db"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    as_local = ["--eval", "as-local: local-env ; @$(HONCHO) run printenv DATABASE_URL", "as-local"]
+    result = makefile_in(tmp_path, "-s", f"VENV={venv}", *as_local,
+                         env={**settings_unset(), "DATABASE_URL": "postgres://elsewhere/db"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "postgres://app:app@127.0.0.1:6543/app"
