@@ -61,6 +61,8 @@ WATCH_LOG := .run/watch.log
 # may name another program by now, which must be left alone.
 watching = { [ -f $(WATCH_PID) ] && ps -o args= -p "$$(cat $(WATCH_PID))" 2>/dev/null | grep -q 'compose.* watch '; }
 # A shell test for whether a Docker engine answers.
+# The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
+compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'
 engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
@@ -502,7 +504,7 @@ debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foregr
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
 	@$(COMPOSE) --progress quiet stop web
 	@$(COMPOSE) --progress quiet rm --force web
-	@project="$$($(COMPOSE) config --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])')"; \
+	@project="$$($(compose-project))"; \
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
@@ -603,8 +605,13 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 	@echo "==> requirements.txt and requirements-dev.txt updated: make venv installs them"
 
 .PHONY: clean
-clean: unwatch ## Remove the containers, the database volume (snapshots too), the virtualenv and caches
+clean: unwatch ## Remove the containers, the database volume (snapshots too), the app image, the virtualenv and caches
 	@if $(engine_answers); then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@# The app image and the older builds live reload left, by the label Compose gives what it builds.
+	@if $(engine_answers); then \
+		project="$$($(compose-project))" && \
+		built="$$(docker image ls --quiet --filter "label=com.docker.compose.project=$$project" | sort -u)" && \
+		if [ -n "$$built" ]; then echo "==> removing the app images Compose built for $$project"; docker image rm --force $$built >/dev/null; fi; fi
 	@if [ -f $(UPGRADE_MARK) ] && $(engine_answers); then \
 		left="$$(cut -d' ' -f1 $(UPGRADE_MARK))"; echo "==> removing $$left, left by a make db-upgrade that did not finish"; \
 		docker rm --force --volumes "$$left-server" >/dev/null 2>&1; docker volume rm "$$left" >/dev/null; fi

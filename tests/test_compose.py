@@ -14,6 +14,7 @@ import pytest
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker
 from devtools.http import http_status
+from devtools.project import postgres_image
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import project_stack
 
@@ -261,3 +262,20 @@ def test_docker_targets_without_compose_v2_fail_with_one_line_saying_what_to_ins
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0].startswith(says), (target, result.stderr)
         assert "https://docs.docker.com/compose/install/" in errors[0]
+
+
+def test_make_clean_removes_the_containers_the_volume_and_the_app_images_but_no_base_image(stack):
+    """Last in this module: the stack is gone afterwards. The official images stay (no pull needed again)."""
+    project = stack.env["COMPOSE_PROJECT_NAME"]
+    assert stack.make("image").returncode == 0
+    assert stack.compose("create", "db").returncode == 0
+    built = ("image", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={project}")
+    assert docker(*built).stdout.strip(), "make image built the app image"
+
+    # VENV: the copy's own, not the suite's virtualenv that Stack lends it.
+    clean = stack.make("clean", VENV=".venv")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert f"==> removing the app images Compose built for {project}" in clean.stdout
+    assert docker(*built).stdout.strip() == ""
+    assert f"{project}_pgdata" not in docker("volume", "ls", "--quiet").stdout.split()
+    assert docker("image", "inspect", postgres_image(), check=False).returncode == 0, "the base image is kept"
