@@ -35,11 +35,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     if settings.proxy_hops:
         # Heroku's router is one hop; trusting more would let clients forge their address.
+        # It passes Host through and sets no X-Forwarded-Host, so that header is only
+        # ever the client's: trusting it would let a client pick the host of every URL.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
             x_for=settings.proxy_hops,
             x_proto=settings.proxy_hops,
-            x_host=settings.proxy_hops,
+            x_host=0,
             x_port=settings.proxy_hops,
         )
     db.init_app(app, settings)

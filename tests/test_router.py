@@ -112,6 +112,8 @@ def test_created_location_points_at_itself_with_the_scheme_and_port_it_came_thro
     place = json.dumps({"name": "Here", "latitude": 1, "longitude": 2}).encode()
     for tls, port, proto in ((False, stack.port, "http"), (True, stack.tls_port, "https")):
         headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")]
+        # Heroku's router sets no X-Forwarded-Host: one can only be the client's, and is not believed.
+        headers.append(("X-Forwarded-Host", "evil.example"))
         status, answered, body = http_raw(port, "POST", "/locations", headers, place, tls=tls)
         assert status == 201
         assert answered["location"] == f"{proto}://127.0.0.1:{port}/locations/{json.loads(body)['id']}"
