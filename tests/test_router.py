@@ -6,6 +6,7 @@ import http.client
 import itertools
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -141,6 +142,36 @@ def test_at_the_limits_the_request_reaches_the_app(stack):
     line = http_raw(stack.port, "GET", "/healthz?" + "a" * (8192 - len("GET /healthz? HTTP/1.1")))[0]
     header = http_raw(stack.port, "GET", "/healthz", [("X-Big", "a" * (8192 - len("X-Big: ")))])[0]
     assert (line, header) == (414, 431)
+
+
+def test_an_upload_over_the_apps_limit_costs_no_other_request(stack):
+    """gunicorn closes a connection after a 413 it cannot drain: the router must not hand it to the next client."""
+    token = stack.sign_up("uploads@example.com")
+    headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")]
+    too_big = b"[" * 100_000
+    just_under = json.dumps({"name": "n", "latitude": 0, "longitude": 0}).encode() + b" " * 60_000
+    answered = [
+        (http_raw(stack.port, "POST", "/locations", headers, too_big)[0],
+         http_raw(stack.port, "POST", "/locations", headers, just_under)[0])
+        for _ in range(25)
+    ]  # fmt: skip
+    assert set(answered) == {(413, 201)}, answered
+
+
+def test_clients_slow_to_send_a_body_hold_no_dyno_thread(stack):
+    """The router takes the body before it picks a dyno, as Heroku's buffers it: the dyno stays free."""
+    # Twice the stack's threads (one worker of four): without buffering, each would hold one for 30 s.
+    slow = [socket.create_connection(("127.0.0.1", int(stack.port)), timeout=10) for _ in range(8)]
+    try:
+        for client in slow:
+            client.sendall(b'POST /tokens HTTP/1.1\r\nHost: slow\r\nContent-Length: 100\r\n\r\n{"email"')
+        time.sleep(1)
+        started = time.monotonic()
+        assert http_raw(stack.port, "GET", "/healthz")[0] == 200
+        assert time.monotonic() - started < 2, "a request waited behind the slow clients"
+    finally:
+        for client in slow:
+            client.close()
 
 
 def test_every_app_connection_to_the_database_uses_tls(stack):

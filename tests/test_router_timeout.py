@@ -1,9 +1,10 @@
-"""Heroku's 30 s request timeout (H12), through the router, with a test-only dyno that never answers in time."""
+"""Heroku's request timeouts through the router: 30 s for the dyno (H12), 55 s for the client (H28)."""
 
 from __future__ import annotations
 
 import http.client
 import re
+import socket
 import time
 import uuid
 
@@ -45,13 +46,17 @@ def answers(port: str) -> bool:
         return False
 
 
-def test_no_first_byte_within_30_s_is_a_503_and_an_h12_line(router, run_dir):
+def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h28(router, run_dir):
     """A test-only dyno that never answers /slow stands in for web.1 behind the router."""
     slow = f"{router.name}-web-1"
     image = shared_app_image(run_dir)
     docker("run", "-d", "--rm", "--name", slow, "--network", f"{router.name}_default", image, "python", "-c", SLOW_DYNO)
     try:
         assert poll(lambda: answers(router.port), 30), "the router found the slow dyno"
+        # Meanwhile a client that never sends the rest of its body (H28 at 55 s: waited for below).
+        idle = socket.create_connection(("127.0.0.1", int(router.port)), timeout=70)
+        idle.sendall(b"POST /idle HTTP/1.1\r\nHost: idle\r\nContent-Length: 100\r\n\r\n{")
+        idle_since = time.monotonic()
         request_id = f"slow-{uuid.uuid4().hex}"
         started = time.monotonic()
         status, headers, body = http_raw(router.port, "GET", "/slow", [("X-Request-Id", request_id)])
@@ -63,3 +68,11 @@ def test_no_first_byte_within_30_s_is_a_503_and_an_h12_line(router, run_dir):
     [line] = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
     assert line.startswith('at=error code=H12 desc="Request timeout" method=GET path="/slow"')
     assert re.search(r" dyno=web\.1 connect=\d+ms service=3\d{4}ms status=503 ", line), line
+
+    with idle:
+        answer = idle.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"Client Connection Idle (H28)" in answer, answer
+    assert 54 <= time.monotonic() - idle_since <= 65
+    [line] = poll(lambda: [line for line in router.logs("router").splitlines() if 'path="/idle"' in line], 10)
+    assert line.startswith('at=error code=H28 desc="Client Connection Idle" method=POST path="/idle"'), line
+    assert " dyno=- " in line and " status=408 " in line, "no dyno ever saw it"
