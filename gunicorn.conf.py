@@ -69,10 +69,21 @@ access_log_format = (
 
 
 class QuietProbes(Logger):
-    """gunicorn's logger, minus the access line of health probes, which come every second."""
+    """gunicorn's logger, minus the access line of health probes, which come every second.
+
+    A probe is a GET of a health page that says it is one; any other request
+    is logged whatever its User-Agent, so no client can keep itself out of the log.
+    """
+
+    PROBED = ("/healthz", "/readyz")
 
     def access(self, resp, req, environ, request_time):
-        if not environ.get("HTTP_USER_AGENT", "").startswith("healthcheck"):
+        probe = (
+            environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("PATH_INFO") in self.PROBED
+            and environ.get("HTTP_USER_AGENT") == "healthcheck"
+        )
+        if not probe:
             super().access(resp, req, environ, request_time)
 
 

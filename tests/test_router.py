@@ -108,6 +108,25 @@ def test_one_request_id_follows_a_request_from_router_to_app(stack):
     )
 
 
+def test_only_a_probe_of_a_health_page_is_left_out_of_the_logs(stack):
+    """make up's probes say User-Agent: healthcheck; a client saying so elsewhere is still logged, by both."""
+    marker = uuid.uuid4().hex
+    probe, sent = f"probe-{marker}-0123456789", f"claims-{marker}-0123456789"
+    assert http_raw(stack.port, "GET", "/healthz", [("User-Agent", "healthcheck"), ("X-Request-Id", probe)])[0] == 200
+    headers = [("User-Agent", "healthcheck"), ("X-Request-Id", sent), ("Content-Type", "application/json")]
+    assert http_raw(stack.port, "POST", "/tokens", headers, b'{"email": "a@example.com", "password": "x"}')[0] == 401
+
+    def logged_by_both():
+        router = [line for line in router_lines(stack) if marker in line]
+        app = [line for line in stack.logs("web").splitlines() if marker in line]
+        return router and app and (router, app)
+
+    found = poll(logged_by_both, 10)
+    assert found, "a request that said User-Agent: healthcheck was left out of a log"
+    router, app = found
+    assert [sent in line for line in router] == [True] and [sent in line for line in app] == [True], (router, app)
+
+
 def test_created_location_points_at_itself_with_the_scheme_and_port_it_came_through(stack):
     token = stack.sign_up("router@example.com")
     place = json.dumps({"name": "Here", "latitude": 1, "longitude": 2}).encode()
