@@ -62,20 +62,42 @@ accesslog = "-"
 errorlog = "-"
 # logfmt, as heroku/python-getting-started logs it, with the request id the
 # router set: one id follows a request from the router's line to the app's.
+# The path is the request target as sent (percent-encoded, query included),
+# as the router logs it; see AccessLog for why it is not gunicorn's %(U)s.
 access_log_format = (
-    'method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s duration=%(M)sms '
-    'request_id=%({x-request-id}i)s fwd="%({x-forwarded-for}i)s"'
+    'method=%(m)s path="%(path)s" status=%(s)s bytes=%(B)s duration=%(M)sms '
+    'request_id=%({x-request-id}i)s fwd="%(fwd)s"'
 )
 
 
-class QuietProbes(Logger):
-    """gunicorn's logger, minus the access line of health probes, which come every second.
+def escaped(value: str) -> str:
+    """Return ``value`` fit for a logfmt "..." field: backslashes doubled, control characters as \\xNN.
 
-    A probe is a GET of a health page that says it is one; any other request
-    is logged whatever its User-Agent, so no client can keep itself out of the log.
+    gunicorn escapes the quotes itself (SafeAtoms).
+    """
+    return "".join("\\\\" if c == "\\" else c if c.isprintable() else f"\\x{ord(c):02x}" for c in value)
+
+
+class AccessLog(Logger):
+    """gunicorn's logger with fields no client can forge, minus the access line of health probes.
+
+    gunicorn's %(U)s is the decoded path: a %0A in a URL would end the line
+    and start a forged one, and %1B would send escape codes to the terminal.
+    The path and X-Forwarded-For (which starts with what the client sent) are
+    logged escaped instead.
+
+    A probe (every second) is a GET of a health page that says it is one; any
+    other request is logged whatever its User-Agent, so no client can keep
+    itself out of the log.
     """
 
     PROBED = ("/healthz", "/readyz")
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["path"] = escaped(environ.get("RAW_URI", ""))
+        atoms["fwd"] = escaped(environ.get("HTTP_X_FORWARDED_FOR", "-"))
+        return atoms
 
     def access(self, resp, req, environ, request_time):
         probe = (
@@ -87,7 +109,7 @@ class QuietProbes(Logger):
             super().access(resp, req, environ, request_time)
 
 
-logger_class = QuietProbes
+logger_class = AccessLog
 
 # Heartbeat files on tmpfs, not the container's overlay filesystem.
 if os.path.isdir("/dev/shm"):

@@ -127,6 +127,29 @@ def test_only_a_probe_of_a_health_page_is_left_out_of_the_logs(stack):
     assert [sent in line for line in router] == [True] and [sent in line for line in app] == [True], (router, app)
 
 
+def test_what_a_client_sends_is_logged_as_sent_and_cannot_forge_a_line(stack):
+    """The path as sent (query too, as Heroku logs it), the client's X-Forwarded-For escaped; a bad Host is a 400."""
+    request_id = f"forge-{uuid.uuid4().hex}"
+    forged = "/x%0Amethod=DELETE%20path=%22/locations/1%22%1B[31m?token=%0A"
+    headers = [("X-Request-Id", request_id), ("X-Forwarded-For", 'a" b\\')]
+    assert http_raw(stack.port, "GET", forged, headers)[0] == 404
+
+    def both_logged():
+        router = [line for line in router_lines(stack) if f"request_id={request_id}" in line]
+        app = [line for line in stack.logs("web").splitlines() if f"request_id={request_id}" in line]
+        return router and app and (router, app)
+
+    found = poll(both_logged, 10)
+    assert found, "both logged the request"
+    [router], [app] = found
+    assert f'path="{forged}" ' in router, router
+    assert app.startswith(f'method=GET path="{forged}" status=404 '), app
+    assert ' fwd="a\\" b\\\\, ' in app, app
+
+    for host in ("x at=info method=GET", ""):
+        assert http_raw(stack.port, "GET", "/healthz", [("Host", host)])[0] == 400, host
+
+
 def test_created_location_points_at_itself_with_the_scheme_and_port_it_came_through(stack):
     token = stack.sign_up("router@example.com")
     place = json.dumps({"name": "Here", "latitude": 1, "longitude": 2}).encode()
