@@ -29,11 +29,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # prefer-text-field).
 
 # Deterministic constraint names, so migrations can drop what they created.
+# Every column is in the name (column_0_N): named after the first alone,
+# UNIQUE (account_id, title) and UNIQUE (account_id, starts_on) would share a
+# name, and autogenerate would see one replace the other. SQLAlchemy shortens
+# a name past Postgres's 63 bytes with a hash, the same way every time.
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import text
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
 from app.migrations.history import revision_message, script_directory
-from app.models import Base
+from app.models import NAMING_CONVENTION, Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables
 from tests.support.history import SEED, head, history_with, previous, revisions_oldest_first
 
@@ -155,3 +157,24 @@ def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_
     )  # fmt: skip
     assert checked.returncode == 1 and f"error: {said}" in checked.stderr, checked.stderr
     assert "Traceback" not in upgraded.stderr + checked.stderr
+
+
+def test_constraints_that_share_a_first_column_get_names_of_their_own(empty_db):
+    """Two UNIQUEs and two indexes starting with account_id: each its own name, so autogenerate sees them all."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    trips = Table(
+        "trips", metadata, Column("id", Integer, primary_key=True), Column("account_id", Integer),
+        Column("title", Text), Column("starts_on", Text),
+        UniqueConstraint("account_id", "title"), UniqueConstraint("account_id", "starts_on"),
+    )  # fmt: skip
+    Index(None, trips.c.account_id, trips.c.title)
+    Index(None, trips.c.account_id, trips.c.starts_on)
+    with unpooled(empty_db) as engine:
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            unique = conn.execute(
+                text("SELECT count(*) FROM pg_constraint WHERE conrelid = 'trips'::regclass AND contype = 'u'")
+            ).scalar()
+            indexes = conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'ix_%'")).scalar()
+            assert (unique, indexes) == (2, 2)
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
