@@ -36,26 +36,34 @@ def test_three_concurrent_upgrades_apply_each_revision_once(empty_db):
     assert version(empty_db) == head()
 
 
-ADD_COLOR = (
-    "2099_01_01_c0105c0105c0_add_color_to_locations.py",
+# The throwaway revisions work on a table of their own: the user's schema may
+# already have any column of the seed's tables, or not have those tables at all.
+CREATE_SCRATCH = (
+    "2099_01_01_c0105c0105c0_create_a_scratch_table.py",
     revision_source(
         "c0105c0105c0",
         head(),
-        "Add color to locations",
-        'op.add_column("locations", sa.Column("color", sa.Text(), nullable=True))',
-        'op.drop_column("locations", "color")',
+        "Create a scratch table",
+        'op.create_table("suite_scratch", sa.Column("id", sa.Integer(), primary_key=True))',
+        'op.drop_table("suite_scratch")',
     ),
 )
 
 
+def adds_size_then(revision: str, failing: str = "") -> tuple[str, str]:
+    """A revision after CREATE_SCRATCH that adds suite_scratch.size, then runs ``failing``: (file name, source)."""
+    upgrade = f'op.add_column("suite_scratch", sa.Column("size", sa.Integer()))\n{failing}'
+    source = revision_source(revision, "c0105c0105c0", "Add size to the scratch table", upgrade)
+    return f"2099_01_02_{revision}_add_size_to_the_scratch_table.py", source
+
+
 def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db, tmp_path):
-    upgrade(empty_db, "head")
-    ini = history_with(tmp_path, ADD_COLOR)
-    before = columns(empty_db, "locations")
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b42b42b42b42"))
+    assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
     reader = psycopg2.connect(dbapi_dsn(empty_db))
     try:
         # A long read: an open transaction holding ACCESS SHARE on the table.
-        reader.cursor().execute("SELECT count(*) FROM locations")
+        reader.cursor().execute("SELECT count(*) FROM suite_scratch")
         started = time.monotonic()
         result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
         took = time.monotonic() - started
@@ -65,44 +73,36 @@ def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db
     assert result.returncode != 0
     assert took < 15, f"took {took:.1f} s"
     message = failure_line(result)
-    assert "revision c0105c0105c0 (Add color to locations) failed" in message
-    assert 'could not lock table "locations" within lock_timeout 1s' in message
-    assert "Retry" in message and f"still at {head()}" in message
-    assert columns(empty_db, "locations") == before
-    assert version(empty_db) == head()
-
-
-def adds_size_then(revision: str, failing: str) -> tuple[str, str]:
-    """A revision after ADD_COLOR that adds locations.size, then runs ``failing``: (file name, source)."""
-    upgrade = f'op.add_column("locations", sa.Column("size", sa.Integer()))\n{failing}'
-    source = revision_source(revision, "c0105c0105c0", "Add size to locations", upgrade)
-    return f"2099_01_02_{revision}_add_size_to_locations.py", source
+    assert "revision b42b42b42b42 (Add size to the scratch table) failed" in message
+    assert 'could not lock table "suite_scratch" within lock_timeout 1s' in message
+    assert "Retry" in message and "still at c0105c0105c0" in message
+    assert columns(empty_db, "suite_scratch") == ["id"]
+    assert version(empty_db) == "c0105c0105c0"
 
 
 def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_path):
-    ini = history_with(tmp_path, ADD_COLOR, adds_size_then("b40b40b40b40", 'op.execute("SELECT 1 / 0")'))
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b40b40b40b40", 'op.execute("SELECT 1 / 0")'))
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
     message = failure_line(result)
-    assert "upgrade of revision b40b40b40b40 (Add size to locations) failed" in message
+    assert "upgrade of revision b40b40b40b40 (Add size to the scratch table) failed" in message
     assert "division by zero" in message and "the database is still at c0105c0105c0" in message
     assert version(empty_db) == "c0105c0105c0"
-    assert "color" in columns(empty_db, "locations")
-    assert "size" not in columns(empty_db, "locations")
+    assert columns(empty_db, "suite_scratch") == ["id"], "the scratch table is there, without size"
 
 
 def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_rollback(empty_db, tmp_path):
-    ini = history_with(tmp_path, ADD_COLOR, adds_size_then("b41b41b41b41", "undefined_helper()"))
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b41b41b41b41", "undefined_helper()"))
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     message = failure_line(result)
-    assert message.startswith("upgrade of revision b41b41b41b41 (Add size to locations) failed at ")
-    assert "2099_01_02_b41b41b41b41_add_size_to_locations.py:" in message
+    assert message.startswith("upgrade of revision b41b41b41b41 (Add size to the scratch table) failed at ")
+    assert "2099_01_02_b41b41b41b41_add_size_to_the_scratch_table.py:" in message
     assert "NameError: name 'undefined_helper' is not defined" in message
     assert message.endswith("Its changes were rolled back; the database is still at c0105c0105c0.")
     assert version(empty_db) == "c0105c0105c0"
-    assert "size" not in columns(empty_db, "locations")
+    assert columns(empty_db, "suite_scratch") == ["id"]
 
 
 def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
