@@ -591,9 +591,15 @@ check: $(STAMP) ## Run every check, then fail if any failed: ruff, format, mypy,
 	echo "==> make check: every check passed"
 
 .PHONY: format
-format: $(STAMP) ## Fix what ruff can fix and format the code
-	@$(BIN)/ruff check --fix .
+# Fix, then format (which wraps long lines), then list what is left for you:
+# a finding ruff cannot fix must not keep the formatting from running.
+format: $(STAMP) ## Fix what ruff can fix and format the code; list what is left
+	@echo "==> ruff check --fix"
+	@$(BIN)/ruff check --fix --exit-zero --quiet .
+	@echo "==> ruff format"
 	@$(BIN)/ruff format .
+	@echo "==> ruff check (what is left needs your hand)"
+	@$(BIN)/ruff check .
 
 .PHONY: lock
 lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compile (for every Python, 3.11 up)

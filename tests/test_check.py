@@ -165,3 +165,18 @@ def test_make_check_runs_every_check_and_reports_every_finding(tmp_path, server_
     assert "alembic-check:" in output, "alembic check still ran: the models have no color column"
     [summary] = [line for line in result.stderr.splitlines() if line.startswith("error: make check failed:")]
     assert "ruff-format" in summary and "migrations" in summary
+
+
+def test_make_format_fixes_formats_and_wraps_a_long_line_in_one_run(tmp_path):
+    """A line over the length limit is a finding ruff check cannot fix, but ruff format can: format still runs."""
+    project = copy_project(tmp_path / "project")
+    draft = project / "app" / "draft.py"
+    draft.write_text(
+        "import os\n\n\ndef settings():\n    return dict(alpha_alpha_alpha=1, beta_beta_beta=2, gamma_gamma_gamma=3, "
+        "delta_delta_delta=4, epsilon_epsilon_epsilon=5, zeta=6)\n"
+    )
+    result = subprocess.run(["make", "format", VENV], cwd=project, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    source = draft.read_text()
+    assert "import os" not in source, "fixed: the unused import is gone"
+    assert max(len(line) for line in source.splitlines()) <= 120, "formatted: the long line is wrapped"
