@@ -414,6 +414,17 @@ downgrade: image db-up ## Revert the latest migration, or down to a revision: ma
 	@$(RUN) web $(if $(to),alembic downgrade $(call quote,$(to)),bin/proc downgrade)
 	$(refresh-web)
 
+.PHONY: merge
+# After a git merge of branches that each added a revision, the history has
+# two heads: a merge revision (no schema change of its own) joins them.
+# Alembic's script directory alone: no database needed.
+merge: $(STAMP) ## Join the history's heads in a merge revision, as after a git merge of two branches [m="..."]
+	@heads="$$($(BIN)/alembic heads 2>/dev/null | cut -d' ' -f1 | paste -sd' ' -)"; \
+	if [ "$$(echo $$heads | wc -w)" -lt 2 ]; then echo "==> merge: nothing to join: the history has one head ($$heads)"; exit 0; fi; \
+	echo "==> alembic merge heads ($$heads) -m" $(call quote,$(or $(m),Merge heads)); \
+	$(BIN)/alembic merge -m $(call quote,$(or $(m),Merge heads)) heads && \
+	echo "==> make check, then make migrate applies it (and whichever branch's revisions the database lacks)"
+
 .PHONY: revision-message
 revision-message:
 	@test -n $(call quote,$(m)) || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }

@@ -146,13 +146,13 @@ def log_schema_state(app, log):
     """Log where the database schema stands, naming pending revisions; never stop the process for it."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.migrations.history import BrokenHistory, schema_state
+    from app.migrations.history import HistoryError, schema_state
     from app.migrations.safety import db_error_reason
 
     try:
         with app.extensions["db.engine"].connect() as connection:
             state = schema_state(connection)
-    except BrokenHistory as exc:
+    except HistoryError as exc:
         log.warning("%s", exc)
         return
     except SQLAlchemyError as exc:

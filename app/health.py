@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
-from app.migrations.history import BrokenHistory, head_revision, schema_state
+from app.migrations.history import HistoryError, head_revision, schema_state
 from app.migrations.safety import db_error_reason
 
 bp = Blueprint("health", __name__)
@@ -30,13 +30,17 @@ def readyz() -> ResponseReturnValue:
     try:
         with get_engine().connect() as connection:
             state = schema_state(connection)
-    except BrokenHistory as exc:
+    except HistoryError as exc:
         current_app.logger.warning("readyz: %s", exc)
         return {"database": "unknown", "revision": None, "head": None, "pending": [], "message": str(exc)}, 503
     except SQLAlchemyError as exc:
         reason = db_error_reason(exc)
         current_app.logger.warning("readyz: database unavailable: %s", reason)
-        body: dict[str, object] = {"database": "unavailable", "revision": None, "head": head_revision(), "pending": []}
+        try:
+            head = head_revision()
+        except HistoryError:  # said once the database answers
+            head = None
+        body: dict[str, object] = {"database": "unavailable", "revision": None, "head": head, "pending": []}
         return {**body, "message": f"the database does not answer: {reason}"}, 503
     pending = [{"revision": p.revision, "message": p.message} for p in state.pending]
     body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}

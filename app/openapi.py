@@ -74,8 +74,16 @@ class PendingRevision(Schema):
 
 
 class Readiness(Schema):
-    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
-    revision = fields.String(required=True, allow_none=True)
+    database = fields.String(
+        required=True,
+        validate=validate.OneOf(["ok", "unavailable", "unknown"]),
+        metadata={"description": "unknown: alembic/versions cannot be read as it is (see message)."},
+    )
+    revision = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Comma-separated when the database is at several heads."},
+    )
     head = fields.String(required=True, allow_none=True)
     pending = fields.List(fields.Nested(PendingRevision), required=True)
     message = fields.String(metadata={"description": "What is wrong and what to do; only when not ready."})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,16 +101,64 @@ def test_a_waiver_without_a_reason_is_itself_a_finding(tmp_path):
     assert f"waiver-without-reason: the waiver of {rule} gives no reason." in result.stderr
 
 
-def test_two_heads_fail_with_the_merge_command(tmp_path):
-    ini = history_with(
-        tmp_path,
-        ("2099_03_01_aaaa1111aaaa_one.py", revision_source("aaaa1111aaaa", head(), "One branch", "pass")),
-        ("2099_03_01_bbbb2222bbbb_two.py", revision_source("bbbb2222bbbb", head(), "Another branch", "pass")),
-    )
-    result = check("--config", str(ini), "--skip-alembic-check")
-    assert result.returncode == 1
-    assert "single-head: the history has 2 heads (aaaa1111aaaa, bbbb2222bbbb)." in result.stderr
-    assert "alembic merge" in result.stderr
+# What /readyz answers in a copy of the project (its own app and history), as "status json".
+READYZ = (
+    "import json, os; from app import create_app; "
+    "app = create_app({'database_url': os.environ['DATABASE_URL'], 'environment': 'testing'}); "
+    "r = app.test_client().get('/readyz'); "
+    "print(r.status_code, json.dumps(r.get_json()))"
+)
+
+
+def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path, server_url):
+    """Two branches that each added a revision, merged in git: every command says how to join them."""
+    project = copy_project(tmp_path / "project")
+    versions = project / "alembic" / "versions"
+    for rev, message, table in (
+        ("aaaa1111aaaa", "One branch", "branch_one"),
+        ("bbbb2222bbbb", "Another", "branch_two"),
+    ):
+        create = f'op.create_table("{table}", sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True))'
+        source = revision_source(rev, head(), message, create, f'op.drop_table("{table}")')
+        (versions / f"2099_03_01_{rev}_{table}.py").write_text(source)
+
+    def inside(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+
+    def readyz(url: str) -> tuple[int, dict]:
+        status, body = inside(sys.executable, "-c", READYZ, DATABASE_URL=url).stdout.split(" ", 1)
+        return int(status), json.loads(body)
+
+    alembic = [sys.executable, "-m", "alembic"]
+    said = "has 2 heads, aaaa1111aaaa (One branch), bbbb2222bbbb (Another), as after a git merge of branches"
+    with scratch_database(server_url, "split") as url:
+        status = inside(sys.executable, "-m", "app.migrations", "status", DATABASE_URL=url)
+        assert status.returncode != 0 and status.stderr.startswith(f"status: alembic/versions {said}"), status.stderr
+        assert len(status.stderr.splitlines()) == 1 and "make merge joins them" in status.stderr
+        migrate = inside(*alembic, "upgrade", "head", DATABASE_URL=url)
+        assert migrate.returncode != 0 and said in failure_line(migrate) and "Traceback" not in migrate.stderr
+        status, body = readyz(url)
+        assert (status, body["database"]) == (503, "unknown") and said in body["message"]
+        lint = inside(sys.executable, "-m", "app.migrations", "check", "--skip-alembic-check")
+        assert "single-head: the history has 2 heads (aaaa1111aaaa, bbbb2222bbbb). Instead: " in lint.stderr
+        assert "make merge" in lint.stderr
+
+        merged = subprocess.run(["make", "merge", VENV], cwd=project, capture_output=True, text=True, timeout=600)
+        assert merged.returncode == 0, merged.stdout + merged.stderr
+        [merge] = [path.name.split("_")[3] for path in versions.glob("*_merge_heads.py")]
+        lint = inside(sys.executable, "-m", "app.migrations", "check", "--skip-alembic-check")
+        assert lint.returncode == 0 and f"{merge}  Merge heads: clean" in lint.stdout, lint.stdout + lint.stderr
+        assert inside(*alembic, "upgrade", "head", DATABASE_URL=url).returncode == 0
+        assert readyz(url)[0] == 200
+
+        back = inside(*alembic, "downgrade", "-1", DATABASE_URL=url)
+        assert back.returncode != 0
+        assert failure_line(back).startswith(f"the database is at {merge}, a merge of ")
+        assert failure_line(back).endswith("reverts the merge alone (both branches stay applied)")
+        assert inside(*alembic, "downgrade", "aaaa1111aaaa", DATABASE_URL=url).returncode == 0
+        status, body = readyz(url)
+        assert status == 503 and set(body["revision"].split(",")) == {"aaaa1111aaaa", "bbbb2222bbbb"}
+        assert body["pending"] == [{"revision": merge, "message": "Merge heads"}]
 
 
 def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):

@@ -7,8 +7,8 @@ from sqlalchemy import text
 from app import create_app
 from devtools.postgres import scratch_database
 from tests.support.api import sign_up
-from tests.support.databases import downgrade, unpooled, upgrade
-from tests.support.history import SEED, after, head, previous
+from tests.support.databases import downgrade, unpooled, upgrade, version
+from tests.support.history import SEED, after, below, head
 
 
 def test_healthz_is_200(client):
@@ -30,15 +30,16 @@ def _client_for(url):
 def test_readyz_is_503_with_the_older_revision_when_behind(server_url):
     with scratch_database(server_url, "behind") as url:
         upgrade(url, "head")
-        downgrade(url, "-1")
+        downgrade(url, below(head()))
         client = _client_for(url)
         body = client.get("/readyz")
         assert body.status_code == 503
         state = body.get_json()
         assert state["database"] == "ok"
         assert state["head"] == head()
-        assert state["revision"] == previous(head())
-        assert state["pending"] == [{"revision": rev, "message": message} for rev, message in after(previous(head()))]
+        assert state["revision"] == version(url)
+        [(_, message)] = after(version(url))
+        assert state["pending"] == [{"revision": head(), "message": message}], "the head alone was reverted"
         assert "1 pending" in state["message"] and "make migrate" in state["message"]
         upgrade(url, "head")
         assert client.get("/readyz").status_code == 200

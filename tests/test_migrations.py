@@ -13,8 +13,8 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueCons
 
 from app.migrations.history import revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
-from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables
-from tests.support.history import SEED, head, history_with, previous, revisions_oldest_first
+from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
+from tests.support.history import SEED, below, head, history_with, revisions_oldest_first
 
 
 def test_single_head():
@@ -35,7 +35,7 @@ def test_every_revision_has_a_docstring_for_both_directions():
 def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db):
     for rev in revisions_oldest_first():
         upgrade(empty_db, rev.revision)
-        downgrade(empty_db, rev.down_revision or "base")
+        downgrade(empty_db, below(rev.revision))
         upgrade(empty_db, rev.revision)
 
 
@@ -127,8 +127,8 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
         == "there is no revision 'bogus' in alembic/versions: make status lists them (or use base, -1)"
     )
 
-    downgrade(empty_db, "-1")
-    at = previous(head()) or "base"
+    downgrade(empty_db, below(head()))
+    at = version(empty_db) or "base"
     upward = alembic_cli(empty_db, "downgrade", head())
     assert upward.returncode != 0
     assert failure_line(upward).startswith(f"{head()} is not below the database's revision ({at}): downgrade only")
@@ -142,9 +142,16 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
 
 def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_it(empty_db, tmp_path):
     """Alembic alone ends in a KeyError traceback, in every command."""
-    *_, gone, child = [None, None, *revisions_oldest_first()]
-    if gone is None:
-        pytest.skip("the history has a single revision")
+    # The latest revision with one parent that has no other child: deleting that parent breaks it alone.
+    scripts = script_directory()
+    children = [
+        rev for rev in revisions_oldest_first()
+        if isinstance(rev.down_revision, str) and len(scripts.get_revision(rev.down_revision).nextrev) == 1
+    ]  # fmt: skip
+    if not children:
+        pytest.skip("no revision has a parent of its own")
+    child = children[-1]
+    gone = scripts.get_revision(child.down_revision)
     ini = history_with(tmp_path)
     [path] = (tmp_path / "alembic" / "versions").glob(f"*{gone.revision}*.py")
     path.unlink()

@@ -24,13 +24,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
 
 from app.migrations.history import PROJECT_ROOT as ROOT
-from app.migrations.history import BrokenHistory, alembic_config, checked, revision_message
+from app.migrations.history import HistoryError, alembic_config, checked, revision_message
 
 WAIVER = re.compile(r"#\s*squawk-waive:\s*(?P<rules>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(?P<reason>.*))?$")
 
@@ -73,12 +74,23 @@ def waivers(rev: Script) -> tuple[set[str], list[Finding]]:
     return rules, problems
 
 
-def upgrade_sql(config: Config, rev: Script) -> str:
-    """Return the SQL `alembic upgrade <down>:<rev> --sql` emits, less Alembic's own bookkeeping."""
+def upgrade_sql(config: Config, scripts: ScriptDirectory, rev: Script) -> str:
+    """Return the SQL `alembic upgrade <down>:<rev> --sql` emits, less Alembic's own bookkeeping.
+
+    What `alembic upgrade` does, with the start given as revisions rather
+    than as "a:b" text: a merge revision starts from all of its parents, so
+    its SQL is its own and not one branch's revisions again.
+    """
     buffer = io.StringIO()
     config.output_buffer = buffer
-    target = f"{rev.down_revision}:{rev.revision}" if rev.down_revision else rev.revision
-    command.upgrade(config, target, sql=True)
+
+    def steps(current: Any, context: Any) -> Any:
+        return scripts._upgrade_revs(rev.revision, current)
+
+    with EnvironmentContext(
+        config, scripts, fn=steps, as_sql=True, starting_rev=rev.down_revision, destination_rev=rev.revision
+    ):
+        scripts.run_env()
     statements = [s for s in buffer.getvalue().split(";\n") if "alembic_version" not in s]
     return ";\n".join(statements)
 
@@ -92,7 +104,7 @@ def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]
             waived, problems = waivers(rev)
             findings += problems
             sql_file = Path(tmp) / f"{rev.revision}.sql"
-            sql_file.write_text(upgrade_sql(config, rev))
+            sql_file.write_text(upgrade_sql(config, scripts, rev))
             args = [squawk, "--reporter", "json", "--pg-version", POSTGRES_MAJOR, str(sql_file)]
             if waived:
                 args += ["--exclude", ",".join(sorted(waived))]
@@ -139,7 +151,7 @@ def run(ini: Path, skip_alembic_check: bool = False) -> int:
     config = alembic_config(ini, quiet=True)
     try:
         scripts = checked(ScriptDirectory.from_config(config))
-    except BrokenHistory as exc:
+    except HistoryError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     findings: list[Finding] = []
@@ -148,7 +160,7 @@ def run(ini: Path, skip_alembic_check: bool = False) -> int:
     heads = scripts.get_heads()
     if len(heads) != 1:
         message = f"the history has {len(heads)} heads ({', '.join(sorted(heads))})."
-        advice = 'merge them: alembic merge -m "Merge heads" heads'
+        advice = "join them in a merge revision: make merge"
         findings.append(Finding(relative(ini.parent / "alembic" / "versions"), "single-head", message, advice))
     else:
         print(f"    {heads[0]}", flush=True)

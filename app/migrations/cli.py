@@ -17,7 +17,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from app.config import ConfigError, load_settings
-from app.migrations.history import ALEMBIC_INI, BrokenHistory
+from app.migrations.history import ALEMBIC_INI, HistoryError
 from app.migrations.safety import db_error_reason
 
 
@@ -31,7 +31,7 @@ def _run(name: str, command: Callable[[], int]) -> None:
     except OperationalError as exc:
         click.echo(f"{name}: cannot reach the database: {db_error_reason(exc)}", err=True)
         status = 1
-    except BrokenHistory as exc:
+    except HistoryError as exc:
         click.echo(f"{name}: {exc}", err=True)
         status = 1
     sys.exit(status)

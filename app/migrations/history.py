@@ -32,8 +32,16 @@ def alembic_config(ini: Path = ALEMBIC_INI, *, quiet: bool = False) -> Config:
     return config
 
 
-class BrokenHistory(CommandError):
+class HistoryError(CommandError):
+    """The revisions in alembic/versions cannot be used as they are; the message says how to mend them."""
+
+
+class BrokenHistory(HistoryError):
     """A revision revises one that alembic/versions does not hold (a file deleted or renamed)."""
+
+
+class SplitHistory(HistoryError):
+    """The history has several heads: git merged branches that each added a revision."""
 
 
 def checked(scripts: ScriptDirectory) -> ScriptDirectory:
@@ -66,8 +74,21 @@ def script_directory() -> ScriptDirectory:
 
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    """Return the single head of the history (the test suite keeps it single)."""
-    return script_directory().get_current_head()
+    """Return the single head of the history; raise SplitHistory, with the way out, when there are several."""
+    heads = script_directory().get_heads()
+    if len(heads) > 1:
+        raise split_history(heads)
+    return heads[0] if heads else None
+
+
+def split_history(heads: tuple[str, ...] | list[str]) -> SplitHistory:
+    """Name the heads, and say how to join them (Alembic only says "please use get_heads()")."""
+    scripts = script_directory()
+    named = ", ".join(f"{head} ({revision_message(scripts.get_revision(head))})" for head in sorted(heads))
+    return SplitHistory(
+        f"alembic/versions has {len(heads)} heads, {named}, as after a git merge of branches that each added "
+        "a revision: make merge joins them in a merge revision; then make migrate"
+    )
 
 
 def revision_message(script: Script) -> str:
@@ -131,6 +152,16 @@ def explain_command_error(error: str, requested: str | None, current: str | None
     ``requested`` is the revision the command was given, ``current`` the
     database's (both as Alembic spells them).
     """
+    if error.startswith("The script directory has multiple heads"):
+        return str(split_history(script_directory().get_heads())), False
+    if error.startswith("Ambiguous walk") and current and "," not in current:
+        parents = script_directory().get_revision(current).down_revision
+        if isinstance(parents, tuple):
+            return (
+                f"the database is at {current}, a merge of {', '.join(parents)}: make downgrade to={parents[0]} "
+                "reverts the merge alone (both branches stay applied)",
+                False,
+            )
     head = head_revision()
     if error.startswith("Relative revision") and requested and requested.startswith("+"):
         if current == head:
@@ -175,13 +206,18 @@ def is_known(revision: str | None) -> bool:
 
 
 def pending_revisions(revision: str | None) -> tuple[Pending, ...]:
-    """Return the revisions from ``revision`` (exclusive) to head, oldest first; empty if unknown."""
+    """Return the revisions head needs that ``revision`` (heads comma-separated) lacks, oldest first.
+
+    Counted as ancestors, not as one line of descent: a database at one
+    side of a merge still lacks the other side's revisions. Empty if unknown.
+    """
     scripts = script_directory()
-    head = scripts.get_current_head()
-    if revision == head or not is_known(revision):
+    head = head_revision()
+    if head is None or revision == head or not is_known(revision):
         return ()
-    steps = list(scripts.iterate_revisions(head, revision))
-    return tuple(Pending(s.revision, revision_message(s)) for s in reversed(steps))
+    applied = {s.revision for rev in (revision or "").split(",") if rev for s in scripts.iterate_revisions(rev, "base")}
+    needed = [s for s in scripts.iterate_revisions(head, "base") if s.revision not in applied]
+    return tuple(Pending(s.revision, revision_message(s)) for s in reversed(needed))
 
 
 def current_revision(migration_context: MigrationContext) -> str | None:

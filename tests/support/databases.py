@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, text
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from app.migrations.history import PROJECT_ROOT, alembic_config
+from app.migrations.history import PROJECT_ROOT, alembic_config, current_revision
 from devtools.postgres import scratch_database
 
 
@@ -92,11 +93,9 @@ def columns(url: str, table: str) -> list[str]:
 
 
 def version(url: str) -> str | None:
-    """Return the revision ``url``'s database is at (None before the first migration)."""
+    """Return the revision ``url``'s database is at, as the app says it (heads comma-separated; None: empty)."""
     with unpooled(url) as engine, engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return current_revision(MigrationContext.configure(conn))
 
 
 def dbapi_dsn(url: str) -> str:

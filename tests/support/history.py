@@ -43,11 +43,16 @@ def head() -> str:
     return current
 
 
-def previous(revision: str) -> str | None:
-    """Return the revision before ``revision``."""
+def below(revision: str) -> str:
+    """Return the downgrade target that reverts ``revision`` alone.
+
+    The revision before it; for a merge revision its first parent (Alembic
+    then keeps the other branch applied: the database is at both heads); or base.
+    """
     down = script_directory().get_revision(revision).down_revision
-    assert not isinstance(down, tuple), f"{revision} is a merge point"
-    return down
+    if isinstance(down, tuple):
+        return down[0]
+    return down or "base"
 
 
 def revisions_oldest_first():
