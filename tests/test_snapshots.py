@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
 import time
 
 import pytest
 
+from devtools.http import poll
 from devtools.project import newer_postgres_image, postgres_image
 from tests.support.history import head
 from tests.support.stack import project_stack
@@ -73,6 +78,43 @@ def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
     assert stack.make("db-snapshots").stdout == before
     assert not (stack.directory / "injected").exists(), "a name is passed on, never run"
     assert stack.api("GET", "/readyz")[0] == 200
+
+
+def interrupt_at(stack, cue: str, *target: str) -> subprocess.CompletedProcess[str]:
+    """Run ``make target`` and press Ctrl-C (SIGINT to its process group) as it prints ``cue``."""
+    make = subprocess.Popen(
+        ["make", *target], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert make.stdout is not None
+    said = []
+    for line in make.stdout:
+        said.append(line)
+        if cue in line:
+            os.killpg(make.pid, signal.SIGINT)
+            break
+    rest, errors = make.communicate(timeout=120)
+    return subprocess.CompletedProcess(make.args, make.returncode, "".join(said) + rest, errors)
+
+
+def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_it_open(stack):
+    """Both end the database's sessions for a second; Ctrl-C then used to leave it refusing every connection."""
+    credentials = {"email": "ctrl-c@example.com", "password": "a long password"}
+    stack.sign_up(credentials["email"])
+    for cue, target in (
+        ("snapshot interrupted: copying database", ("db-snapshot", "name=interrupted")),
+        ("restore interrupted: swapping it in", ("db-restore", "name=interrupted")),
+    ):
+        stopped = interrupt_at(stack, cue, *target)
+        refusing = "SELECT string_agg(datname, ',') FROM pg_database WHERE NOT datallowconn AND datname !~ '^snap'"
+        assert stack.psql(refusing) == "template0", "every database but the snapshots takes connections"
+        assert stack.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'app\\_\\_%'") == "0", "no copy left"
+        assert poll(lambda: stack.api("POST", "/tokens", credentials)[0] == 201, 10), "web serves the data"
+        assert stopped.returncode != 0, stopped.stdout
+        assert ": finishing first (it takes a moment), then stopping" in stopped.stdout, stopped.stdout
+        assert "error: interrupted (Ctrl-C); the database was not left halfway" in stopped.stderr
+        assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert re.search(rf"^interrupted +{head()} ", stack.make("db-snapshots").stdout, re.M), "the snapshot is whole"
 
 
 def test_db_reset_builds_first_so_code_that_does_not_compile_loses_nothing(stack):
