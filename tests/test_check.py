@@ -165,8 +165,19 @@ def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url)
     ini = history_with(tmp_path, upto=SEED[2][0])  # cut before favorites: the models still declare them
     result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
     assert result.returncode == 1
-    assert "alembic-check: `alembic check` failed" in result.stderr
+    assert "alembic-check: `alembic check` failed: New upgrade operations detected: [('add_table'," in result.stderr
     assert "make revision" in result.stderr
+
+
+def test_a_revision_that_fails_on_an_empty_database_is_named_with_its_error(tmp_path, server_url):
+    """Not Alembic's last log line, nor advice to write a revision."""
+    broken = revision_source("5e15e15e15e1", head(), "Typo", 'op.execute("UPDATE no_such_table SET x = 1")')
+    ini = history_with(tmp_path, ("2099_05_01_5e15e15e15e1_typo.py", broken))
+    result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
+    assert result.returncode == 1
+    [finding] = [line for line in result.stderr.splitlines() if "alembic-check:" in line]
+    assert "`alembic upgrade head` failed on an empty database: upgrade of revision 5e15e15e15e1 (Typo)" in finding
+    assert 'relation "no_such_table" does not exist' in finding and "fix the revision it names" in finding
 
 
 def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, server_url):

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueCons
 from app.migrations.history import revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
-from tests.support.history import SEED, below, head, history_with, revisions_oldest_first
+from tests.support.history import SEED, below, head, history_with, revision_source, revisions_oldest_first
 
 
 def test_single_head():
@@ -163,6 +163,31 @@ def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_
         capture_output=True, text=True, env={**os.environ, "DATABASE_URL": empty_db},
     )  # fmt: skip
     assert checked.returncode == 1 and f"error: {said}" in checked.stderr, checked.stderr
+    assert "Traceback" not in upgraded.stderr + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("def upgrade(:\n    pass\n", ":1: SyntaxError: "),
+        ("helper_from_another_branch()\n", ":1: NameError: name 'helper_from_another_branch' is not defined: "),
+    ],
+)
+def test_a_revision_file_that_does_not_load_is_one_line_naming_file_and_line(empty_db, tmp_path, code, said):
+    """Alembic alone prints the import's traceback, in every command."""
+    source = revision_source("b10cb10cb10c", head(), "Does not load", "pass") + f"\n{code}"
+    name = "2099_04_01_b10cb10cb10c_does_not_load.py"
+    lines = source.count("\n") - code.count("\n")  # the line the code starts on, less one
+    said = said.replace(":1:", f":{lines + 1}:")
+    ini = history_with(tmp_path, (name, source))
+    upgraded = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert upgraded.returncode != 0
+    assert failure_line(upgraded).startswith(f"alembic/versions/{name}{said}"), upgraded.stderr
+    checked = subprocess.run(
+        [sys.executable, "-m", "app.migrations", "check", "--config", str(ini), "--skip-alembic-check"],
+        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": empty_db},
+    )  # fmt: skip
+    assert checked.returncode == 1 and f"error: alembic/versions/{name}{said}" in checked.stderr, checked.stderr
     assert "Traceback" not in upgraded.stderr + checked.stderr
 
 

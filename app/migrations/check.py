@@ -120,6 +120,19 @@ def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]
     return findings
 
 
+def alembic_failure(args: list[str], result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """Return (message, advice) for a failed `alembic upgrade head` or `alembic check`, from its FAILED line."""
+    output = (result.stdout + result.stderr).strip().splitlines()
+    failed = [line.removeprefix("FAILED: ") for line in output if line.startswith("FAILED: ")]
+    said = failed[-1] if failed else (output[-1] if output else "(no output)")
+    if args[0] == "upgrade":
+        return (
+            f"`alembic upgrade head` failed on an empty database: {said}",
+            "fix the revision it names (make migrate says the same of the Compose database)",
+        )
+    return f"`alembic check` failed: {said}", 'write the revision for the difference: make revision m="..."'
+
+
 def alembic_check(ini: Path) -> list[Finding]:
     """Run the real `alembic check` against a database migrated to head."""
     from devtools.postgres import running_postgres, scratch_database
@@ -132,10 +145,7 @@ def alembic_check(ini: Path) -> list[Finding]:
                 cwd=ROOT, env=env, capture_output=True, text=True,
             )  # fmt: skip
             if result.returncode != 0:
-                output = (result.stdout + result.stderr).strip().splitlines()
-                message = f"`alembic {' '.join(args)}` failed: {output[-1] if output else '(no output)'}"
-                advice = 'make app/models.py and the revisions agree: make revision m="..."'
-                return [Finding(relative(ini.parent / "alembic"), "alembic-check", message, advice)]
+                return [Finding(relative(ini.parent / "alembic"), "alembic-check", *alembic_failure(args, result))]
         return []
 
     server = os.environ.get("TEST_DATABASE_URL")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import traceback
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,6 +46,26 @@ class SplitHistory(HistoryError):
     """The history has several heads: git merged branches that each added a revision."""
 
 
+class UnreadableRevision(HistoryError):
+    """A revision file does not compile, or raises as Alembic loads it."""
+
+
+def unreadable(exc: Exception, versions: Path) -> UnreadableRevision:
+    """Say where loading a revision file failed (file:line) and why, in one line."""
+    where = None
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = (exc.filename, exc.lineno)
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).parent == versions]
+        where = (frames[-1].filename, frames[-1].lineno) if frames else None
+    reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    place = f"{os.path.relpath(where[0], versions.parent.parent)}:{where[1]}: " if where else ""
+    return UnreadableRevision(
+        f"{place}{type(exc).__name__}: {reason}: Alembic cannot load the revisions until it is fixed "
+        "(no migration command, status or /readyz can read the history meanwhile)"
+    )
+
+
 def checked(scripts: ScriptDirectory) -> ScriptDirectory:
     """Return ``scripts`` once its revisions link up; else raise BrokenHistory in one line.
 
@@ -63,6 +85,8 @@ def checked(scripts: ScriptDirectory) -> ScriptDirectory:
                 f"alembic/versions has no revision {missing}, which {which} revises: put its file back "
                 "(git checkout -- alembic/versions), or point that down_revision at a revision that exists"
             ) from exc
+        except Exception as exc:  # a revision file that does not compile, or raises on import
+            raise unreadable(exc, Path(scripts.versions)) from exc
     return scripts
 
 
@@ -139,6 +163,8 @@ def unknown_revision_message(revision: str | None, head: str | None) -> str:
         f"the database is at revision {revision}, which this code does not contain (probably applied on "
         f"another branch). Ways out: check out the branch that has {revision}, run `make downgrade "
         f"to=<a revision both branches have>` (this code's head is {head}), come back and `make migrate`; "
+        "if its file was deleted here, put it back (git checkout -- alembic/versions) and do the same; "
+        "`make db-restore name=...` of a snapshot taken on this branch; "
         "or `make db-reset` to start over at this code's head (it deletes the local data: "
         "`make db-snapshot name=...` keeps a copy first)"
     )
