@@ -133,8 +133,9 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # from the moment it started, its status from docker wait. Web's depends_on
 # finds that container when Compose recreates web on a watch rebuild
 # (Compose before 2.37 runs release again then; later ones leave it be).
-	@echo "==> starting db and the router; the release process"
-	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
+	@trap 'docker stop --time 5 "$$release" >/dev/null 2>&1; echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; exit 130' INT; \
+	echo "==> starting db and the router; the release process"; \
+	release=""; since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --no-build db router release || { \
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: db, the router or the release process did not start; what they said:" >&2; \
@@ -151,8 +152,9 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 			echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; \
 		else echo "error: the release process failed (above), so web was not started (as on Heroku): fix it, then make up" >&2; fi; \
 		$(up-failed); }
-	@echo "==> starting web"
-	@since="$$(date +%s.%N)"; since="$${since%.N}"; \
+	@trap 'echo "==> interrupted: web may still be starting (make ps shows it); make up again to finish" >&2; exit 130' INT; \
+	echo "==> starting web"; \
+	since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
 		if $(COMPOSE) ps --all --format '{{.Name}} {{.Labels}}' web | grep 'oneoff=True' | grep -q -- '-web-1 '; then \
 			echo "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it, then make up" >&2; \
@@ -169,7 +171,8 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # healthy, not the router finding it (its DNS and connect checks run every
 # second); the router has no healthcheck of its own. Arguments: URL.
 define ROUTED
-import sys, time, urllib.request
+import signal, sys, time, urllib.request
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
 url, deadline = sys.argv[1], time.monotonic() + 30
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
 while True:
@@ -353,7 +356,8 @@ endef
 # twice their number of answers in a row have come from each.
 # Arguments: URL, number of dynos, 1 when live reload is on.
 define LOADED
-import http.client, json, pathlib, re, sys, time, urllib.error, urllib.request
+import http.client, json, pathlib, re, signal, sys, time, urllib.error, urllib.request
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
 url, dynos, syncing = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["1"]
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
 def in_checkout(revision):

@@ -149,3 +149,26 @@ def test_a_failed_release_leaves_the_running_web_serving_as_on_heroku(stack):
     finally:
         failing.unlink()
     stack.up()
+
+
+def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(stack):
+    """Ctrl-C during a slow migration stops release (its revision rolls back); during web's start, no false alarm."""
+    slow = stack.directory / "alembic" / "versions" / "2099_01_01_5105105105a2_slow_change.py"
+    slow.write_text(revision_source("5105105105a2", head(), "Slow change", 'op.execute("SELECT pg_sleep(20)")'))
+    try:
+        stopped = stack.interrupt("5105105105a2  Slow change", "up")
+        assert stopped.returncode != 0
+        assert "==> interrupted: the release process was stopped (a revision it was applying rolled back)" in (
+            stopped.stderr
+        )
+        assert "error:" not in stopped.stderr, stopped.stderr
+        assert stack.compose("ps", "--status", "running", "--quiet", "release").stdout.strip() == ""
+        assert stack.psql("SELECT version_num FROM alembic_version") == head(), "the slow revision rolled back"
+    finally:
+        slow.unlink()
+    stack.write("app/health.py", stack.read("app/health.py") + "\n# a change: web is recreated\n")
+    stopped = stack.interrupt("==> starting web", "up")
+    assert stopped.returncode != 0, stopped.stdout[-2000:] + stopped.stderr[-2000:]
+    assert "==> interrupted: web may still be starting (make ps shows it); make up again to finish" in stopped.stderr
+    assert "error:" not in stopped.stderr, stopped.stderr
+    stack.up()

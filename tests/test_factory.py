@@ -50,7 +50,9 @@ def test_trusts_exactly_one_proxy_hop():
         headers={
             "X-Forwarded-For": "6.6.6.6, 203.0.113.7",
             "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": "app.herokuapp.com",
+            "Host": "app.herokuapp.com",
+            # Heroku's router passes Host through and sets no X-Forwarded-Host: this one is the client's.
+            "X-Forwarded-Host": "evil.example",
         },
         environ_base={"REMOTE_ADDR": "10.1.2.3"},
     ).get_json()

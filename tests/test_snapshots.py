@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import time
 
 import pytest
@@ -80,23 +77,6 @@ def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
     assert stack.api("GET", "/readyz")[0] == 200
 
 
-def interrupt_at(stack, cue: str, *target: str) -> subprocess.CompletedProcess[str]:
-    """Run ``make target`` and press Ctrl-C (SIGINT to its process group) as it prints ``cue``."""
-    make = subprocess.Popen(
-        ["make", *target], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    assert make.stdout is not None
-    said = []
-    for line in make.stdout:
-        said.append(line)
-        if cue in line:
-            os.killpg(make.pid, signal.SIGINT)
-            break
-    rest, errors = make.communicate(timeout=120)
-    return subprocess.CompletedProcess(make.args, make.returncode, "".join(said) + rest, errors)
-
-
 def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_it_open(stack):
     """Both end the database's sessions for a second; Ctrl-C then used to leave it refusing every connection."""
     credentials = {"email": "ctrl-c@example.com", "password": "a long password"}
@@ -105,7 +85,7 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
         ("snapshot interrupted: copying database", ("db-snapshot", "name=interrupted")),
         ("restore interrupted: swapping it in", ("db-restore", "name=interrupted")),
     ):
-        stopped = interrupt_at(stack, cue, *target)
+        stopped = stack.interrupt(cue, *target)
         refusing = "SELECT string_agg(datname, ',') FROM pg_database WHERE NOT datallowconn AND datname !~ '^snap'"
         assert stack.psql(refusing) == "template0", "every database but the snapshots takes connections"
         assert stack.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'app\\_\\_%'") == "0", "no copy left"

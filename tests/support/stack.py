@@ -52,6 +52,22 @@ class Stack:
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
+    def interrupt(self, cue: str, *targets: str) -> subprocess.CompletedProcess[str]:
+        """Run ``make targets`` and press Ctrl-C (SIGINT to its process group) as it prints a line with ``cue``."""
+        make = subprocess.Popen(
+            ["make", *targets], cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )  # fmt: skip
+        assert make.stdout is not None
+        said = []
+        for line in make.stdout:
+            said.append(line)
+            if cue in line:
+                os.killpg(make.pid, signal.SIGINT)
+                break
+        rest, errors = make.communicate(timeout=120)
+        return subprocess.CompletedProcess(make.args, make.returncode, "".join(said) + rest, errors)
+
     def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``docker compose args`` for this stack."""
         return subprocess.run(
