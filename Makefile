@@ -29,6 +29,8 @@ override WEB_PORT := $(call setting,WEB_PORT,5000)
 override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
+# make local's web, on the host (in Compose, each dyno has PORT=5000 inside its container).
+override LOCAL_PORT := $(call setting,PORT,5002)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
 override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # Read, not exported: make scale changes it in .env for the Compose it runs.
@@ -526,20 +528,22 @@ debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foregr
 	@$(wait-routed)
 	$(start-watch)
 
-# honcho with .env, and then the Compose database's URL on DB_PORT (honcho
-# lets the later file win, over the environment too).
+# honcho with .env, and then the Compose database's URL on DB_PORT and the
+# port as make reads it (honcho lets the later file win, over the
+# environment too: PORT=5003 make local would otherwise still get .env's).
 HONCHO = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --env .env,$(LOCAL_ENV)
 LOCAL_ENV := .run/local.env
 
 .PHONY: local-env
 local-env: .env
-	@mkdir -p $(dir $(LOCAL_ENV)) && echo "DATABASE_URL=$(HOST_DATABASE_URL)" > $(LOCAL_ENV)
+	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" > $(LOCAL_ENV)
 
 .PHONY: local
-local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web
+local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)
+	@PORT=$(LOCAL_PORT) $(HOST_PYTHON) bin/doctor ports PORT >/dev/null || exit 1
 	@echo "==> release (honcho run: .env, and the Compose database on 127.0.0.1:$(DB_PORT))"
 	@$(HONCHO) run bin/proc release
-	@echo "==> web (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
+	@echo "==> web on http://127.0.0.1:$(LOCAL_PORT) (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
 	@$(HONCHO) start web
 
 # --- Heroku --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -12,8 +13,8 @@ import subprocess
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import docker
-from devtools.http import http_status
+from devtools.docker import docker, free_port
+from devtools.http import http_status, poll
 from devtools.project import postgres_image
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import project_stack
@@ -262,6 +263,25 @@ def test_docker_targets_without_compose_v2_fail_with_one_line_saying_what_to_ins
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0].startswith(says), (target, result.stderr)
         assert "https://docs.docker.com/compose/install/" in errors[0]
+
+
+def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
+    """Beside the stack: a port the stack publishes is refused at once; PORT=... wins over .env."""
+    taken = stack.make("local", PORT=stack.env["DB_PORT"])
+    assert taken.returncode != 0
+    assert f"error: port {stack.env['DB_PORT']} (PORT): make up's stack publishes it: set PORT=" in taken.stderr
+
+    port = str(free_port())
+    local = subprocess.Popen(
+        ["make", "local"], cwd=stack.directory, env={**stack.env, "PORT": port}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert poll(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 60), "web on the host, on PORT"
+    finally:
+        os.killpg(local.pid, signal.SIGINT)
+        said, _ = local.communicate(timeout=60)
+    assert f"==> web on http://127.0.0.1:{port} " in said, said
 
 
 def test_make_clean_removes_the_containers_the_volume_and_the_app_images_but_no_base_image(stack):
