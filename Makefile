@@ -59,9 +59,11 @@ export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR D
 # and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
-# Whether the pid file names a running watcher. After a crash or a reboot it
+# Whether the pid file names a running watcher: a process of its group (the
+# pid is the group's) runs compose watch. The Compose plugin outlives the
+# recorded pid when only that is killed; after a crash or a reboot the pid
 # may name another program by now, which must be left alone.
-watching = { [ -f $(WATCH_PID) ] && ps -o args= -p "$$(cat $(WATCH_PID))" 2>/dev/null | grep -q 'compose.* watch '; }
+watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch ' >/dev/null 2>&1; }
 # A shell test for whether a Docker engine answers.
 # The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
 compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'

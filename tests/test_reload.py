@@ -111,6 +111,23 @@ def test_a_stale_compose_watch_lock_is_cleared_and_live_reload_starts(stack):
             lock.unlink()
 
 
+def test_a_live_reload_killed_outright_is_stopped_whole_and_started_again(stack):
+    """kill -9 of the recorded pid left Compose's plugin watching in its group: make up then refused to start one."""
+    pid = int((stack.directory / ".run" / "watch.pid").read_text())
+
+    def watchers() -> str:
+        found = subprocess.run(["pgrep", "-g", str(pid), "-f", "compose.* watch "], capture_output=True, text=True)
+        return found.stdout
+
+    assert watchers(), "the watch runs in the group the pid names"
+    os.kill(pid, signal.SIGKILL)
+    assert stack.make("unwatch").returncode == 0
+    assert poll(lambda: not watchers(), 5), f"a watcher was left: {watchers()}"
+    started = stack.make("watch")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "==> live reload: watching" in started.stdout
+
+
 def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
     container = stack.container_id()
     for _ in range(6):  # both workers hold pooled database connections when the edits come
