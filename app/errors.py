@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from app.db import get_engine
 from app.migrations.history import SchemaState, schema_state
-from app.migrations.safety import db_error_reason
+from app.migrations.safety import QUERY_CANCELED, db_error_reason
 
 # Seconds a client should wait before retrying while the database is unavailable.
 RETRY_AFTER = 1
@@ -79,11 +79,27 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def handle_database_unavailable(exc: SQLAlchemyError) -> Response:
         _rollback()
+        if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
+            return handle_statement_timeout(exc)
         app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, db_error_reason(exc))
         unavailable = ServiceUnavailable(
             description="The database is unavailable; retry shortly.", retry_after=RETRY_AFTER
         )
         return error_response(unavailable)
+
+    def handle_statement_timeout(exc: SQLAlchemyError) -> Response:
+        """A statement past DB_STATEMENT_TIMEOUT: cancelled and rolled back, before the router's 30 s ran out."""
+        timeout = app.extensions["settings"].db_statement_timeout
+        app.logger.warning(
+            "statement timeout (%s): %s %s: %s", timeout, request.method, request.path, db_error_reason(exc)
+        )
+        return error_response(
+            ServiceUnavailable(
+                description=f"The database did not finish this request within {timeout} "
+                "(DB_STATEMENT_TIMEOUT); nothing was changed.",
+                retry_after=RETRY_AFTER,
+            )
+        )
 
     @app.errorhandler(ProgrammingError)
     def handle_schema_behind(exc: ProgrammingError) -> Response:

@@ -122,3 +122,20 @@ def test_a_refused_write_is_matched_to_the_models_constraint_by_name(db):
     assert violates(refused["location"], Favorite, "location_id")
     assert not violates(refused["location"], Favorite, "account_id")
     assert not violates(refused["email"], Favorite, "location_id")
+
+
+def test_a_request_stuck_past_the_statement_timeout_is_a_503_and_commits_nothing(fresh_app, db, caplog):
+    """Heroku's router gives up at 30 s (H12); the request's statements give up first, so nothing lands after it."""
+    app = fresh_app(db_statement_timeout="300ms")
+    client = app.test_client()
+    me = sign_up(client)
+    created = client.post("/locations", json={"name": "Before", "latitude": 1, "longitude": 2}, headers=me.headers)
+    location = created.get_json()["id"]
+    with db.connect() as blocker:
+        blocker.execute(text("SELECT 1 FROM locations WHERE id = :id FOR UPDATE"), {"id": location})
+        response = client.patch(f"/locations/{location}", json={"name": "After"}, headers=me.headers)
+        blocker.rollback()
+    assert_error(response, 503, contains="did not finish this request within 300ms")
+    [line] = [r for r in caplog.records if "statement timeout" in r.getMessage()]
+    assert f"PATCH /locations/{location}" in line.getMessage() and line.exc_info is None, "one line, no traceback"
+    assert client.get(f"/locations/{location}", headers=me.headers).get_json()["name"] == "Before"
