@@ -97,6 +97,22 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
     assert re.search(rf"^interrupted +{head()} ", stack.make("db-snapshots").stdout, re.M), "the snapshot is whole"
 
 
+def test_restoring_a_snapshot_of_another_branch_says_so(stack):
+    """Its revision is not in this checkout: the restore succeeds, and says what /readyz will."""
+    elsewhere = "0be1a5e0be1a"
+    assert stack.make("db-snapshot", "name=this-branch").returncode == 0
+    stack.psql(f"UPDATE alembic_version SET version_num = '{elsewhere}'")
+    try:
+        assert stack.make("db-snapshot", "name=other-branch").returncode == 0
+    finally:
+        stack.psql(f"UPDATE alembic_version SET version_num = '{head()}'")
+    restored = stack.make("db-restore", "name=other-branch")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert f"==> note: revision {elsewhere} is not in this checkout's alembic/versions" in restored.stdout
+    back = stack.make("db-restore", "name=this-branch")
+    assert back.returncode == 0 and "==> note:" not in back.stdout, back.stdout
+
+
 def test_db_reset_builds_first_so_code_that_does_not_compile_loses_nothing(stack):
     """The build says where the error is, and the database is still there."""
     token = stack.sign_up("still-here@example.com")
