@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import invalid
 
@@ -80,14 +81,27 @@ def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str,
     raise AssertionError(f"no field error in {messages!r}")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse an object that names a key twice: which value counts would be a guess (RFC 8259: names SHOULD differ)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        repeated = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
+        raise ValueError(f"the key {repeated!r} appears more than once")
+    return data
+
+
 def json_object() -> dict[str, Any]:
     """Return the request body as a JSON object; malformed, empty or non-object JSON is a 400."""
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:  # said like the chunked case below, not in werkzeug's words
+        abort(413, description=f"The body is larger than {limit} bytes.")
     _refuse_a_longer_stream(len(raw))
     if not raw.strip():
         abort(400, description="Request body must be a JSON object; it is empty.")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         abort(400, description=f"Request body is not valid JSON: {_short(exc)}")
     if not isinstance(data, dict):

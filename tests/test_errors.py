@@ -24,6 +24,7 @@ def me(client):
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b"[" * 20000 + b"]" * 20000, "not valid JSON"),
         (b'{"latitude": ' + b"1" * 5000 + b"}", "not valid JSON"),
+        (b'{"name": "a", "name": "b", "latitude": 1, "longitude": 1}', "the key 'name' appears more than once"),
         (b"[1, 2]", "must be a JSON object"),
         (b'"a string"', "must be a JSON object"),
         (b"null", "must be a JSON object"),
@@ -45,9 +46,9 @@ def test_body_over_64_kib_is_413_and_writes_nothing(client, me, counts):
     before = counts()
     payload = json.dumps({"name": "x", "latitude": 1, "longitude": 1, "pad": "x" * (64 * 1024)})
     response = client.post("/locations", data=payload, content_type="application/json", headers=me.headers)
-    assert_error(response, 413)
+    assert_error(response, 413, contains="The body is larger than 65536 bytes.")
     response = client.post("/accounts", data=payload, content_type="application/json")
-    assert_error(response, 413)
+    assert_error(response, 413, contains="The body is larger than 65536 bytes.")
     assert counts() == before
 
 
