@@ -91,8 +91,11 @@ def run_migrations_online() -> None:
             with tracker, context.begin_transaction():
                 context.run_migrations()
         except DBAPIError as exc:
-            connection.rollback()
-            current = history.current_revision(context.get_context())
+            try:
+                connection.rollback()
+                current = history.current_revision(context.get_context())
+            except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
+                raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
             raise CommandError(safety.failure_message(exc, tracker.step, settings, current)) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.

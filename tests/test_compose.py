@@ -275,6 +275,7 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     local = subprocess.Popen(
         ["make", "local"], cwd=stack.directory, env={**stack.env, "PORT": port}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal would
     )  # fmt: skip
     try:
         assert poll(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 60), "web on the host, on PORT"

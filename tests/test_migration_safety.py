@@ -9,6 +9,7 @@ import threading
 import time
 
 import psycopg2
+from sqlalchemy.engine import make_url
 
 from app.migrations.history import PROJECT_ROOT, script_directory
 from app.migrations.safety import LOCK_KEY
@@ -117,6 +118,47 @@ def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_pat
     assert result.returncode != 0 and time.monotonic() - started < 30, "cancelled, not left to run its 60 s"
     message = failure_line(result)
     assert "ran longer than statement_timeout 500ms" in message and "batches" in message
+    assert version(empty_db) == head()
+
+
+def test_a_migration_whose_connection_is_ended_is_one_line_and_rolled_back(empty_db, tmp_path):
+    """Its session ended, and new ones refused for a moment (as make db-snapshot does): no traceback."""
+    slow = (
+        "2099_01_04_5105105105a3_slow_backfill.py",
+        revision_source("5105105105a3", head(), "Slow backfill", 'op.execute("SELECT pg_sleep(30)")'),
+    )
+    upgrade(empty_db, "head")
+    ini = history_with(tmp_path, slow)
+    database = make_url(empty_db).database
+    ender = psycopg2.connect(dbapi_dsn(empty_db), dbname="postgres")  # a database may not refuse its own session
+    ender.autocommit = True
+    running = f"datname = '{database}' AND query LIKE 'SELECT pg_sleep(30)%'"
+
+    def end_the_migration() -> None:
+        """As make db-snapshot does: refuse new sessions, end the open ones."""
+        for _ in range(100):
+            with ender.cursor() as cursor:
+                cursor.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {running}")
+                if cursor.fetchone()[0]:
+                    cursor.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+                    cursor.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {running}")
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=end_the_migration)
+    killer.start()
+    try:
+        result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    finally:
+        killer.join()
+        with ender.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        ender.close()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    message = failure_line(result)
+    assert message.startswith("upgrade of revision 5105105105a3 (Slow backfill) failed: the connection to the database")
+    assert "make status shows where the database is" in message
     assert version(empty_db) == head()
 
 

@@ -169,6 +169,15 @@ def failure_message(exc: DBAPIError, step: str | None, settings: Settings, curre
     return f"{describe_step(step)} failed{where}: {reason}. Its changes were rolled back; {still_at}."
 
 
+def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
+    """Return the one-line explanation of a step whose connection was lost (Postgres rolled the step back)."""
+    return (
+        f"{describe_step(step)} failed: the connection to the database was lost ({db_error_reason(exc)}). "
+        "Postgres rolled back this revision's changes; make status shows where the database is, "
+        "and make migrate carries on from there"
+    )
+
+
 def code_failure_message(exc: BaseException, step: str | None, current: str | None) -> str:
     """Return the one-line explanation of a step that raised in Python (or was interrupted), with where it raised.
 

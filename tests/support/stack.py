@@ -54,9 +54,11 @@ class Stack:
 
     def interrupt(self, cue: str, *targets: str) -> subprocess.CompletedProcess[str]:
         """Run ``make targets`` and press Ctrl-C (SIGINT to its process group) as it prints a line with ``cue``."""
+        # SIGINT as a terminal gives it, even when the suite itself runs with it ignored (started in the background).
         make = subprocess.Popen(
             ["make", *targets], cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         assert make.stdout is not None
         said = []
