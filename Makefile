@@ -427,7 +427,9 @@ downgrade: image db-up ## Revert the latest migration, or down to a revision: ma
 # two heads: a merge revision (no schema change of its own) joins them.
 # Alembic's script directory alone: no database needed.
 merge: $(STAMP) ## Join the history's heads in a merge revision, as after a git merge of two branches [m="..."]
-	@heads="$$($(BIN)/alembic heads 2>/dev/null | cut -d' ' -f1 | paste -sd' ' -)"; \
+	@mkdir -p .run; heads="$$($(BIN)/alembic heads 2>.run/heads.err)" || { \
+		echo "error: alembic cannot read the history: $$(tail -n 1 .run/heads.err) (make check says more)" >&2; exit 1; }; \
+	heads="$$(echo "$$heads" | cut -d' ' -f1 | paste -sd' ' -)"; \
 	if [ "$$(echo $$heads | wc -w)" -lt 2 ]; then echo "==> merge: nothing to join: the history has one head ($$heads)"; exit 0; fi; \
 	echo "==> alembic merge heads ($$heads) -m" $(call quote,$(or $(m),Merge heads)); \
 	$(BIN)/alembic merge -m $(call quote,$(or $(m),Merge heads)) heads && \

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from werkzeug.wrappers import Response
 
 from app.db import get_engine
-from app.migrations.history import SchemaState, schema_state
+from app.migrations.history import HistoryError, SchemaState, schema_state
 from app.migrations.safety import QUERY_CANCELED, db_error_reason
 
 # Seconds a client should wait before retrying while the database is unavailable.
@@ -58,11 +58,13 @@ def _rollback() -> None:
             session.rollback()
 
 
-def _schema_state() -> SchemaState | None:
-    """Return the database's migration state, or None if it cannot be read."""
+def _schema_state() -> SchemaState | str | None:
+    """Return the database's migration state, what keeps the history from being read, or None."""
     try:
         with get_engine().connect() as connection:
             return schema_state(connection)
+    except HistoryError as exc:  # two heads after a git merge, say: the missing table is the other branch's
+        return str(exc)
     except SQLAlchemyError:
         return None
 
@@ -106,12 +108,11 @@ def register_error_handlers(app: Flask) -> None:
         """A missing table or column, with migrations pending (make downgrade, a new checkout): 503, saying so."""
         _rollback()
         state = _schema_state() if getattr(exc.orig, "pgcode", None) in MISSING_FROM_SCHEMA else None
-        if state is None or state.current:
+        if state is None or (isinstance(state, SchemaState) and state.current):
             return handle_unexpected(exc)
-        app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, state.summary())
-        return error_response(
-            ServiceUnavailable(description=f"The database does not match this code: {state.summary()}")
-        )
+        said = state.summary() if isinstance(state, SchemaState) else state
+        app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, said)
+        return error_response(ServiceUnavailable(description=f"The database does not match this code: {said}"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

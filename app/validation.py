@@ -83,10 +83,11 @@ def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str,
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Refuse an object that names a key twice: which value counts would be a guess (RFC 8259: names SHOULD differ)."""
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        repeated = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
-        raise ValueError(f"the key {repeated!r} appears more than once")
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} appears more than once")
+        data[key] = value
     return data
 
 

@@ -101,11 +101,12 @@ def test_a_waiver_without_a_reason_is_itself_a_finding(tmp_path):
     assert f"waiver-without-reason: the waiver of {rule} gives no reason." in result.stderr
 
 
-# What /readyz answers in a copy of the project (its own app and history), as "status json".
-READYZ = (
-    "import json, os; from app import create_app; "
+# What the app answers in a copy of the project (its own app and history): argv method, path, JSON body;
+# prints "status json".
+ANSWER = (
+    "import json, os, sys; from app import create_app; "
     "app = create_app({'database_url': os.environ['DATABASE_URL'], 'environment': 'testing'}); "
-    "r = app.test_client().get('/readyz'); "
+    "r = app.test_client().open(sys.argv[2], method=sys.argv[1], json=json.loads(sys.argv[3])); "
     "print(r.status_code, json.dumps(r.get_json()))"
 )
 
@@ -125,9 +126,13 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
     def inside(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, cwd=project, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
 
+    def answer(url: str, method: str, path: str, body: object = None) -> tuple[int, dict]:
+        said = inside(sys.executable, "-c", ANSWER, method, path, json.dumps(body), DATABASE_URL=url)
+        status, answered = said.stdout.split(" ", 1)
+        return int(status), json.loads(answered)
+
     def readyz(url: str) -> tuple[int, dict]:
-        status, body = inside(sys.executable, "-c", READYZ, DATABASE_URL=url).stdout.split(" ", 1)
-        return int(status), json.loads(body)
+        return answer(url, "GET", "/readyz")
 
     alembic = [sys.executable, "-m", "alembic"]
     said = "has 2 heads, aaaa1111aaaa (One branch), bbbb2222bbbb (Another), as after a git merge of branches"
@@ -139,10 +144,18 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
         assert migrate.returncode != 0 and said in failure_line(migrate) and "Traceback" not in migrate.stderr
         status, body = readyz(url)
         assert (status, body["database"]) == (503, "unknown") and said in body["message"]
-        lint = inside(sys.executable, "-m", "app.migrations", "check", "--skip-alembic-check")
+        # The API, on a table no revision has made yet: the same words, not a 500.
+        status, body = answer(url, "POST", "/accounts", {"email": "split@example.com", "password": "a long password"})
+        assert status == 503 and said in body["error"]["message"], body
+        lint = inside(sys.executable, "-m", "app.migrations", "check", TEST_DATABASE_URL=server_url)
         assert "single-head: the history has 2 heads (aaaa1111aaaa, bbbb2222bbbb). Instead: " in lint.stderr
-        assert "make merge" in lint.stderr
+        assert "make merge" in lint.stderr and "alembic-check" not in lint.stderr, "one finding, not two"
 
+        broken = versions / "2099_03_02_broken.py"
+        broken.write_text("def upgrade(:\n")
+        refused = subprocess.run(["make", "merge", VENV], cwd=project, capture_output=True, text=True, timeout=600)
+        assert refused.returncode != 0 and "error: alembic cannot read the history: SyntaxError" in refused.stderr
+        broken.unlink()
         merged = subprocess.run(["make", "merge", VENV], cwd=project, capture_output=True, text=True, timeout=600)
         assert merged.returncode == 0, merged.stdout + merged.stderr
         [merge] = [path.name.split("_")[3] for path in versions.glob("*_merge_heads.py")]
