@@ -64,9 +64,9 @@ WATCH_LOG := .run/watch.log
 # recorded pid when only that is killed; after a crash or a reboot the pid
 # may name another program by now, which must be left alone.
 watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch ' >/dev/null 2>&1; }
-# A shell test for whether a Docker engine answers.
 # The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
 compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'
+# A shell test for whether a Docker engine answers.
 engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
 RUN := $(COMPOSE) run --rm --no-deps -e DYNO=run.1
@@ -137,9 +137,9 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 # from the moment it started, its status from docker wait. Web's depends_on
 # finds that container when Compose recreates web on a watch rebuild
 # (Compose before 2.37 runs release again then; later ones leave it be).
-	@trap 'docker stop --time 5 "$$release" >/dev/null 2>&1; echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; exit 130' INT; \
+	@trap '$(COMPOSE) --progress quiet stop --timeout 5 release; echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; trap - INT; kill -INT $$$$' INT; \
 	echo "==> starting db and the router; the release process"; \
-	release=""; since="$$(date +%s.%N)"; since="$${since%.N}"; \
+	since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --no-build db router release || { \
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: db, the router or the release process did not start; what they said:" >&2; \
@@ -156,7 +156,7 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 			echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; \
 		else echo "error: the release process failed (above), so web was not started (as on Heroku): fix it, then make up" >&2; fi; \
 		$(up-failed); }
-	@trap 'echo "==> interrupted: web may still be starting (make ps shows it); make up again to finish" >&2; exit 130' INT; \
+	@trap 'echo "==> interrupted: web may still be starting (make ps shows it); make up again to finish" >&2; trap - INT; kill -INT $$$$' INT; \
 	echo "==> starting web"; \
 	since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
