@@ -149,6 +149,12 @@ def test_what_a_client_sends_is_logged_as_sent_and_cannot_forge_a_line(stack):
     for host in ("x at=info method=GET", ""):
         assert http_raw(stack.port, "GET", "/healthz", [("Host", host)])[0] == 400, host
 
+    # A quote and a final backslash sent raw, as HAProxy takes them: the path field still ends where it should.
+    raw = f'/x"y/{request_id}\\'
+    assert http_raw(stack.port, "GET", raw, [("X-Request-Id", f"{request_id}-raw")])[0] == 404
+    [line] = poll(lambda: [line for line in router_lines(stack) if f"request_id={request_id}-raw" in line], 10)
+    assert re.match(r'at=info method=GET path="(?:[^"\\]|\\.)*" host=127\.0\.0\.1:\d+ request_id=', line), line
+
 
 def test_created_location_points_at_itself_with_the_scheme_and_port_it_came_through(stack):
     token = stack.sign_up("router@example.com")
