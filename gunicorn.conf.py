@@ -48,6 +48,12 @@ threads = 1 if DEBUG else int(os.environ.get("GUNICORN_THREADS", "4"))
 # and Ctrl-C at its prompt should end it at once, not after 25 s.
 timeout = 0 if DEBUG else 25
 graceful_timeout = 1 if DEBUG else 25
+# A request's statements give up with the worker (app/config.py's
+# DB_STATEMENT_TIMEOUT): past the router's 30 s its client has a 503 already,
+# and its work must not commit. Web only: a one-off's statements run as long
+# as they need. A debugger has all day here too.
+STATEMENT_TIMEOUT = f"{timeout}s"
+os.environ.setdefault("DB_STATEMENT_TIMEOUT", STATEMENT_TIMEOUT)
 
 # The router keeps idle connections open for up to 90 s; closing ours first
 # would race with it reusing them, so stay open longer (Dev Center: "HTTP Routing").

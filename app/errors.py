@@ -98,8 +98,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             ServiceUnavailable(
                 description=f"The database did not finish this request within {timeout} "
-                "(DB_STATEMENT_TIMEOUT); nothing was changed.",
-                retry_after=RETRY_AFTER,
+                "(DB_STATEMENT_TIMEOUT); its transaction was rolled back."
             )
         )
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 import yaml
 
+from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION, procfile
 
@@ -178,7 +179,7 @@ def load_gunicorn_config(**env: str):
     module = importlib.util.module_from_spec(spec)
     saved = dict(os.environ)
     try:
-        for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "WEB_RELOAD", "WEB_DEBUG"):
+        for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "WEB_RELOAD", "WEB_DEBUG", "DB_STATEMENT_TIMEOUT"):
             os.environ.pop(key, None)
         os.environ.update(env)
         spec.loader.exec_module(module)
@@ -198,6 +199,12 @@ def test_gunicorn_config_follows_herokus_rules():
     assert conf.accesslog == "-"
     custom = load_gunicorn_config(PORT="8123", WEB_CONCURRENCY="5")
     assert (custom.bind, custom.workers) == ("0.0.0.0:8123", 5)
+
+
+def test_web_statements_give_up_with_its_worker_and_a_debugger_statements_do_not():
+    assert load_gunicorn_config().STATEMENT_TIMEOUT == "25s", "before the router's 30 s"
+    assert load_gunicorn_config(WEB_DEBUG="1").STATEMENT_TIMEOUT == "0s"
+    assert load_settings({"DATABASE_URL": "postgres://u@h/d"}).db_statement_timeout == "0", "one-offs: no limit"
 
 
 def test_as_heroku_runs_it_the_app_is_preloaded_and_nothing_reloads():
