@@ -14,7 +14,7 @@ import functools
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import abort, current_app, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -93,11 +93,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def json_object() -> dict[str, Any]:
     """Return the request body as a JSON object; malformed, empty or non-object JSON is a 400."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:  # said like the chunked case below, not in werkzeug's words
-        abort(413, description=f"The body is larger than {limit} bytes.")
+        _too_large()
     _refuse_a_longer_stream(len(raw))
     if not raw.strip():
         abort(400, description="Request body must be a JSON object; it is empty.")
@@ -119,7 +118,11 @@ def _refuse_a_longer_stream(read: int) -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     at_limit = request.content_length is None and limit is not None and read >= limit
     if at_limit and request.environ["wsgi.input"].read(1):
-        abort(413, description=f"The body is larger than {limit} bytes.")
+        _too_large()
+
+
+def _too_large() -> NoReturn:
+    abort(413, description=f"The body is larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes.")
 
 
 def _short(exc: BaseException) -> str:
