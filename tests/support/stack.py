@@ -33,7 +33,9 @@ class Stack:
             # make revision, make local and make check use the suite's virtualenv.
             "VENV": str(SUITE_VENV),
         }
-        for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE"):
+        # Nor make's own: under make test, the copy's make would think itself a sub-make.
+        for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE",
+                          "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # fmt: skip
             self.env.pop(inherited, None)
 
     @property
