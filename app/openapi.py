@@ -102,12 +102,13 @@ class Error(Schema):
 
 # --- Each endpoint's answers ---
 
-# What each error status means in this API; every one has the Error body.
+# What each error status means in this API; every one has the Error body. An
+# operation can say what one means for it (Operation.described).
 ERRORS = {
     400: "The body is not JSON, is empty, or is not a JSON object.",
     401: "The credentials are missing or wrong: the bearer token, or the email and password of POST /tokens.",
-    404: "No such location among the caller's (another account's is a 404 too).",
-    409: "An account with this email already exists.",
+    404: "Nothing at this path among the caller's (another account's is a 404 too).",
+    409: "It conflicts with what exists already.",
     413: "The body is larger than the app accepts (MAX_CONTENT_LENGTH).",
     422: "A field is missing, unknown or invalid; `field` names the first one.",
     503: "The database is unavailable; retry after `Retry-After` seconds.",
@@ -147,6 +148,8 @@ class Operation:
     description: str
     schema: type[Schema] | None = None
     errors: tuple[int, ...] = ()
+    # What an error status means for this operation, where ERRORS' words are too general.
+    described: Mapping[int, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     links: Mapping[str, Any] = field(default_factory=dict)
     others: Mapping[int, Any] = field(default_factory=dict)
@@ -158,12 +161,20 @@ NOT_READY = {
     "content": {"application/json": {"schema": Readiness}},
 }
 
+_NO_SUCH_LOCATION = {404: "No such location among the caller's (another account's is a 404 too)."}
+
 OPERATIONS: dict[str, Operation] = {
     "health.healthz": Operation(200, "The process is up.", Health),
     "health.readyz": Operation(
         200, "The database answers and is at the migration head.", Readiness, others={503: NOT_READY}
     ),
-    "accounts.create_account": Operation(201, "The account, with its first token.", AccountCreated, errors=(409, 503)),
+    "accounts.create_account": Operation(
+        201,
+        "The account, with its first token.",
+        AccountCreated,
+        errors=(409, 503),
+        described={409: "An account with this email already exists."},
+    ),
     "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503)),
     "locations.list_locations": Operation(200, "The caller's locations, oldest first.", Locations, errors=(503,)),
     "locations.create_location": Operation(
@@ -175,17 +186,37 @@ OPERATIONS: dict[str, Operation] = {
         links=_links({**_READ_UPDATE_DELETE, **_FAVORITE}, _ID_FROM_BODY),
     ),
     "locations.get_location": Operation(
-        200, "The location.", Location, errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
+        200,
+        "The location.",
+        Location,
+        errors=(404, 503),
+        described=_NO_SUCH_LOCATION,
+        links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY),
     ),
     "locations.update_location": Operation(
-        200, "The location as changed.", Location, errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
+        200,
+        "The location as changed.",
+        Location,
+        errors=(404, 503),
+        described=_NO_SUCH_LOCATION,
+        links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY),
     ),
-    "locations.delete_location": Operation(204, "Deleted, with its favourite mark.", errors=(404, 503)),
+    "locations.delete_location": Operation(
+        204, "Deleted, with its favourite mark.", errors=(404, 503), described=_NO_SUCH_LOCATION
+    ),
     "locations.add_favorite": Operation(
-        204, "Marked as a favourite.", errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
+        204,
+        "Marked as a favourite.",
+        errors=(404, 503),
+        described=_NO_SUCH_LOCATION,
+        links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH),
     ),
     "locations.remove_favorite": Operation(
-        204, "Not a favourite (any more).", errors=(404, 503), links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
+        204,
+        "Not a favourite (any more).",
+        errors=(404, 503),
+        described=_NO_SUCH_LOCATION,
+        links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH),
     ),
     "locations.list_favorites": Operation(200, "The caller's favourite locations.", Locations, errors=(503,)),
     "openapi.openapi_json": Operation(200, "This document."),
@@ -252,7 +283,10 @@ def _operation(endpoint: str, view: Any, operation: Operation) -> dict[str, Any]
     requires_token = getattr(view, "requires_token", False)
     errors = {*operation.errors, *(BODY_ERRORS if request_schema else ()), *(TOKEN_ERRORS if requires_token else ())}
     responses: dict[str, Any] = {str(operation.status): _success(operation)}
-    responses.update({str(status): _error_name(status) for status in sorted(errors)})
+    for status in sorted(errors):
+        own = operation.described.get(status)
+        headers = ERROR_HEADERS.get(status, {})
+        responses[str(status)] = _error_response(own, headers) if own else _error_name(status)
     responses.update({str(status): response for status, response in operation.others.items()})
     spec: dict[str, Any] = {
         "operationId": endpoint,

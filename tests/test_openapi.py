@@ -192,3 +192,15 @@ def test_create_read_update_delete_through_the_links(api, fuzzed_app):
                     connection.execute(text(f"TRUNCATE {Location.__tablename__} RESTART IDENTITY CASCADE"))
 
         Scenarios.run(settings=hypothesis.settings(SETTINGS, stateful_step_count=6))
+
+
+def test_an_error_says_what_it_means_for_its_operation_and_in_general_for_the_users_own(doc):
+    """The shared responses are the API's general words: a user's own route does not read as the sample's."""
+    shared = doc["components"]["responses"]
+    assert "location" not in shared["NotFound"]["description"].lower()
+    assert "email" not in shared["Conflict"]["description"].lower()
+    missing = doc["paths"]["/locations/{location_id}"]["get"]["responses"]["404"]
+    assert missing["description"].startswith("No such location among the caller's")
+    assert missing["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    taken = doc["paths"]["/accounts"]["post"]["responses"]["409"]
+    assert taken["description"] == "An account with this email already exists."
