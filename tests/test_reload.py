@@ -123,9 +123,11 @@ def test_a_live_reload_killed_outright_is_stopped_whole_and_started_again(stack)
     os.kill(pid, signal.SIGKILL)
     assert stack.make("unwatch").returncode == 0
     assert poll(lambda: not watchers(), 5), f"a watcher was left: {watchers()}"
+    assert "live reload: off until make up succeeds" in stack.make("ps").stdout, "make ps says so"
     started = stack.make("watch")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "==> live reload: watching" in started.stdout
+    assert "live reload: on (pid " in stack.make("ps").stdout
 
 
 def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, health):
