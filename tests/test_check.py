@@ -15,22 +15,7 @@ from devtools.docker import copy_project
 from devtools.postgres import scratch_database
 from tests.support.databases import failure_line, upgrade
 from tests.support.docker import SUITE_VENV
-from tests.support.history import SEED, head, history_with, revision_source
-
-# The migration check as make check runs it.
-CHECKER = [sys.executable, "-m", "app.migrations", "check"]
-
-
-def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CHECKER, *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
+from tests.support.history import SEED, check_history, head, history_with, revision_source
 
 VENV = f"VENV={SUITE_VENV}"
 
@@ -78,7 +63,7 @@ def unsafe_history(tmp_path: Path, upgrade_code: str, header: str = "") -> Path:
 @pytest.mark.parametrize("case", sorted(UNSAFE))
 def test_an_unsafe_revision_fails_naming_file_rule_and_remedy(tmp_path, case):
     code, rule = UNSAFE[case]
-    result = check("--config", str(unsafe_history(tmp_path, code)), "--skip-alembic-check")
+    result = check_history(unsafe_history(tmp_path, code), "--skip-alembic-check")
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = [line for line in result.stderr.splitlines() if f": {rule}:" in line]
     assert "alembic/versions/2099_02_01_0a5afe0a5afe_do_something_risky.py" in line
@@ -89,14 +74,14 @@ def test_an_unsafe_revision_fails_naming_file_rule_and_remedy(tmp_path, case):
 def test_a_waiver_with_a_reason_accepts_the_rule(tmp_path):
     code, rule = UNSAFE["dropped-column"]
     header = f"# squawk-waive: {rule} -- the app stopped reading zoomlevel two releases ago"
-    result = check("--config", str(unsafe_history(tmp_path, code, header)), "--skip-alembic-check")
+    result = check_history(unsafe_history(tmp_path, code, header), "--skip-alembic-check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Do something risky: clean (waives {rule})" in result.stdout
 
 
 def test_a_waiver_without_a_reason_is_itself_a_finding(tmp_path):
     code, rule = UNSAFE["dropped-column"]
-    result = check("--config", str(unsafe_history(tmp_path, code, f"# squawk-waive: {rule}")), "--skip-alembic-check")
+    result = check_history(unsafe_history(tmp_path, code, f"# squawk-waive: {rule}"), "--skip-alembic-check")
     assert result.returncode == 1
     assert f"waiver-without-reason: the waiver of {rule} gives no reason." in result.stderr
 
@@ -176,7 +161,7 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
 
 def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):
     ini = history_with(tmp_path, upto=SEED[2][0])  # cut before favorites: the models still declare them
-    result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
+    result = check_history(ini, TEST_DATABASE_URL=server_url)
     assert result.returncode == 1
     assert "alembic-check: `alembic check` failed: New upgrade operations detected: [('add_table'," in result.stderr
     assert "make revision" in result.stderr
@@ -186,7 +171,7 @@ def test_a_revision_that_fails_on_an_empty_database_is_named_with_its_error(tmp_
     """Not Alembic's last log line, nor advice to write a revision."""
     broken = revision_source("5e15e15e15e1", head(), "Typo", 'op.execute("UPDATE no_such_table SET x = 1")')
     ini = history_with(tmp_path, ("2099_05_01_5e15e15e15e1_typo.py", broken))
-    result = check("--config", str(ini), TEST_DATABASE_URL=server_url)
+    result = check_history(ini, TEST_DATABASE_URL=server_url)
     assert result.returncode == 1
     [finding] = [line for line in result.stderr.splitlines() if "alembic-check:" in line]
     assert "`alembic upgrade head` failed on an empty database: upgrade of revision 5e15e15e15e1 (Typo)" in finding

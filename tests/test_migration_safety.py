@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psycopg2
 from sqlalchemy.engine import make_url
@@ -106,13 +107,16 @@ def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_r
     assert columns(empty_db, "suite_scratch") == ["id"]
 
 
+def sleeping_on_head(url: str, directory: Path, revision: str, message: str, seconds: int) -> Path:
+    """Migrate ``url`` to head; return the ini of a history with a revision after it that sleeps ``seconds``."""
+    upgrade(url, "head")
+    slug = message.lower().replace(" ", "_")
+    source = revision_source(revision, head(), message, f'op.execute("SELECT pg_sleep({seconds})")')
+    return history_with(directory, (f"2099_01_03_{revision}_{slug}.py", source))
+
+
 def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_path):
-    slow = (
-        "2099_01_03_5105105105a1_backfill_slowly.py",
-        revision_source("5105105105a1", head(), "Backfill slowly", 'op.execute("SELECT pg_sleep(60)")'),
-    )
-    upgrade(empty_db, "head")
-    ini = history_with(tmp_path, slow)
+    ini = sleeping_on_head(empty_db, tmp_path, "5105105105a1", "Backfill slowly", 60)
     started = time.monotonic()
     result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_STATEMENT_TIMEOUT="500ms")
     assert result.returncode != 0 and time.monotonic() - started < 30, "cancelled, not left to run its 60 s"
@@ -123,12 +127,7 @@ def test_a_statement_over_the_timeout_is_cancelled_with_advice(empty_db, tmp_pat
 
 def test_a_migration_whose_connection_is_ended_is_one_line_and_rolled_back(empty_db, tmp_path):
     """Its session ended, and new ones refused for a moment (as make db-snapshot does): no traceback."""
-    slow = (
-        "2099_01_04_5105105105a3_slow_backfill.py",
-        revision_source("5105105105a3", head(), "Slow backfill", 'op.execute("SELECT pg_sleep(30)")'),
-    )
-    upgrade(empty_db, "head")
-    ini = history_with(tmp_path, slow)
+    ini = sleeping_on_head(empty_db, tmp_path, "5105105105a3", "Slow backfill", 30)
     database = make_url(empty_db).database
     ender = psycopg2.connect(dbapi_dsn(empty_db), dbname="postgres")  # a database may not refuse its own session
     ender.autocommit = True

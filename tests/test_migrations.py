@@ -14,7 +14,15 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueCons
 from app.migrations.history import revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
-from tests.support.history import SEED, below, head, history_with, revision_source, revisions_oldest_first
+from tests.support.history import (
+    SEED,
+    below,
+    check_history,
+    head,
+    history_with,
+    revision_source,
+    revisions_oldest_first,
+)
 
 
 def test_single_head():
@@ -158,10 +166,7 @@ def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_
     said = f"alembic/versions has no revision {gone.revision}, which revision {child.revision} ("
     upgraded = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert upgraded.returncode != 0 and failure_line(upgraded).startswith(said), upgraded.stderr
-    checked = subprocess.run(
-        [sys.executable, "-m", "app.migrations", "check", "--config", str(ini), "--skip-alembic-check"],
-        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": empty_db},
-    )  # fmt: skip
+    checked = check_history(ini, "--skip-alembic-check", DATABASE_URL=empty_db)
     assert checked.returncode == 1 and f"error: {said}" in checked.stderr, checked.stderr
     assert "Traceback" not in upgraded.stderr + checked.stderr
 
@@ -183,10 +188,7 @@ def test_a_revision_file_that_does_not_load_is_one_line_naming_file_and_line(emp
     upgraded = alembic_cli(empty_db, "upgrade", "head", ini=ini)
     assert upgraded.returncode != 0
     assert failure_line(upgraded).startswith(f"alembic/versions/{name}{said}"), upgraded.stderr
-    checked = subprocess.run(
-        [sys.executable, "-m", "app.migrations", "check", "--config", str(ini), "--skip-alembic-check"],
-        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": empty_db},
-    )  # fmt: skip
+    checked = check_history(ini, "--skip-alembic-check", DATABASE_URL=empty_db)
     assert checked.returncode == 1 and f"error: alembic/versions/{name}{said}" in checked.stderr, checked.stderr
     assert "Traceback" not in upgraded.stderr + checked.stderr
 

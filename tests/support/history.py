@@ -7,7 +7,10 @@ never break them.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -97,3 +100,11 @@ def history_with(directory: Path, *revisions: tuple[str, str], upto: str | None 
     for filename, source in revisions:
         (versions / filename).write_text(source)
     return directory / "alembic.ini"
+
+
+def check_history(ini: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run make check's migration checks on the history behind ``ini`` (a copy made by history_with)."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.migrations", "check", "--config", str(ini), *args],
+        cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
