@@ -54,7 +54,9 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
         failed = state.outcome.exception() if state.outcome else None
         if failed and (state.attempt_number == 1 or state.attempt_number % 5 == 0):
             left = max(timeout - (state.seconds_since_start or 0), 0)
-            say(f"waiting for database at {where} ({left:.0f} s left): {db_error_reason(failed)}")
+            # A database that is still starting refuses connections: say so as waiting, not as an error.
+            say(f"waiting for the database at {where} to accept connections ({left:.0f} s left; "
+                f"so far: {db_error_reason(failed)})")  # fmt: skip
 
     @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout) | StopWhenHostUnknown(),
            wait=wait_fixed(0.5), before_sleep=report, reraise=True)  # fmt: skip
