@@ -57,7 +57,10 @@ os.environ.setdefault("DB_STATEMENT_TIMEOUT", STATEMENT_TIMEOUT)
 
 # The router keeps idle connections open for up to 90 s; closing ours first
 # would race with it reusing them, so stay open longer (Dev Center: "HTTP Routing").
-keepalive = 100
+# Under live reload, none: a worker that is stopping for a reload still
+# answers on the connections it holds, so the router would send the request
+# after a save to the old code for a second or two.
+keepalive = 0 if RELOAD else 100
 
 # Import the app once in the master: workers fork ready to serve, and a bad
 # configuration stops start-up with its one-line message instead of looping.

@@ -144,6 +144,18 @@ def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, he
     assert "reload: app/health.py changed; restarting the workers" in stack.logs()
 
 
+def test_once_the_new_workers_run_no_request_reaches_the_old_code(stack, health):
+    """A stopping worker still answered on the router's pooled connections: a second or two of the old code."""
+    for _ in range(6):  # the router pools connections to the running worker
+        assert stack.status("/healthz") == 200
+    reloads, boots = (stack.logs().count(said) for said in ("restarting the workers", "Booting worker"))
+    health('{"status": "ok", "edit": "no old code"}')
+    assert poll(lambda: stack.logs().count("restarting the workers") > reloads, 30), "the save reached web"
+    assert poll(lambda: stack.logs().count("Booting worker") > boots, 30), "a new worker runs"
+    answers = [stack.api("GET", "/healthz")[1] for _ in range(4)]
+    assert answers == [{"status": "ok", "edit": "no old code"}] * 4, answers
+
+
 def test_a_syntax_error_is_one_line_in_make_logs_and_the_next_good_save_serves(stack, health):
     health('{"status": "broken"')  # the brace is never closed
     assert poll(lambda: "SyntaxError" in stack.logs(), 30)

@@ -2,7 +2,8 @@
 
 A copy of the project gets the README's first migration (a nullable column on
 locations) and a table of the user's own, each with the revision Alembic
-autogenerates. Then the copy's own tests run: those that read the migration
+autogenerates, as on two branches that git then merged: a merge revision
+joins them. Then the copy's own tests run: those that read the migration
 history, the models or the table list, and `make check`. The rest build
 their own histories on top of whatever head there is, or never look at
 the history; they are left out to keep `make test` fast.
@@ -11,6 +12,7 @@ the history; they are left out to keep `make test` fast.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,10 +66,19 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
         autogenerate(project, url, FIRST_MESSAGE)
         models.write_text(models.read_text() + TAG_MODEL)
         autogenerate(project, url, "Add walkthrough_tag table")
-    new = sorted(p.name for p in (project / "alembic" / "versions").glob("*.py") if "_add_" in p.name)
+    versions = project / "alembic" / "versions"
+    new = sorted(p.name for p in versions.glob("*.py") if "_add_" in p.name)
     assert any(name.endswith(f"_{FIRST_SLUG}.py") for name in new)
     assert any(name.endswith("_add_walkthrough_tag_table.py") for name in new)
-    # alembic.ini's post_write_hooks formatted them: make check's ruff passes with no step of ours.
+    # As if each was made on a branch of its own and git merged them: the tag table's revision revises
+    # what the note's does, and a merge revision (make merge's) joins the two heads.
+    [note] = versions.glob(f"*_{FIRST_SLUG}.py")
+    [tag] = versions.glob("*_add_walkthrough_tag_table.py")
+    note_id = re.search(r"^revision: str = ['\"](\w+)['\"]", note.read_text(), re.M).group(1)
+    parent = re.search(r"^down_revision[^=]*= ['\"](\w+)['\"]", note.read_text(), re.M).group(1)
+    tag.write_text(tag.read_text().replace(note_id, parent))
+    run(project, sys.executable, "-m", "alembic", "merge", "-m", "Merge the note and tag branches", "heads")
+    # alembic.ini's post_write_hooks formatted them all: make check's ruff passes with no step of ours.
 
     suite = run(
         project, sys.executable, "-m", "pytest", *HISTORY_TESTS, "-m", "not docker",
