@@ -287,8 +287,8 @@ down: compose unwatch ## Stop and remove the containers (the database volume is 
 # ends those); Ctrl-C ends both.
 logs: compose ## Follow the logs of every service, and of live reload
 	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
-	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }
-	@if [ -f $(WATCH_LOG) ]; then \
+	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }; \
+	if [ -f $(WATCH_LOG) ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
 	$(COMPOSE) logs --follow --tail 100; status=$$?; \
 	pkill -P $$$$ -x tail 2>/dev/null; exit $$status

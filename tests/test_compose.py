@@ -200,6 +200,7 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
     assert stack.make("down").returncode == 0
     logs = stack.make("logs")
     assert logs.returncode == 0 and "==> the stack is down: no logs to follow (make up starts it)" in logs.stdout
+    assert "watch    |" not in logs.stdout, "nor live reload's old lines"
     scaled = stack.make("scale", "web=2")
     assert scaled.returncode != 0
     errors = [line for line in scaled.stderr.splitlines() if line.startswith("error:")]

@@ -178,9 +178,11 @@ def run(ini: Path, skip_alembic_check: bool = False) -> int:
     squawk = shutil.which("squawk", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if squawk is None:
         raise SystemExit("error: squawk is not installed: make venv (it comes with squawk-cli)")
-    say("zero-downtime lint of each revision's SQL (squawk)")
     if len(heads) == 1:
+        say("zero-downtime lint of each revision's SQL (squawk)")
         findings += lint(config, scripts, squawk)
+    else:
+        say("zero-downtime lint of each revision's SQL (squawk): skipped until the heads are joined")
 
     if skip_alembic_check:
         say("alembic check: skipped")
