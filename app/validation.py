@@ -189,10 +189,18 @@ class Text(fields.String):
         return value.strip() if self.strip else value
 
 
+EMAIL_SHAPE = "must be an email address like name@example.com"
+# marshmallow's check (RFC 5322's shape, international addresses included):
+# a@@example.com, a@example..com, ada@example.com. and invisible characters are
+# refused, so they cannot make a second account for the same mailbox.
+_email_syntax = validate.Email(error=EMAIL_SHAPE)
+
+
 def _email_shape(address: str) -> None:
     local, at, domain = address.rpartition("@")
     if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in address):
-        raise ValidationError("must be an email address like name@example.com")
+        raise ValidationError(EMAIL_SHAPE)
+    _email_syntax(address)
 
 
 class Email(Text):
@@ -204,7 +212,7 @@ class Email(Text):
 
     def __init__(self, *, max_len: int, **kwargs: Any) -> None:
         described = (
-            "An address like name@example.com (a looser check than the `email` format), stored lower-cased; "
+            "An address like name@example.com (marshmallow's check, with a dot in the domain), stored lower-cased; "
             "surrounding whitespace is removed before the length is checked."
         )
         super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)

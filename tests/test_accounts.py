@@ -59,6 +59,11 @@ def test_a_constraint_of_your_own_is_a_500_not_a_taken_email(migrated_db):
         ({"email": "a@example.com"}, "password"),
         ({"email": "not-an-email", "password": "long enough"}, "email"),
         ({"email": "a@localhost", "password": "long enough"}, "email"),
+        # Look-alikes of ada@example.com that would make a second account for one mailbox.
+        ({"email": "ada@example.com.", "password": "long enough"}, "email"),
+        ({"email": "ada@@example.com", "password": "long enough"}, "email"),
+        ({"email": "ada@example..com", "password": "long enough"}, "email"),
+        ({"email": "ada\u200b@example.com", "password": "long enough"}, "email"),
         ({"email": 42, "password": "long enough"}, "email"),
         ({"email": "a@example.com", "password": "short"}, "password"),
         ({"email": "a@example.com", "password": ["list"]}, "password"),
@@ -106,3 +111,9 @@ def test_wrong_credentials_are_401_with_the_same_message(client, counts, credent
     error = assert_error(client.post("/tokens", json=credentials), 401)
     assert error["message"] == "Email or password is wrong."
     assert counts() == before
+
+
+def test_an_international_address_signs_up(client):
+    response = client.post("/accounts", json={"email": "José@Bücher.de", "password": "long enough"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["email"] == "josé@bücher.de"
