@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app import db
     from app.config import load_settings
     from app.errors import register_error_handlers
+    from app.validation import AsciiInt
 
     settings = load_settings(**dict(config or {})).require_secret_key()
     app = Flask(__name__)
@@ -32,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_content_length,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in the order the API documents
+    app.url_map.converters["int"] = AsciiInt  # before any route: one URL per resource
     app.extensions["settings"] = settings
     if settings.proxy_hops:
         # Heroku's router is one hop; trusting more would let clients forge their address.

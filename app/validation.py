@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import abort, current_app, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from app.errors import invalid
 
@@ -256,3 +257,13 @@ class Integer(fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", type=_json_type(value))
         return value
+
+
+class AsciiInt(IntegerConverter):
+    """Flask's ``<int:...>`` with one spelling per number: ASCII digits, no leading zero.
+
+    werkzeug's matches any Unicode digit and leading zeros, so /locations/01
+    and /locations/\u0661 (an Arabic-Indic 1) were location 1 too.
+    """
+
+    regex = r"(?:0|[1-9][0-9]*)"

@@ -180,4 +180,12 @@ def test_ids_that_cannot_exist_are_404_not_500(client, me, location_id):
 
 def test_non_numeric_id_is_404(client, me):
     assert_error(client.get("/locations/abc", headers=me.headers), 404)
+
+
+@pytest.mark.parametrize("spelling", ["01", "\u0661", "\uff11", "\U0001d7cf"])
+def test_a_location_has_one_url_not_one_per_way_to_write_its_id(client, me, spelling):
+    """A leading zero, an Arabic-Indic, fullwidth or mathematical 1: none is location 1."""
+    location = save_location(client, me)
+    assert location["id"] == 1
+    assert_error(client.get(f"/locations/{spelling}", headers=me.headers), 404)
     assert_error(client.get("/locations/-1", headers=me.headers), 404)
