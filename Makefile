@@ -363,19 +363,12 @@ endef
 # twice their number of answers in a row have come from each.
 # Arguments: URL, number of dynos, 1 when live reload is on.
 define LOADED
-import http.client, json, pathlib, re, signal, sys, time, urllib.error, urllib.request
+import http.client, json, signal, sys, time, urllib.error, urllib.request
+sys.path.insert(0, "bin")
+from localstack import in_checkout
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
 url, dynos, syncing = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["1"]
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
-def in_checkout(revision):
-    assigned = re.compile(rb"^revision\b[^=\n]*=\s*['\"]" + re.escape(revision.encode()) + rb"['\"]", re.M)
-    for path in pathlib.Path("alembic/versions").glob("[!.]*.py"):
-        try:
-            if assigned.search(path.read_bytes()):
-                return True
-        except OSError:
-            continue
-    return False
 def knows():
     try:
         with urllib.request.urlopen(probe, timeout=2):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,23 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip(" \t" + HEROKU_MARKS) for line in (result.stderr or result.stdout).strip().splitlines()]
     lines = [line for line in lines if line and not line.startswith("Error ID:")]
     return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def in_checkout(revision: str) -> bool:
+    """Return whether alembic/versions here assigns each of ``revision``'s heads (comma-separated).
+
+    Read from the files, not through Alembic: the host may have no virtualenv yet.
+    """
+    versions = ENV_FILE.parent / "alembic" / "versions"
+    sources = []
+    for path in versions.glob("[!.]*.py"):
+        try:
+            sources.append(path.read_text(errors="replace"))
+        except OSError:
+            continue
+
+    def assigned(rev: str) -> bool:
+        pattern = re.compile(r"^revision\b[^=\n]*=\s*['\"]" + re.escape(rev) + r"['\"]", re.M)
+        return any(pattern.search(source) for source in sources)
+
+    return all(assigned(rev) for rev in revision.split(","))
