@@ -50,19 +50,35 @@ class UnreadableRevision(HistoryError):
     """A revision file does not compile, or raises as Alembic loads it."""
 
 
-def unreadable(exc: Exception, versions: Path) -> UnreadableRevision:
-    """Say where loading a revision file failed (file:line) and why, in one line."""
-    where = None
+def revision_line(exc: BaseException) -> str | None:
+    """Return where ``exc`` arose in a revision file, as alembic/versions/<file>:<line>, or None.
+
+    A SyntaxError is placed at its own line; anything else at the innermost
+    frame of its traceback that is in a revision file.
+    """
     if isinstance(exc, SyntaxError) and exc.filename:
-        where = (exc.filename, exc.lineno)
+        places = [(exc.filename, exc.lineno)]
     else:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).parent == versions]
-        where = (frames[-1].filename, frames[-1].lineno) if frames else None
+        places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(exc.__traceback__)]
+    ours = [(name, line) for name, line in places if _is_revision(Path(name))]
+    if not ours:
+        return None
+    name, line = ours[-1]
+    return f"{os.path.relpath(name, Path(name).parents[2])}:{line}"
+
+
+def _is_revision(path: Path) -> bool:
+    """Whether ``path`` is a revision: in a versions/ directory beside an Alembic env.py."""
+    return path.parent.name == "versions" and (path.parent.parent / "env.py").is_file()
+
+
+def unreadable(exc: Exception) -> UnreadableRevision:
+    """Say where loading a revision file failed (file:line) and why, in one line."""
+    where = revision_line(exc)
     reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    place = f"{os.path.relpath(where[0], versions.parent.parent)}:{where[1]}: " if where else ""
     return UnreadableRevision(
-        f"{place}{type(exc).__name__}: {reason}: Alembic cannot load the revisions until it is fixed "
-        "(no migration command, status or /readyz can read the history meanwhile)"
+        f"{f'{where}: ' if where else ''}{type(exc).__name__}: {reason}: Alembic cannot load the revisions until "
+        "it is fixed (no migration command, status or /readyz can read the history meanwhile)"
     )
 
 
@@ -86,7 +102,7 @@ def checked(scripts: ScriptDirectory) -> ScriptDirectory:
                 "(git checkout -- alembic/versions), or point that down_revision at a revision that exists"
             ) from exc
         except Exception as exc:  # a revision file that does not compile, or raises on import
-            raise unreadable(exc, Path(scripts.versions)) from exc
+            raise unreadable(exc) from exc
     return scripts
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
+from app.migrations.history import revision_line
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -187,18 +188,12 @@ def code_failure_message(exc: BaseException, step: str | None, current: str | No
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. Its changes were rolled back; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if _is_revision(f.filename)] or frames[-1:]
-    where = f" at {_shown(ours[-1].filename)}:{ours[-1].lineno}" if ours else ""
+    place = revision_line(exc) or (f"{_shown(frames[-1].filename)}:{frames[-1].lineno}" if frames else "")
+    where = f" at {place}" if place else ""
     error = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return (
         f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. Its changes were rolled back; {still_at}."
     )
-
-
-def _is_revision(filename: str) -> bool:
-    """Whether ``filename`` is a revision: in a versions/ directory beside an Alembic env.py."""
-    path = Path(filename)
-    return path.parent.name == "versions" and (path.parent.parent / "env.py").is_file()
 
 
 def _shown(filename: str) -> str:
