@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from werkzeug.wrappers import Response
 
 from app.db import get_engine
-from app.migrations.history import HistoryError, SchemaState, schema_state
+from app.migrations.history import HistoryError, schema_state
 from app.migrations.safety import QUERY_CANCELED, db_error_reason
 
 # Seconds a client should wait before retrying while the database is unavailable.
@@ -58,15 +58,16 @@ def _rollback() -> None:
             session.rollback()
 
 
-def _schema_state() -> SchemaState | str | None:
-    """Return the database's migration state, what keeps the history from being read, or None."""
+def _schema_mismatch() -> str | None:
+    """Return, in words, how the database's schema falls short of this code; None if it does not, or is unknown."""
     try:
         with get_engine().connect() as connection:
-            return schema_state(connection)
+            state = schema_state(connection)
     except HistoryError as exc:  # two heads after a git merge, say: the missing table is the other branch's
         return str(exc)
     except SQLAlchemyError:
         return None
+    return None if state.current else state.summary()
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -106,10 +107,9 @@ def register_error_handlers(app: Flask) -> None:
     def handle_schema_behind(exc: ProgrammingError) -> Response:
         """A missing table or column, with migrations pending (make downgrade, a new checkout): 503, saying so."""
         _rollback()
-        state = _schema_state() if getattr(exc.orig, "pgcode", None) in MISSING_FROM_SCHEMA else None
-        if state is None or (isinstance(state, SchemaState) and state.current):
+        said = _schema_mismatch() if getattr(exc.orig, "pgcode", None) in MISSING_FROM_SCHEMA else None
+        if said is None:
             return handle_unexpected(exc)
-        said = state.summary() if isinstance(state, SchemaState) else state
         app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, said)
         return error_response(ServiceUnavailable(description=f"The database does not match this code: {said}"))
 
