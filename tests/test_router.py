@@ -87,17 +87,25 @@ def test_a_clients_request_id_is_kept_only_when_heroku_would_keep_it(stack, sent
         uuid.UUID(got)
 
 
+def logged_by_both(stack, marker: str) -> tuple[list[str], list[str]]:
+    """Wait (10 s at most) until the router's log and web's both hold ``marker``; return their lines that do."""
+
+    def both():
+        router = [line for line in router_lines(stack) if marker in line]
+        app = [line for line in stack.logs("web").splitlines() if marker in line]
+        return router and app and (router, app)
+
+    found = poll(both, 10)
+    assert found, f"{marker} is not in both logs"
+    return found
+
+
 def test_one_request_id_follows_a_request_from_router_to_app(stack):
     request_id = f"follow-me-{uuid.uuid4().hex}"
     status, headers, _ = http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", request_id)])
     assert status == 200 and headers["via"] == "1.1 vegur"
 
-    def both_logged():
-        router = [line for line in router_lines(stack) if f"request_id={request_id}" in line]
-        app = [line for line in stack.logs("web").splitlines() if f"request_id={request_id}" in line]
-        return router and app and (router[0], app[0])
-
-    router, app = poll(both_logged, 10)
+    [router, *_], [app, *_] = logged_by_both(stack, f"request_id={request_id}")
     assert re.fullmatch(
         r'at=info method=GET path="/healthz" host=127\.0\.0\.1:\d+ request_id=\S+ fwd="[\d.]+" dyno=web\.1 '
         r"connect=\d+ms service=\d+ms status=200 bytes=\d+ protocol=http",
@@ -116,14 +124,7 @@ def test_only_a_probe_of_a_health_page_is_left_out_of_the_logs(stack):
     headers = [("User-Agent", "healthcheck"), ("X-Request-Id", sent), ("Content-Type", "application/json")]
     assert http_raw(stack.port, "POST", "/tokens", headers, b'{"email": "a@example.com", "password": "x"}')[0] == 401
 
-    def logged_by_both():
-        router = [line for line in router_lines(stack) if marker in line]
-        app = [line for line in stack.logs("web").splitlines() if marker in line]
-        return router and app and (router, app)
-
-    found = poll(logged_by_both, 10)
-    assert found, "a request that said User-Agent: healthcheck was left out of a log"
-    router, app = found
+    router, app = logged_by_both(stack, marker)  # the request that said User-Agent: healthcheck is in both
     assert [sent in line for line in router] == [True] and [sent in line for line in app] == [True], (router, app)
 
 
@@ -134,14 +135,7 @@ def test_what_a_client_sends_is_logged_as_sent_and_cannot_forge_a_line(stack):
     headers = [("X-Request-Id", request_id), ("X-Forwarded-For", 'a" b\\')]
     assert http_raw(stack.port, "GET", forged, headers)[0] == 404
 
-    def both_logged():
-        router = [line for line in router_lines(stack) if f"request_id={request_id}" in line]
-        app = [line for line in stack.logs("web").splitlines() if f"request_id={request_id}" in line]
-        return router and app and (router, app)
-
-    found = poll(both_logged, 10)
-    assert found, "both logged the request"
-    [router], [app] = found
+    [router], [app] = logged_by_both(stack, f"request_id={request_id}")
     assert f'path="{forged}" ' in router, router
     assert app.startswith(f'method=GET path="{forged}" status=404 '), app
     assert ' fwd="a\\" b\\\\, ' in app, app
