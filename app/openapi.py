@@ -163,6 +163,12 @@ NOT_READY = {
 
 _NO_SUCH_LOCATION = {404: "No such location among the caller's (another account's is a 404 too)."}
 
+
+def _on_a_location(status: int, description: str, schema: type[Schema] | None = None, **more: Any) -> Operation:
+    """An operation on one of the caller's locations: it may not be there (404), or the database not answer."""
+    return Operation(status, description, schema, errors=(404, 503), described=_NO_SUCH_LOCATION, **more)
+
+
 OPERATIONS: dict[str, Operation] = {
     "health.healthz": Operation(200, "The process is up.", Health),
     "health.readyz": Operation(
@@ -185,38 +191,18 @@ OPERATIONS: dict[str, Operation] = {
         headers={"Location": "The location's URL."},
         links=_links({**_READ_UPDATE_DELETE, **_FAVORITE}, _ID_FROM_BODY),
     ),
-    "locations.get_location": Operation(
-        200,
-        "The location.",
-        Location,
-        errors=(404, 503),
-        described=_NO_SUCH_LOCATION,
-        links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY),
+    "locations.get_location": _on_a_location(
+        200, "The location.", Location, links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
     ),
-    "locations.update_location": Operation(
-        200,
-        "The location as changed.",
-        Location,
-        errors=(404, 503),
-        described=_NO_SUCH_LOCATION,
-        links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY),
+    "locations.update_location": _on_a_location(
+        200, "The location as changed.", Location, links=_links(_READ_UPDATE_DELETE, _ID_FROM_BODY)
     ),
-    "locations.delete_location": Operation(
-        204, "Deleted, with its favourite mark.", errors=(404, 503), described=_NO_SUCH_LOCATION
+    "locations.delete_location": _on_a_location(204, "Deleted, with its favourite mark."),
+    "locations.add_favorite": _on_a_location(
+        204, "Marked as a favourite.", links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
     ),
-    "locations.add_favorite": Operation(
-        204,
-        "Marked as a favourite.",
-        errors=(404, 503),
-        described=_NO_SUCH_LOCATION,
-        links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH),
-    ),
-    "locations.remove_favorite": Operation(
-        204,
-        "Not a favourite (any more).",
-        errors=(404, 503),
-        described=_NO_SUCH_LOCATION,
-        links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH),
+    "locations.remove_favorite": _on_a_location(
+        204, "Not a favourite (any more).", links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
     ),
     "locations.list_favorites": Operation(200, "The caller's favourite locations.", Locations, errors=(503,)),
     "openapi.openapi_json": Operation(200, "This document."),
