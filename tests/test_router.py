@@ -47,7 +47,7 @@ def seen(stack, tls: bool = False, headers=()) -> dict:
 
 
 def router_lines(stack) -> list[str]:
-    return [line for line in stack.logs("router").splitlines() if line.startswith("at=")]
+    return [line for line in stack.logs("router").splitlines() if line.startswith(("at=", "sock="))]
 
 
 def test_the_app_gets_herokus_headers_on_each_port(stack):
@@ -200,13 +200,18 @@ def test_an_upload_over_the_apps_limit_costs_no_other_request(stack):
     assert set(answered) == {(413, 201)}, answered
 
 
-def test_clients_slow_to_send_a_body_hold_no_dyno_thread(stack):
-    """The router takes the body before it picks a dyno, as Heroku's buffers it: the dyno stays free."""
+def test_clients_slow_to_send_a_body_hold_no_dyno_thread_and_leaving_is_h27(stack):
+    """The router takes the body before it picks a dyno, as Heroku's buffers it: the dyno stays free.
+
+    A client that leaves before its request is all sent is logged as Heroku logs it: H27, status 499.
+    """
+    marker = f"left-{uuid.uuid4().hex}"
     # Twice the stack's threads (one worker of four): without buffering, each would hold one for 30 s.
     slow = [socket.create_connection(("127.0.0.1", int(stack.port)), timeout=10) for _ in range(8)]
     try:
-        for client in slow:
-            client.sendall(b'POST /tokens HTTP/1.1\r\nHost: slow\r\nContent-Length: 100\r\n\r\n{"email"')
+        for n, client in enumerate(slow):
+            head = f"POST /tokens HTTP/1.1\r\nHost: slow\r\nX-Request-Id: {marker}-{n}\r\nContent-Length: 100\r\n\r\n"
+            client.sendall(head.encode() + b'{"email"')
         time.sleep(1)
         started = time.monotonic()
         assert http_raw(stack.port, "GET", "/healthz")[0] == 200
@@ -214,6 +219,11 @@ def test_clients_slow_to_send_a_body_hold_no_dyno_thread(stack):
     finally:
         for client in slow:
             client.close()
+    left = poll(lambda: len(lines := [line for line in router_lines(stack) if marker in line]) == 8 and lines, 10)
+    assert left, "each client that left has its line"
+    for line in left:
+        assert line.startswith('sock=client at=warning code=H27 desc="Client Request Interrupted" method=POST '), line
+        assert " dyno=- " in line and " status=499 bytes=0 " in line, line
 
 
 def test_every_app_connection_to_the_database_uses_tls(stack):
