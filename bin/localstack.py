@@ -1,4 +1,4 @@
-"""What the bin/ scripts read of the local stack: .env's settings, Compose's containers, a command's last word.
+"""What the bin/ scripts share: .env's settings, Compose's containers, a command's last word, how Ctrl-C ends them.
 
 Standard library only: the scripts run with the host's python3 until the
 virtualenv exists, then with its interpreter.
@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +29,24 @@ def read_env(name: str, default: str) -> str:
 
 
 def write_env(name: str, value: str) -> None:
-    """Set ``name=value`` in .env, replacing the line that sets it, if any."""
+    """Set ``name=value`` in .env, replacing the line that sets it, if any.
+
+    Written beside it and renamed over it: .env holds the SECRET_KEY and the
+    user's settings, and a Ctrl-C between truncating and writing it in place
+    would leave it empty.
+    """
     lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
     kept = [line for line in lines if not line.startswith(f"{name}=")]
-    ENV_FILE.write_text("\n".join([*kept, f"{name}={value}"]) + "\n")
+    fd, name_of_copy = tempfile.mkstemp(prefix=".env.", dir=ENV_FILE.parent)
+    copy = Path(name_of_copy)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join([*kept, f"{name}={value}"]) + "\n")
+        if ENV_FILE.exists():
+            copy.chmod(stat.S_IMODE(ENV_FILE.stat().st_mode))
+        copy.replace(ENV_FILE)
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def compose_rows(text: str) -> list[dict[str, Any]]:
@@ -71,3 +88,10 @@ def in_checkout(revision: str) -> bool:
         return any(pattern.search(source) for source in sources)
 
     return all(assigned(rev) for rev in revision.split(","))
+
+
+def end_interrupted() -> None:
+    """End this process as interrupted by Ctrl-C, once it has said what it left: make then says
+    "Interrupt" and stops, as for any command the terminal interrupts, rather than "Error 130"."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)

@@ -302,6 +302,19 @@ def test_scaling_down_under_load_loses_no_request(stack):
     assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
 
 
+def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
+    """The cue comes just before .env is rewritten: the Ctrl-C lands as it is."""
+    settings = [line for line in stack.read(".env").splitlines() if not line.startswith("WEB_SCALE=")]
+    try:
+        stopped = stack.interrupt("==> scaling web dynos to 2", "scale", "web=2")
+        assert "error: interrupted (Ctrl-C); Compose may still be bringing the dynos to the count" in stopped.stderr
+        assert "] Interrupt" in stopped.stderr and "Error" not in stopped.stderr, stopped.stderr
+        assert [line for line in stack.read(".env").splitlines() if not line.startswith("WEB_SCALE=")] == settings
+    finally:
+        assert stack.make("scale", "web=1").returncode == 0
+    assert len(web_containers(stack)) == 1
+
+
 def test_another_dyno_size_gets_its_memory(stack):
     try:
         assert stack.make("scale", "web=1", DYNO_SIZE="standard-2x").returncode == 0
