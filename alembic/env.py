@@ -101,7 +101,9 @@ def run_migrations_online() -> None:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
             current = history.current_revision(context.get_context())
             if not history.is_known(current):
-                raise CommandError(history.unknown_revision_message(current, history.head_revision())) from exc
+                raise CommandError(
+                    history.unknown_revision_message(current, history.head_revision(), settings.local_stack)
+                ) from exc
             explained = history.explain_command_error(str(exc), requested, current)
             if explained is None:
                 raise

@@ -23,8 +23,8 @@ def test_readyz_is_200_at_head(client):
     assert response.get_json() == {"database": "ok", "revision": head(), "head": head(), "pending": []}
 
 
-def _client_for(url):
-    return create_app({"database_url": url, "environment": "testing"}).test_client()
+def _client_for(url, **settings):
+    return create_app({"database_url": url, "environment": "testing", **settings}).test_client()
 
 
 def test_readyz_is_503_with_the_older_revision_when_behind(server_url):
@@ -67,17 +67,23 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
 
 
 def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
+    """Locally another branch's revision, with the make commands out; on Heroku a rollback's, with Heroku's."""
     with scratch_database(server_url, "ahead") as url:
         upgrade(url, "head")
         with unpooled(url) as engine, engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
-        response = _client_for(url).get("/readyz")
-    assert response.status_code == 503
-    body = response.get_json()
-    assert (body["revision"], body["head"], body["pending"]) == ("feedfacecafe", head(), [])
-    message = body["message"]
-    assert "at revision feedfacecafe, which this code does not contain" in message
+        local = _client_for(url, local_stack=True).get("/readyz")
+        heroku = _client_for(url).get("/readyz")
+    for response in (local, heroku):
+        assert response.status_code == 503
+        body = response.get_json()
+        assert (body["revision"], body["head"], body["pending"]) == ("feedfacecafe", head(), [])
+        assert "at revision feedfacecafe, which this code does not contain" in body["message"]
+    message = local.get_json()["message"]
     assert "make downgrade to=" in message and "make db-reset" in message
+    message = heroku.get_json()["message"]
+    assert "a rollback leaves the database as it is" in message and "make " not in message
+    assert f"heroku run alembic downgrade {head()}" in message
 
 
 def test_the_api_on_a_database_behind_the_code_answers_503_saying_what_to_run(server_url, caplog):

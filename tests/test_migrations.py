@@ -116,6 +116,24 @@ def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(c
     assert "Traceback" not in down.stderr and "127.0.0.1" in down.stderr
 
 
+def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_rollback(empty_db):
+    """Locally another branch migrated it: stop, with the ways out. On Heroku a rollback keeps the database."""
+    upgrade(empty_db, "head")
+    with unpooled(empty_db) as engine, engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
+    cli = [sys.executable, "-m", "app.migrations", "release"]
+    base = {**os.environ, "DATABASE_URL": empty_db}
+    base.pop("LOCAL_STACK", None)
+    local = subprocess.run(cli, env={**base, "LOCAL_STACK": "1"}, capture_output=True, text=True)
+    assert local.returncode == 1 and "make downgrade to=" in local.stderr, local.stderr
+    rollback = subprocess.run(cli, env=base, capture_output=True, text=True)
+    assert rollback.returncode == 0, rollback.stderr
+    assert "a rollback leaves the database as it is" in rollback.stdout
+    assert rollback.stdout.rstrip().endswith("the database is left as it is"), rollback.stdout
+    assert "migrating" not in rollback.stdout, "no plan line claims a migration will run"
+    assert version(empty_db) == "feedfacecafe"
+
+
 def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     """Upgrade at head and downgrade at base are nothing to do; a wrong target is one line with the way on."""
     reverted = alembic_cli(empty_db, "downgrade", "-1")

@@ -160,12 +160,13 @@ class SchemaState:
     def current(self) -> bool:
         return self.revision is not None and self.revision == self.head
 
-    def summary(self) -> str:
-        """Return one line for a log: at head, behind and by which revisions, or ahead of this code."""
+    def summary(self, local: bool) -> str:
+        """Return one line for a log: at head, behind and by which revisions, or ahead of this code
+        (with the ways out of the local stack, or of a Heroku app, as ``local`` says)."""
         if self.current:
             return f"database schema is at head ({self.head})"
         if not self.known:
-            return unknown_revision_message(self.revision, self.head)
+            return unknown_revision_message(self.revision, self.head, local)
         names = ", ".join(str(p) for p in self.pending)
         return (
             f"database schema is behind: at {self.revision or 'base (empty)'}, head is {self.head}; "
@@ -173,8 +174,20 @@ class SchemaState:
         )
 
 
-def unknown_revision_message(revision: str | None, head: str | None) -> str:
-    """Explain, in one line, a database at a revision this code does not contain, and the ways out."""
+def unknown_revision_message(revision: str | None, head: str | None, local: bool) -> str:
+    """Explain, in one line, a database at a revision this code does not contain, and the ways out.
+
+    Locally that is another branch's migration; on Heroku, a newer release's,
+    seen after a rollback (which leaves the database as it is).
+    """
+    if not local:
+        return (
+            f"the database is at revision {revision}, which this code does not contain: a newer release "
+            f"migrated it, and a rollback leaves the database as it is. This code (head {head}) runs on that "
+            "schema as long as the newer migrations only added to it. To undo them too: roll forward to the "
+            f"release that has {revision} (heroku rollback vN), `heroku run alembic downgrade {head}`, then "
+            "roll back again"
+        )
     return (
         f"the database is at revision {revision}, which this code does not contain (probably applied on "
         f"another branch). Ways out: check out the branch that has {revision}, run `make downgrade "

@@ -3,7 +3,9 @@
 Heroku runs it once per deploy before new web dynos start; Compose runs it
 as the ``release`` service that ``web`` waits for. It needs DATABASE_URL
 only (not SECRET_KEY), and exits non-zero, with one line saying why, when
-the database never answers or a migration fails.
+the database never answers or a migration fails. A database at a revision
+this code lacks stops it on the local stack (another branch migrated it);
+on Heroku that is a rollback, which keeps the database: it says so and passes.
 """
 
 from __future__ import annotations
@@ -87,8 +89,11 @@ def run(settings: Settings) -> int:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
     if not state.known:
-        print(f"release: {state.summary()}", file=sys.stderr)
-        return 1
+        if settings.local_stack:
+            print(f"release: {state.summary(local=True)}", file=sys.stderr)
+            return 1
+        say(f"{state.summary(local=False)}; the database is left as it is")
+        return 0
     say(f"migrating {state.revision or 'an empty database'} -> {state.head}: {len(state.pending)} revision(s)")
     for pending in state.pending:
         say(f"  {pending.revision}  {pending.message}")

@@ -19,8 +19,8 @@ from app.migrations.history import (
 from app.migrations.safety import migration_engine
 
 
-def report(state: SchemaState) -> list[str]:
-    """Return the status table and summary for a database in ``state``."""
+def report(state: SchemaState, local: bool) -> list[str]:
+    """Return the status table and summary for a database in ``state`` (``local``: on the local stack)."""
     pending = {p.revision for p in state.pending}
     revisions = list(reversed(list(script_directory().walk_revisions())))
     lines = [f"{'Status':<8} {'Revision':<14} {'Message':<40} File"]
@@ -34,7 +34,7 @@ def report(state: SchemaState) -> list[str]:
     lines.append("")
     if not state.known:
         lines.append(f"Current revision: {current} (not in this code)")
-        lines.append(unknown_revision_message(current, head))
+        lines.append(unknown_revision_message(current, head, local))
         return lines
     lines.append(f"Current revision: {current or '(none: empty database)'}{' (head)' if current == head else ''}")
     lines.append(f"Pending: {len(pending)}" + ("" if pending else " (up to date)"))
@@ -45,5 +45,5 @@ def run(settings: Settings) -> int:
     """Print the status table; return the exit status."""
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
-    print("\n".join(report(state)))
+    print("\n".join(report(state, settings.local_stack)))
     return 0
