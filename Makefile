@@ -555,6 +555,7 @@ doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku 
 .PHONY: heroku-deploy
 heroku-deploy: ## Deploy with heroku.yml: container stack, git push, release runs migrations
 	@$(heroku-app); \
+	$(HOST_PYTHON) bin/heroku_cli.py committed || exit 1; \
 	echo "==> heroku stack:set container --app $$app"; heroku stack:set container --app "$$app" && \
 	echo "==> git push https://git.heroku.com/$$app.git HEAD:main (Heroku builds the Dockerfile, runs release, then web)" && \
 	git push "https://git.heroku.com/$$app.git" HEAD:main

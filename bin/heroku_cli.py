@@ -75,8 +75,42 @@ def database_url(app: str) -> str:
     return url
 
 
+# git status's letters, in words.
+STATES = {"M": "modified", "A": "added", "D": "deleted", "R": "renamed", "C": "copied", "U": "unmerged"}
+STATES["?"] = "untracked"
+
+
+def require_committed() -> None:
+    """Raise unless the checkout is its last commit: Heroku builds what is pushed, `make up` the files as they are.
+
+    A file left out of a commit serves locally and is missing on Heroku
+    (or an edit is), which is the "works locally" this project is here to end.
+    """
+    status = subprocess.run(["git", "status", "--porcelain=v1", "-z"], capture_output=True, text=True)
+    if status.returncode != 0:
+        raise HerokuError(f"git status failed: {last_line(status)}")
+    fields, named = iter(status.stdout.split("\0")), []
+    for entry in fields:
+        if not entry:
+            continue
+        code = entry[:2].strip()[:1]
+        named.append(f"{entry[3:]} ({STATES.get(code, 'changed')})")
+        if code and code in "RC":  # -z puts a rename's or copy's old path in a field of its own
+            next(fields, None)
+    if not named:
+        return
+    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+    raise HerokuError(
+        f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds them as they are): "
+        f"{', '.join(named[:5])}{more}: commit them, or git stash -u, then make heroku-deploy"
+    )
+
+
 if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku targets talk to, or why none
     try:
-        print(require_app())
+        if sys.argv[1:] == ["committed"]:
+            require_committed()
+        else:
+            print(require_app())
     except HerokuError as exc:
         sys.exit(f"error: {exc}")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.migrations.history import PROJECT_ROOT
+from devtools.docker import copy_project
 from tests.support.heroku import path_without_heroku, stub_heroku
 
 TARGETS = [
@@ -54,20 +55,49 @@ def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
     assert "heroku --app my-maps run bin/proc migrate" in result.stdout
 
 
-def test_heroku_deploy_pushes_to_the_app_it_set_the_stack_of(tmp_path):
-    """HEROKU_APP names the app for stack:set and for the push, whatever a git remote says."""
+def committed_copy(directory: Path) -> Path:
+    """Copy the project's files as they are now into a git repository of their own, all committed."""
+    copy = copy_project(directory / "project")
+    git = ["git", "-c", "user.name=Suite", "-c", "user.email=suite@example.com"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the project as it is"]):
+        subprocess.run([*git, *step], cwd=copy, check=True, capture_output=True)
+    return copy
+
+
+def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only_a_clean_one(tmp_path):
+    """HEROKU_APP names the app for stack:set and for the push, whatever a git remote says.
+
+    Heroku builds the pushed commit, `make up` the files as they are: a file
+    left out of the commit would serve locally and be missing on Heroku, so
+    the deploy refuses until the checkout is its commit.
+    """
+    copy = committed_copy(tmp_path)
     subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "git" / "my-maps.git")], check=True)
     path = heroku_cli(tmp_path, logged_in=True)
     redirect = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{tmp_path / 'git'}/.insteadOf",
                 "GIT_CONFIG_VALUE_0": "https://git.heroku.com/"}  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "HEROKU_APP"} | {"PATH": path, **redirect}
-    result = subprocess.run(["make", "heroku-deploy", "HEROKU_APP=my-maps"], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("HEROKU_APP", "VIRTUAL_ENV")} | {"PATH": path, **redirect}
+
+    def deploy() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", "heroku-deploy", "HEROKU_APP=my-maps"], cwd=copy, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    (copy / "app" / "greeting.py").write_text('GREETING = "hello"\n')
+    (copy / "Procfile").write_text((copy / "Procfile").read_text() + "\n")
+    refused = deploy()
+    assert refused.returncode != 0
+    assert refused.stderr.startswith("error: 2 file(s) differ from HEAD, the commit Heroku would build"), refused.stderr
+    assert "Procfile (modified), app/greeting.py (untracked): commit them" in refused.stderr, refused.stderr
+    assert "heroku stack:set" not in refused.stdout, "nothing was changed on the app"
+
+    subprocess.run(["git", "checkout", "-q", "--", "Procfile"], cwd=copy, check=True)
+    (copy / "app" / "greeting.py").unlink()
+    result = deploy()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "heroku stack:set container --app my-maps" in result.stdout
     pushed = subprocess.run(["git", "--git-dir", str(tmp_path / "git" / "my-maps.git"), "rev-parse", "main"],
                             capture_output=True, text=True)  # fmt: skip
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True)
     assert pushed.stdout.strip() == head.stdout.strip(), "the app's own repository received HEAD"
 
 
