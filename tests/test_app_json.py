@@ -41,7 +41,9 @@ def test_every_key_and_type_is_one_the_dev_center_documents():
         assert isinstance(addon, str) or (
             isinstance(addon.get("plan"), str) and set(addon) <= {"plan", "as", "options"}
         )
-    assert set(MANIFEST.get("scripts", {})) <= {"postdeploy", "pr-predestroy"}
+    assert set(MANIFEST.get("environments", {})) <= {"test", "review"}
+    for manifest in (MANIFEST, *MANIFEST.get("environments", {}).values()):
+        assert set(manifest.get("scripts", {})) <= {"postdeploy", "pr-predestroy"}
 
 
 def test_it_agrees_with_the_procfile_heroku_yml_and_the_postgres_major():
@@ -63,8 +65,10 @@ def test_its_config_vars_are_settings_and_secret_key_is_generated():
     assert MANIFEST["env"]["SECRET_KEY"]["generator"] == "secret", "web refuses to start without it"
 
 
-def test_postdeploy_is_a_command_the_image_has():
-    command = MANIFEST["scripts"]["postdeploy"].split()
+def test_only_review_apps_get_the_demo_accounts_and_with_a_command_the_image_has():
+    """A Deploy button makes a real app: no accounts with a password printed in the README."""
+    assert "postdeploy" not in MANIFEST.get("scripts", {})
+    command = MANIFEST["environments"]["review"]["scripts"]["postdeploy"].split()
     assert command[:3] == ["python", "-m", "app.migrations"]
     shown = subprocess.run([sys.executable, *command[1:], "--help"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
