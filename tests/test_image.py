@@ -35,8 +35,8 @@ def db(image):
 
 def run_release(image, net, url, *extra):
     return docker(
-        "run", "--rm", "--network", net, "--user", HEROKU_UID, "-e", f"DATABASE_URL={url}", *extra,
-        image, "bin/proc", "release", check=False, timeout=120,
+        "run", "--rm", "--network", net, "--user", HEROKU_UID, "-e", f"DATABASE_URL={url}",
+        "-e", "SECRET_KEY=test-secret", *extra, image, "bin/proc", "release", check=False, timeout=120,
     )  # fmt: skip
 
 

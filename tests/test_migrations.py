@@ -103,7 +103,7 @@ def test_cli_reports_current_revision(empty_db):
 def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(command):
     """A bad setting exits 2, a database that does not answer exits 1: one line each, no traceback."""
     cli = [sys.executable, "-m", "app.migrations", command]
-    base = {**os.environ, "RELEASE_DB_WAIT": "0", "DB_CONNECT_TIMEOUT": "1"}
+    base = {**os.environ, "SECRET_KEY": "test-secret", "RELEASE_DB_WAIT": "0", "DB_CONNECT_TIMEOUT": "1"}
     bad = subprocess.run(cli, env={**base, "DATABASE_URL": "mysql://u@h/d"}, capture_output=True, text=True)
     assert (bad.returncode, bad.stderr) == (
         2,
@@ -116,13 +116,27 @@ def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(c
     assert "Traceback" not in down.stderr and "127.0.0.1" in down.stderr
 
 
+def test_a_release_without_the_secret_key_web_needs_stops_before_it_migrates(empty_db):
+    """On Heroku a failed release is not deployed; web dynos that crash on start would take the app down."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "APP_ENV")} | {"DATABASE_URL": empty_db}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.migrations", "release"], env=env, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "release: SECRET_KEY is not set: it is required when APP_ENV=production (the default); "
+        "web could not start, so the release stops before it is deployed\n",
+    )
+    assert version(empty_db) is None, "nothing was migrated"
+
+
 def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_rollback(empty_db):
     """Locally another branch migrated it: stop, with the ways out. On Heroku a rollback keeps the database."""
     upgrade(empty_db, "head")
     with unpooled(empty_db) as engine, engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
     cli = [sys.executable, "-m", "app.migrations", "release"]
-    base = {**os.environ, "DATABASE_URL": empty_db}
+    base = {**os.environ, "DATABASE_URL": empty_db, "SECRET_KEY": "test-secret"}
     base.pop("LOCAL_STACK", None)
     local = subprocess.run(cli, env={**base, "LOCAL_STACK": "1"}, capture_output=True, text=True)
     assert local.returncode == 1 and "make downgrade to=" in local.stderr, local.stderr

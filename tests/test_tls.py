@@ -101,7 +101,7 @@ def release(url: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.migrations", "release"],
         cwd=PROJECT_ROOT,
-        env={**base, "DATABASE_URL": url, "RELEASE_DB_WAIT": "3", **env},
+        env={**base, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "RELEASE_DB_WAIT": "3", **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,7 +1,8 @@
 """One command line for the migration operations: ``python -m app.migrations release|status|check``.
 
 A Click group, as Flask's own ``flask`` command is, but without building the
-app: these commands need DATABASE_URL, never SECRET_KEY. The Procfile's
+app: these commands need DATABASE_URL, and only release (the deploy's gate
+before web starts) checks web's SECRET_KEY. The Procfile's
 release type, ``make status``, ``make check`` and the tests all call it.
 Failures that are the environment's, not the code's, are one line here:
 a bad setting exits 2, a database that does not answer exits 1.
@@ -37,7 +38,7 @@ def _run(name: str, command: Callable[[], int]) -> None:
     sys.exit(status)
 
 
-@click.group(help="Database operations: release, status, check, seed (no SECRET_KEY needed).")
+@click.group(help="Database operations: release, status, check, seed (only release checks SECRET_KEY).")
 def cli() -> None:
     pass
 

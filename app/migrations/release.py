@@ -1,9 +1,11 @@
 """The release process: wait for the database, print the plan, migrate to head.
 
 Heroku runs it once per deploy before new web dynos start; Compose runs it
-as the ``release`` service that ``web`` waits for. It needs DATABASE_URL
-only (not SECRET_KEY), and exits non-zero, with one line saying why, when
-the database never answers or a migration fails. A database at a revision
+as the ``release`` service that ``web`` waits for. It needs DATABASE_URL,
+and checks that web has the SECRET_KEY it needs: a release that fails is
+not deployed, while web dynos that crash on start take the app down. It
+exits non-zero, with one line saying why, when a setting is missing, the
+database never answers or a migration fails. A database at a revision
 this code lacks stops it on the local stack (another branch migrated it);
 on Heroku that is a rollback, which keeps the database: it says so and passes.
 """
@@ -21,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
 from tenacity.stop import stop_base
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.migrations.history import SchemaState, alembic_config, schema_state
 from app.migrations.safety import db_error_reason, migration_engine
 
@@ -82,6 +84,10 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
 
 def run(settings: Settings) -> int:
     """Release: wait for the database, then migrate it to head; return the exit status."""
+    try:
+        settings.require_secret_key()
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; web could not start, so the release stops before it is deployed") from None
     engine = migration_engine(settings)
     started = time.monotonic()
     state = wait_for_database(engine, settings.release_db_wait)
