@@ -552,6 +552,19 @@ local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: rel
 doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
 	@$(HOST_PYTHON) bin/doctor
 
+.PHONY: heroku-create
+heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-version's major, a SECRET_KEY (name=my-maps)
+	@test -n "$(name)" || { echo "error: name the app: make heroku-create name=my-maps" >&2; exit 1; }
+	@$(HOST_PYTHON) bin/heroku_cli.py cli || exit 1
+	@echo "==> heroku create $(name) --stack container (it adds the git remote heroku)"
+	@heroku create $(call quote,$(name)) --stack container
+	@echo "==> heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name) (.postgres-version's major)"
+	@heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(call quote,$(name))
+	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
+	@heroku config:set --app $(call quote,$(name)) \
+		SECRET_KEY="$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > /dev/null
+	@echo "==> $(name) is ready for make heroku-deploy"
+
 .PHONY: heroku-deploy
 heroku-deploy: ## Deploy with heroku.yml: container stack, git push, release runs migrations
 	@$(heroku-app); \

@@ -50,14 +50,19 @@ def app_name() -> str | None:
     return found.group(1) if found else None
 
 
-def require_app() -> str:
-    """Return the app to talk to, once the CLI is installed and logged in; else raise which step failed."""
+def require_cli() -> None:
+    """Raise unless the Heroku CLI is installed and logged in, naming which step failed."""
     if shutil.which("heroku") is None:
         raise NotInstalled(f"the Heroku CLI is not installed: see {INSTALL}")
     whoami = run("auth:whoami", timeout=60)
     if whoami.returncode != 0:
         said = (whoami.stderr.strip().splitlines() or [""])[-1].strip()
         raise NotLoggedIn(f"the Heroku CLI is not logged in{f' ({said})' if said else ''}: run heroku login")
+
+
+def require_app() -> str:
+    """Return the app to talk to, once the CLI is installed and logged in; else raise which step failed."""
+    require_cli()
     app = app_name()
     if app is None:
         raise NoApp("no Heroku app: set HEROKU_APP=name, or add the git remote heroku (heroku git:remote --app name)")
@@ -110,6 +115,8 @@ if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku tar
     try:
         if sys.argv[1:] == ["committed"]:
             require_committed()
+        elif sys.argv[1:] == ["cli"]:
+            require_cli()
         else:
             print(require_app())
     except HerokuError as exc:

@@ -15,7 +15,7 @@ from tests.support.heroku import path_without_heroku, stub_heroku
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
     "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
-    "local", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench", "clean",
+    "local", "heroku-create", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench", "clean",
 ]  # fmt: skip
 
 
@@ -37,8 +37,8 @@ def heroku_cli(directory: Path, logged_in: bool) -> str:
 
 
 def test_heroku_targets_say_when_the_cli_is_missing(tmp_path):
-    for target in ("heroku-deploy", "heroku-migrate"):
-        result = make(target, path=path_without_heroku())
+    for target in ("heroku-create name=my-maps", "heroku-deploy", "heroku-migrate"):
+        result = make(*target.split(), path=path_without_heroku())
         assert result.returncode != 0
         assert "error: the Heroku CLI is not installed" in result.stderr
 
@@ -47,6 +47,20 @@ def test_heroku_targets_say_when_the_cli_is_not_logged_in(tmp_path):
     result = make("heroku-migrate", path=heroku_cli(tmp_path, logged_in=False))
     assert result.returncode != 0
     assert "error: the Heroku CLI is not logged in: run heroku login" in result.stderr
+
+
+def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_major_and_a_secret_key(tmp_path):
+    calls = tmp_path / "calls"
+    path = stub_heroku(tmp_path / "bin", f'#!/bin/sh\necho "$*" >> {calls}\necho "heroku $*"\n')
+    assert make("heroku-create", path=path).stderr.startswith("error: name the app: make heroku-create name=")
+    result = make("heroku-create", "name=my-maps", path=path)
+    assert result.returncode == 0, result.stderr
+    major = (PROJECT_ROOT / ".postgres-version").read_text().strip()
+    whoami, create, addon, config = calls.read_text().splitlines()
+    assert (whoami, create) == ("auth:whoami", "create my-maps --stack container")
+    assert addon == f"addons:create heroku-postgresql --version={major} --app my-maps"
+    assert re.fullmatch(r"config:set --app my-maps SECRET_KEY=[0-9a-f]{64}", config), config
+    assert config.split("=", 1)[1] not in result.stdout + result.stderr, "the key is never printed"
 
 
 def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
