@@ -32,15 +32,24 @@ RELOAD = os.environ.get("WEB_RELOAD") == "1" and not DEBUG
 PROJECT_ROOT = Path(__file__).resolve().parent
 WATCHED = (PROJECT_ROOT / "app", PROJECT_ROOT / "alembic")
 
+
+def whole_number(name: str, default: int) -> int:
+    """Return the variable ``name`` as a number of 1 or more; stop gunicorn with one line if it is not one."""
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"error: {name} must be a whole number of 1 or more, got {raw!r}")
+    return int(raw)
+
+
 # Heroku assigns $PORT; listen on every interface so the router (or Docker) reaches us.
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+bind = f"0.0.0.0:{whole_number('PORT', 5000)}"
 
 # WEB_CONCURRENCY, if set: Heroku's Python buildpack sets it from the dyno
 # size, but the container stack runs no buildpack, so on Heroku it is what
 # `heroku config:set` gives, else 2, which suits a 512 MB dyno.
-workers = 1 if DEBUG else int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = 1 if DEBUG else whole_number("WEB_CONCURRENCY", 2)
 worker_class = "gthread"
-threads = 1 if DEBUG else int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = 1 if DEBUG else whole_number("GUNICORN_THREADS", 4)
 
 # The router gives up on a request after 30 s, and a dyno gets SIGKILL 30 s
 # after SIGTERM: finish (or abandon) work before either happens

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("production", "development", "testing")
 
@@ -48,6 +49,10 @@ def _postgres_url(url: str) -> str | None:
         return "is not set: point it at a PostgreSQL database"
     if not url.startswith("postgresql"):
         return f"must be a postgres:// or postgresql:// URL, not {url.split(':', 1)[0]}://"
+    try:
+        urlsplit(url).port  # noqa: B018 (parsing is the check: the port must be a number)
+    except ValueError as exc:  # the message names the port, never the password
+        return f"is not a valid URL: {exc}"
     return None
 
 

@@ -90,6 +90,7 @@ def test_passwords_use_werkzeugs_scrypt_outside_tests():
         ("PROXY_HOPS", "-1", "PROXY_HOPS must be 0 or more, got -1"),
         ("MIGRATION_LOCK_TIMEOUT", "forever", "MIGRATION_LOCK_TIMEOUT must be a duration such as 5s"),
         ("MIGRATION_LOCK_WAIT", "1.5", "MIGRATION_LOCK_WAIT must be an integer, got '1.5'"),
+        ("DATABASE_URL", "postgres://u:secret@h:port/d", "DATABASE_URL is not a valid URL: Port could not be cast"),
     ],
 )
 def test_each_bad_variable_is_one_line_naming_it(variable, value, complaint):
