@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
+from sqlalchemy.engine import make_url
 
 from app.migrations.history import revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
@@ -114,6 +115,19 @@ def test_migration_commands_say_in_one_line_what_is_wrong_with_the_environment(c
     )
     assert down.returncode == 1 and len(down.stderr.splitlines()) == 1, down.stderr
     assert "Traceback" not in down.stderr and "127.0.0.1" in down.stderr
+
+
+def test_a_release_refused_by_the_database_says_so_at_once_instead_of_waiting(server_url):
+    """A wrong password or database name is refused the next time too: no 30 s of "waiting for the database"."""
+    url = make_url(server_url)
+    for wrong in (url.set(password="not-the-password"), url.set(database="no_such_database")):
+        env = {**os.environ, "DATABASE_URL": wrong.render_as_string(hide_password=False), "SECRET_KEY": "test-secret"}
+        cli = [sys.executable, "-m", "app.migrations", "release"]
+        result = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and "waiting for the database" not in result.stdout, result.stdout
+        [line] = result.stderr.splitlines()
+        assert " answers, but refuses DATABASE_URL: " in line, line
+        assert "not-the-password" not in line
 
 
 def test_a_release_without_the_secret_key_web_needs_stops_before_it_migrates(empty_db):

@@ -49,6 +49,19 @@ class StopWhenHostUnknown(stop_base):
         return UNKNOWN_HOST in str(failed or "") and (retry_state.seconds_since_start or 0) >= UNKNOWN_HOST_GRACE
 
 
+# A server that answers and refuses these credentials, or this database,
+# refuses them the next time too: waiting only hides the mistake.
+REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "does not support SSL")
+
+
+class StopWhenRefused(stop_base):
+    """Stop waiting once the server has answered with a refusal that waiting will not change."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        failed = str((retry_state.outcome.exception() if retry_state.outcome else None) or "")
+        return any(words in failed for words in REFUSED)
+
+
 def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
     """Return where the database's schema stands once it answers; raise SystemExit after ``timeout`` seconds."""
     url = make_url(str(engine.url))
@@ -62,8 +75,10 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
             say(f"waiting for the database at {where} to accept connections ({left:.0f} s left; "
                 f"so far: {db_error_reason(failed)})")  # fmt: skip
 
-    @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(timeout) | StopWhenHostUnknown(),
-           wait=wait_fixed(0.5), before_sleep=report, reraise=True)  # fmt: skip
+    gives_up = stop_after_delay(timeout) | StopWhenHostUnknown() | StopWhenRefused()
+
+    @retry(retry=retry_if_exception_type(OperationalError), stop=gives_up, wait=wait_fixed(0.5), before_sleep=report,
+           reraise=True)  # fmt: skip
     def ping() -> SchemaState:
         with engine.connect() as conn:
             return schema_state(conn)
@@ -76,6 +91,8 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
             raise SystemExit(
                 f"release: database host {url.host} is not running, or not the right name: {reason}"
             ) from None
+        if any(words in reason for words in REFUSED):
+            raise SystemExit(f"release: the database at {where} answers, but refuses DATABASE_URL: {reason}") from None
         raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
     if ping.statistics["attempt_number"] > 1:
         say(f"database at {where} is up")
