@@ -98,7 +98,7 @@ def test_a_heroku_app_that_agrees_passes_every_heroku_check(heroku_answers):
     assert heroku == [
         "✓ my-maps runs on the container stack",
         f"✓ my-maps runs Postgres {POSTGRES_MAJOR}, locally {POSTGRES_MAJOR}",
-        "✓ my-maps's config var names match app.json and .env.example (2 set)",
+        "✓ my-maps's config vars: app.json's are set, and each is one the project reads (2 set)",
         "✓ my-maps runs web=1:standard-1x, locally web=1:standard-1x",
     ]
     assert "hidden" not in result.stdout + result.stderr, "config var values are never shown"
@@ -121,6 +121,19 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
         "(and DYNO_SIZE=standard-2x in .env)",
     ]
     assert result.returncode == 1
+
+
+def test_only_config_vars_nothing_here_reads_are_unknown(heroku_answers):
+    """The app's settings and gunicorn's (the README's Configuration table) are known; anything else is named."""
+    answers = agreeing("my-maps")
+    names = ["DATABASE_URL", "SECRET_KEY", "DB_POOL_SIZE", "GUNICORN_THREADS", "WEB_CONCURRENCY", "SENTRY_DSN"]
+    answers["config --json"] = [0, json.dumps(dict.fromkeys(names, "x"))]
+    heroku_answers.write_text(json.dumps(answers))
+    result = doctor(heroku_answers, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
+    assert lines(result, "✗ my-maps has") == [
+        "✗ my-maps has SENTRY_DSN, which neither the app nor gunicorn.conf.py reads: add them to .env.example "
+        "if something else does (or heroku config:unset them)"
+    ]
 
 
 def test_an_older_postgres_on_heroku_is_met_by_a_reset_or_an_upgrade_there(heroku_answers):
