@@ -81,6 +81,7 @@ def run_migrations_online() -> None:
             **COMPARE,
         )
         tracker = safety.StepTracker()
+        tracker.watch(context.get_context())
         requested = getattr(config.cmd_opts, "revision", None)
         command = getattr(config.cmd_opts, "cmd", (None,))[0]
         if getattr(command, "__name__", "") == "upgrade" and requested == "head":
@@ -96,7 +97,8 @@ def run_migrations_online() -> None:
                 current = history.current_revision(context.get_context())
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
-            raise CommandError(safety.failure_message(exc, tracker.step, settings, current)) from exc
+            kept = safety.kept_outside(connection) if tracker.outside else None
+            raise CommandError(safety.failure_message(exc, tracker.step, settings, current, kept)) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
             current = history.current_revision(context.get_context())
@@ -116,7 +118,8 @@ def run_migrations_online() -> None:
                 raise
             connection.rollback()
             current = history.current_revision(context.get_context())
-            raise CommandError(safety.code_failure_message(exc, tracker.step, current)) from exc
+            kept = safety.kept_outside(connection) if tracker.outside else None
+            raise CommandError(safety.code_failure_message(exc, tracker.step, current, kept)) from exc
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)

@@ -71,6 +71,23 @@ def test_an_unsafe_revision_fails_naming_file_rule_and_remedy(tmp_path, case):
     assert "0a5afe0a5afe  Do something risky: findings" in result.stdout
 
 
+def test_a_revision_that_needs_a_database_for_its_sql_is_a_finding_and_the_rest_are_still_listed(tmp_path):
+    """The lint runs each revision with no database (--sql): a data migration that reads what it updated
+    must guard that with as_sql, and one that does not is a finding, not a crash that hides the others."""
+    code, rule = UNSAFE["blocking-index"]
+    reads = 'while op.get_bind().execute(sa.text("UPDATE locations SET name = name")).rowcount == 1000:\n    pass'
+    after = revision_source("0b0b0b0b0b0b", "0a5afe0a5afe", "Backfill in batches", reads)
+    ini = unsafe_history(tmp_path, code)
+    (ini.parent / "alembic" / "versions" / "2099_02_02_0b0b0b0b0b0b_backfill_in_batches.py").write_text(after)
+    result = check_history(ini, "--skip-alembic-check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [offline] = [line for line in result.stderr.splitlines() if ": offline-sql: " in line]
+    assert "alembic/versions/2099_02_02_0b0b0b0b0b0b_backfill_in_batches.py:" in offline
+    assert "AttributeError" in offline and "if not op.get_context().as_sql:" in offline
+    assert any(f": {rule}:" in line for line in result.stderr.splitlines()), "the other finding is still listed"
+    assert "0b0b0b0b0b0b  Backfill in batches: fails without a database" in result.stdout
+
+
 def test_a_waiver_with_a_reason_accepts_the_rule(tmp_path):
     code, rule = UNSAFE["dropped-column"]
     header = f"# squawk-waive: {rule} -- the app stopped reading zoomlevel two releases ago"

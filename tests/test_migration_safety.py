@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -10,11 +11,12 @@ import time
 from pathlib import Path
 
 import psycopg2
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.migrations.history import PROJECT_ROOT, script_directory
 from app.migrations.safety import LOCK_KEY
-from tests.support.databases import alembic_cli, columns, dbapi_dsn, failure_line, upgrade, version
+from tests.support.databases import alembic_cli, columns, dbapi_dsn, failure_line, unpooled, upgrade, version
 from tests.support.history import head, history_with, revision_source
 
 
@@ -107,6 +109,28 @@ def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_r
     assert columns(empty_db, "suite_scratch") == ["id"]
 
 
+def test_what_a_failed_revision_ran_in_autocommit_is_said_to_stay_and_an_invalid_index_named(empty_db, tmp_path):
+    """Batches committed in autocommit_block() are not rolled back, and a failed CREATE INDEX CONCURRENTLY
+    leaves an INVALID index: the one line says so, with the way out, instead of "rolled back"."""
+    batches = """with op.get_context().autocommit_block():
+    for size in (1, 2):
+        op.execute(f"INSERT INTO suite_scratch (id, size) VALUES ({size}, 7)")
+    op.create_index("ix_suite_scratch_size", "suite_scratch", ["size"], unique=True, postgresql_concurrently=True)"""
+    failing = revision_source("b44b44b44b44", "b43b43b43b43", "Fill sizes and index them", batches)
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b43b43b43b43"),
+                       ("2099_01_03_b44b44b44b44_fill_sizes_and_index_them.py", failing))  # fmt: skip
+    assert alembic_cli(empty_db, "upgrade", "b43b43b43b43", ini=ini).returncode == 0
+    result = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert result.returncode != 0
+    message = failure_line(result)
+    assert "could not create unique index" in message and "rolled back; " not in message.split(". ")[1]
+    assert "What it ran in autocommit_block() was committed statement by statement and stays" in message, message
+    assert "it left ix_suite_scratch_size INVALID: DROP INDEX CONCURRENTLY ix_suite_scratch_size" in message
+    assert message.endswith("The rest was rolled back; the database is still at b43b43b43b43."), message
+    with unpooled(empty_db) as engine, engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM suite_scratch")).scalar() == 2, "the batches stayed"
+
+
 def sleeping_on_head(url: str, directory: Path, revision: str, message: str, seconds: int) -> Path:
     """Migrate ``url`` to head; return the ini of a history with a revision after it that sleeps ``seconds``."""
     upgrade(url, "head")
@@ -187,4 +211,9 @@ def test_offline_sql_sets_the_timeouts_before_any_change():
     sql = result.stdout
     assert sql.index("SET lock_timeout = '5s'") < sql.index("CREATE TABLE")
     assert sql.index("SET statement_timeout = '60s'") < sql.index("CREATE TABLE")
-    assert sql.count("BEGIN;") == len(list(script_directory().walk_revisions())), "one transaction per revision"
+    # Each revision runs in a transaction of its own (an autocommit_block() adds one more: COMMIT; ...; BEGIN;).
+    starts = [m.start() for m in re.finditer(r"^-- Running upgrade ", sql, re.M)]
+    assert len(starts) == len(list(script_directory().walk_revisions()))
+    for start, end in zip(starts, [*starts[1:], len(sql)], strict=True):
+        assert sql.rfind("BEGIN;", 0, start) > sql.rfind("COMMIT;", 0, start), "a revision starts in a transaction"
+        assert "COMMIT;" in sql[start:end], "and commits before the next one starts"

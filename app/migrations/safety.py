@@ -15,12 +15,14 @@ the release process and ``make migrate`` all get the same protection:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -102,16 +104,31 @@ def release(connection: Connection) -> None:
 
 
 class StepTracker(logging.Handler):
-    """Remember the step Alembic announced last ("Running upgrade a -> b, message")."""
+    """Remember the step Alembic announced last ("Running upgrade a -> b, message"), and whether it ran
+    statements outside its transaction (in an autocommit_block), which a failure does not roll back."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self.step: str | None = None
+        self.outside = False
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Running "):
-            self.step = message
+            self.step, self.outside = message, False
+
+    def watch(self, migration_context: Any) -> None:
+        """Note each autocommit_block the revisions open (op.get_context() is this same context)."""
+        block = migration_context.autocommit_block
+        tracker = self
+
+        @contextlib.contextmanager
+        def noted() -> Iterator[None]:
+            tracker.outside = True
+            with block():
+                yield
+
+        migration_context.autocommit_block = noted
 
     def __enter__(self) -> StepTracker:
         logger = logging.getLogger("alembic.runtime.migration")
@@ -146,28 +163,59 @@ def describe_step(step: str | None) -> str:
     return f"{direction} of revision {revision} ({message})"
 
 
-def failure_message(exc: DBAPIError, step: str | None, settings: Settings, current: str | None) -> str:
-    """Return the one-line explanation of a failed migration step."""
+def kept_outside(connection: Connection) -> str:
+    """Say what a failed step that ran in an autocommit_block leaves behind, and the way out.
+
+    Statements there commit one by one: batches already done stay done, and
+    a CREATE INDEX CONCURRENTLY that failed leaves its index INVALID (Postgres
+    keeps it, unused, and the next CREATE INDEX of that name fails, or with
+    IF NOT EXISTS succeeds and leaves it invalid).
+    """
+    invalid = (
+        connection.execute(text("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1"))
+        .scalars()
+        .all()
+    )
+    said = (
+        "What it ran in autocommit_block() was committed statement by statement and stays (batches done stay "
+        "done: make migrate runs the revision again from its start)"
+    )
+    if invalid:
+        names = ", ".join(invalid)
+        said += f"; it left {names} INVALID: DROP INDEX CONCURRENTLY {invalid[0]}, then make migrate"
+    return said
+
+
+def failure_message(
+    exc: DBAPIError, step: str | None, settings: Settings, current: str | None, kept: str | None = None
+) -> str:
+    """Return the one-line explanation of a failed migration step (``kept``: what autocommit left behind)."""
     code = getattr(exc.orig, "pgcode", None)
     reason = db_error_reason(exc)
     table = table_in(exc.statement)
     where = f' on table "{table}"' if table else ""
     target = f'table "{table}"' if table else "its table"
     still_at = f"the database is still at {current or 'base (empty)'}"
+    if kept:
+        still_at = f"{kept}. The rest was rolled back; {still_at}"
     if code == LOCK_NOT_AVAILABLE:
         return (
             f"{describe_step(step)} failed: could not lock {target} within lock_timeout "
             f"{settings.migration_lock_timeout}, because another session holds a conflicting lock (a long transaction "
-            f"or busy traffic). Nothing from this revision was applied; {still_at}. Retry when the table is "
+            f"or busy traffic). {'' if kept else 'Nothing from this revision was applied; '}{still_at}. "
+            "Retry when the table is "
             "quieter, or find the blocking session in pg_stat_activity."
         )
     if code == QUERY_CANCELED:
         return (
             f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
-            f"{settings.migration_statement_timeout}. Nothing from this revision was applied; {still_at}. "
+            f"{settings.migration_statement_timeout}. {'' if kept else 'Nothing from this revision was applied; '}"
+            f"{still_at}. "
             "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
         )
-    return f"{describe_step(step)} failed{where}: {reason}. Its changes were rolled back; {still_at}."
+    return (
+        f"{describe_step(step)} failed{where}: {reason}. {'' if kept else 'Its changes were rolled back; '}{still_at}."
+    )
 
 
 def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
@@ -179,21 +227,20 @@ def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
     )
 
 
-def code_failure_message(exc: BaseException, step: str | None, current: str | None) -> str:
+def code_failure_message(exc: BaseException, step: str | None, current: str | None, kept: str | None = None) -> str:
     """Return the one-line explanation of a step that raised in Python (or was interrupted), with where it raised.
 
     The transaction of the step was rolled back by then, as for a database error.
     """
     still_at = f"the database is still at {current or 'base (empty)'}"
+    undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
     if isinstance(exc, KeyboardInterrupt):
-        return f"{describe_step(step)} was interrupted. Its changes were rolled back; {still_at}."
+        return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
     place = revision_line(exc) or (f"{_shown(frames[-1].filename)}:{frames[-1].lineno}" if frames else "")
     where = f" at {place}" if place else ""
     error = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    return (
-        f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. Its changes were rolled back; {still_at}."
-    )
+    return f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. {undone}; {still_at}."
 
 
 def _shown(filename: str) -> str:
