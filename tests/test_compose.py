@@ -57,6 +57,22 @@ def test_each_checkout_builds_and_runs_its_own_image(tmp_path):
     assert images == {"main-checkout-app", "feature-checkout-app"}
 
 
+def test_a_migration_timeout_set_for_one_run_reaches_the_migration_containers(tmp_path):
+    """make migrate MIGRATION_STATEMENT_TIMEOUT=10min, as the timeout's failure line advises; unset, none is set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATION_")} | {"SECRET_KEY": "x"}
+
+    def environment(**extra: str) -> dict:
+        config = subprocess.run(
+            ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "--project-directory",
+             str(tmp_path), "config", "--format", "json"],
+            env={**env, **extra}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(config.stdout)["services"]["release"]["environment"]
+
+    assert environment().get("MIGRATION_STATEMENT_TIMEOUT") is None, "unset: app/config.py's default applies"
+    assert environment(MIGRATION_STATEMENT_TIMEOUT="10min")["MIGRATION_STATEMENT_TIMEOUT"] == "10min"
+
+
 def test_an_env_copied_by_hand_without_a_secret_key_says_how_to_make_one(tmp_path):
     """.env.example says to copy it; its SECRET_KEY= is empty, and make up writes a key only into a new .env."""
     (tmp_path / ".env").write_text((PROJECT_ROOT / ".env.example").read_text())

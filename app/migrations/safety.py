@@ -211,7 +211,9 @@ def failure_message(
             f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
             f"{settings.migration_statement_timeout}. {'' if kept else 'Nothing from this revision was applied; '}"
             f"{still_at}. "
-            "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run."
+            "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run (make migrate "
+            "MIGRATION_STATEMENT_TIMEOUT=10min; on Heroku, heroku run --env MIGRATION_STATEMENT_TIMEOUT=10min "
+            "bin/proc migrate)."
         )
     return (
         f"{describe_step(step)} failed{where}: {reason}. {'' if kept else 'Its changes were rolled back; '}{still_at}."
