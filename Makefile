@@ -412,8 +412,16 @@ upgrade: image db-up ## Apply the next migration only
 	@$(RUN) web bin/proc upgrade
 	$(refresh-web)
 
+# to=base reverts everything: asked first, before anything is built or started.
+.PHONY: downgrade-confirmed
+downgrade-confirmed:
+	@if [ $(call quote,$(to)) = base ] && [ "$(confirm)" != 1 ]; then \
+		if [ ! -t 0 ]; then echo "error: make downgrade to=base deletes every table the migrations made, with its rows: run it in a terminal to confirm, or add confirm=1" >&2; exit 1; fi; \
+		printf "Revert every migration of the Compose database, deleting every table they made and its rows (make db-snapshot name=... keeps a copy first)? Type yes: "; \
+		read -r answer; [ "$$answer" = yes ] || { echo "error: not confirmed; nothing was changed" >&2; exit 1; }; fi
+
 .PHONY: downgrade
-downgrade: image db-up ## Revert the latest migration, or down to a revision: make downgrade [to=REV]
+downgrade: downgrade-confirmed image db-up ## Revert the latest migration, or down to a revision: make downgrade [to=REV] (to=base asks first: confirm=1)
 	@echo "==> downgrade: alembic downgrade" $(call quote,$(or $(to),-1))
 	@$(RUN) web $(if $(to),alembic downgrade $(call quote,$(to)),bin/proc downgrade)
 	$(refresh-web)

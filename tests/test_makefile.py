@@ -133,7 +133,15 @@ def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) 
         (directory / name).write_text((PROJECT_ROOT / name).read_text())
     makefile = str(PROJECT_ROOT / "Makefile")
     return subprocess.run(["make", "-f", makefile, *args], cwd=directory, env=env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+                          stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+
+
+def test_downgrade_to_base_asks_first_before_anything_runs(tmp_path):
+    """It deletes every table the migrations made: like make db-reset, a terminal answer or confirm=1."""
+    result = makefile_in(tmp_path, "downgrade", "to=base")
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: make downgrade to=base deletes every table the migrations made")
+    assert "add confirm=1" in result.stderr and "==>" not in result.stdout, "nothing was built, started or run"
 
 
 def test_a_virtualenv_whose_python_is_gone_leaves_the_helpers_on_python3(tmp_path):
