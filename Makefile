@@ -445,10 +445,10 @@ revision-message:
 
 .PHONY: revision
 revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
-	@printf "==> alembic revision --autogenerate -m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
+	@printf "==> alembic revision $(if $(empty),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
 	@DATABASE_URL="$(HOST_DATABASE_URL)" \
-		$(BIN)/alembic $(if $(empty),-x empty=1 ,)revision --autogenerate -m $(call quote,$(m))
-	@echo "==> read the new revision (autogenerate is a draft), then make check and make migrate"
+		$(BIN)/alembic revision $(if $(empty),,--autogenerate )-m $(call quote,$(m))
+	@echo "==> $(if $(empty),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones

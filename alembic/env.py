@@ -37,8 +37,10 @@ def refuse_empty_revision(
     upgrade_ops = directives[0].upgrade_ops
     if upgrade_ops is not None and upgrade_ops.is_empty():
         raise CommandError(
-            "no difference between app/models.py and the database, so no revision was written; "
-            'for a data-only migration ask for an empty one: make revision m="..." empty=1'
+            "autogenerate found no difference between app/models.py and the database, so no revision was "
+            "written (it compares tables, columns, types, defaults, indexes and foreign keys, not CHECK "
+            'constraints or enum values); for those, or a data migration, ask for an empty one: make revision m="..." '
+            "empty=1"
         )
 
 
