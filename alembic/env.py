@@ -108,7 +108,8 @@ def run_migrations_online() -> None:
                 raise CommandError(
                     history.unknown_revision_message(current, history.head_revision(), settings.local_stack)
                 ) from exc
-            explained = history.explain_command_error(str(exc), requested, current)
+            direction = getattr(command, "__name__", "upgrade")
+            explained = history.explain_command_error(str(exc), requested, current, direction)
             if explained is None:
                 raise
             words, nothing_to_do = explained

@@ -186,6 +186,11 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     upward = alembic_cli(empty_db, "downgrade", head())
     assert upward.returncode != 0
     assert failure_line(upward).startswith(f"{head()} is not below the database's revision ({at}): downgrade only")
+    for command, step in (("downgrade", "+1"), ("upgrade", "-1")):
+        wrong_way = alembic_cli(empty_db, command, step)
+        assert wrong_way.returncode != 0
+        assert failure_line(wrong_way).startswith(f"{command} {step} goes the other way: make downgrade "), command
+    assert version(empty_db) == at
 
     drafted = alembic_cli(empty_db, "revision", "--autogenerate", "-m", "too early")
     assert drafted.returncode != 0

@@ -199,13 +199,16 @@ def unknown_revision_message(revision: str | None, head: str | None, local: bool
     )
 
 
-def explain_command_error(error: str, requested: str | None, current: str | None) -> tuple[str, bool] | None:
+def explain_command_error(
+    error: str, requested: str | None, current: str | None, direction: str = "upgrade"
+) -> tuple[str, bool] | None:
     """Put Alembic's terse refusals of where a command would go in plain words, with the way on.
 
     Returns the words and whether there was simply nothing to do (upgrade at
     head, downgrade at base: not a failure), or None for any other error.
     ``requested`` is the revision the command was given, ``current`` the
-    database's (both as Alembic spells them).
+    database's (both as Alembic spells them), ``direction`` the command's
+    (upgrade or downgrade).
     """
     if error.startswith("The script directory has multiple heads"):
         return str(split_history(script_directory().get_heads())), False
@@ -218,6 +221,13 @@ def explain_command_error(error: str, requested: str | None, current: str | None
                 False,
             )
     head = head_revision()
+    wrong_sign = "+" if direction == "downgrade" else "-"
+    if error.startswith("Relative revision") and requested and requested.startswith(wrong_sign):
+        return (
+            f"{direction} {requested} goes the other way: make downgrade [to=-N|to=<revision>|to=base] goes down, "
+            "make upgrade (the next one) and make migrate (all) go up",
+            False,
+        )
     if error.startswith("Relative revision") and requested and requested.startswith("+"):
         if current == head:
             return f"nothing to apply: the database is at this code's head ({head})", True
