@@ -55,7 +55,9 @@ def test_downgrade_to_base_leaves_no_tables(empty_db):
     assert user_tables(empty_db) == set()
 
 
-def test_location_written_before_zoomlevel_reaches_head_with_zoom_12(empty_db):
+def test_location_written_before_zoomlevel_gets_zoom_12_from_the_zoomlevel_revision(empty_db):
+    """The seed's data migration, checked at the seed revision that makes it: a user's later revisions
+    (a column renamed, say) do not change what it did."""
     upgrade(empty_db, SEED[1][0])  # Create locations table
     with unpooled(empty_db) as engine:
         with engine.begin() as conn:
@@ -66,7 +68,7 @@ def test_location_written_before_zoomlevel_reaches_head_with_zoom_12(empty_db):
                 text("INSERT INTO locations (account_id, name, latitude, longitude) VALUES (:a, 'Old', 1.5, 2.5)"),
                 {"a": account_id},
             )
-        upgrade(empty_db, "head")
+        upgrade(empty_db, SEED[2][0])  # Add zoomlevel to locations
         with engine.connect() as conn:
             row = conn.execute(text("SELECT name, latitude, longitude, zoomlevel FROM locations")).one()
             column = conn.execute(
