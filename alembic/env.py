@@ -86,10 +86,9 @@ def run_migrations_online() -> None:
         tracker.watch(context.get_context())
         requested = getattr(config.cmd_opts, "revision", None)
         command = getattr(config.cmd_opts, "cmd", (None,))[0]
-        if getattr(command, "__name__", "") == "upgrade" and requested == "head":
-            current = history.current_revision(context.get_context())
-            if current == history.head_revision():
-                print(f"nothing to apply: the database is at this code's head ({current})")
+        started = history.current_revision(context.get_context())
+        if getattr(command, "__name__", "") == "upgrade" and requested == "head" and started == history.head_revision():
+            print(f"nothing to apply: the database is at this code's head ({started})")
         try:
             with tracker, context.begin_transaction():
                 context.run_migrations()
@@ -100,7 +99,9 @@ def run_migrations_online() -> None:
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
             kept = safety.kept_outside(connection) if tracker.outside else None
-            raise CommandError(safety.failure_message(exc, tracker.step, settings, current, kept)) from exc
+            raise CommandError(
+                safety.failure_message(exc, tracker.step, settings, current, kept=kept, started=started)
+            ) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
             current = history.current_revision(context.get_context())
@@ -122,7 +123,9 @@ def run_migrations_online() -> None:
             connection.rollback()
             current = history.current_revision(context.get_context())
             kept = safety.kept_outside(connection) if tracker.outside else None
-            raise CommandError(safety.code_failure_message(exc, tracker.step, current, kept)) from exc
+            raise CommandError(
+                safety.code_failure_message(exc, tracker.step, current, kept=kept, started=started)
+            ) from exc
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)

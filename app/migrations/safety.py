@@ -186,16 +186,33 @@ def kept_outside(connection: Connection) -> str:
     return said
 
 
+def position(current: str | None, started: str | None) -> str:
+    """Say where the database is after a failed step: still where the command found it, or further on."""
+    if current == started:
+        return f"the database is still at {current or 'base (empty)'}"
+    return (
+        f"the database is at {current or 'base (empty)'}: the revisions between {started or 'base'} and it "
+        "went through and stay (make status lists them)"
+    )
+
+
 def failure_message(
-    exc: DBAPIError, step: str | None, settings: Settings, current: str | None, kept: str | None = None
+    exc: DBAPIError,
+    step: str | None,
+    settings: Settings,
+    current: str | None,
+    *,
+    kept: str | None,
+    started: str | None,
 ) -> str:
-    """Return the one-line explanation of a failed migration step (``kept``: what autocommit left behind)."""
+    """Return the one-line explanation of a failed migration step (``kept``: what autocommit left behind;
+    ``started``: the database's revision when the command began)."""
     code = getattr(exc.orig, "pgcode", None)
     reason = db_error_reason(exc)
     table = table_in(exc.statement)
     where = f' on table "{table}"' if table else ""
     target = f'table "{table}"' if table else "its table"
-    still_at = f"the database is still at {current or 'base (empty)'}"
+    still_at = position(current, started)
     if kept:
         still_at = f"{kept}. The rest was rolled back; {still_at}"
     if code == LOCK_NOT_AVAILABLE:
@@ -229,12 +246,14 @@ def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
     )
 
 
-def code_failure_message(exc: BaseException, step: str | None, current: str | None, kept: str | None = None) -> str:
+def code_failure_message(
+    exc: BaseException, step: str | None, current: str | None, *, kept: str | None, started: str | None
+) -> str:
     """Return the one-line explanation of a step that raised in Python (or was interrupted), with where it raised.
 
     The transaction of the step was rolled back by then, as for a database error.
     """
-    still_at = f"the database is still at {current or 'base (empty)'}"
+    still_at = position(current, started)
     undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
