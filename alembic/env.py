@@ -126,6 +126,10 @@ def run_migrations_online() -> None:
             raise CommandError(
                 safety.code_failure_message(exc, tracker.step, current, kept=kept, started=started)
             ) from exc
+        else:
+            now = history.current_revision(context.get_context())
+            if config.cmd_opts is not None and now != started:  # the alembic command: say where it ended
+                print(f"done: the database is at {now or 'base (empty)'} (it was at {started or 'base (empty)'})")
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)
