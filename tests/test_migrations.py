@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 from sqlalchemy.engine import make_url
 
@@ -21,6 +23,7 @@ from tests.support.history import (
     check_history,
     head,
     history_with,
+    irreversible,
     revision_source,
     revisions_oldest_first,
 )
@@ -42,17 +45,45 @@ def test_every_revision_has_a_docstring_for_both_directions():
 
 
 def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db):
+    """A revision declared IRREVERSIBLE refuses to go down instead, leaving the database where it was."""
     for rev in revisions_oldest_first():
         upgrade(empty_db, rev.revision)
+        if irreversible(rev):
+            with pytest.raises(CommandError, match=f"is irreversible: {re.escape(irreversible(rev))}"):
+                downgrade(empty_db, below(rev.revision))
+            assert version(empty_db) == rev.revision
+            continue
         downgrade(empty_db, below(rev.revision))
         upgrade(empty_db, rev.revision)
 
 
 def test_downgrade_to_base_leaves_no_tables(empty_db):
+    stops = [rev.revision for rev in revisions_oldest_first() if irreversible(rev)]
+    if stops:
+        pytest.skip(f"the history cannot go back to base: {', '.join(stops)} declare IRREVERSIBLE")
     upgrade(empty_db, "head")
     assert user_tables(empty_db) == set(Base.metadata.tables)
     downgrade(empty_db, "base")
     assert user_tables(empty_db) == set()
+
+
+def test_an_irreversible_revision_stops_a_downgrade_in_one_line_with_the_way_back(empty_db, tmp_path):
+    """The convention app.migrations.history.Irreversible documents, in a revision of a copy of the history."""
+    source = revision_source(
+        "1eef1eef1eef", head(), "Forget something", "pass", 'raise Irreversible("the old values are gone")'
+    ).replace("from alembic import op\n", "from alembic import op\n\nfrom app.migrations.history import Irreversible\n")
+    source = source.replace("\n\n\ndef upgrade", '\n\nIRREVERSIBLE = "the old values are gone"\n\n\ndef upgrade', 1)
+    ini = history_with(tmp_path, ("2099_03_01_1eef1eef1eef_forget_something.py", source))
+    assert alembic_cli(empty_db, "upgrade", "head", ini=ini).returncode == 0
+    stopped = alembic_cli(empty_db, "downgrade", "base", ini=ini)
+    assert stopped.returncode != 0
+    message = failure_line(stopped)
+    assert message.startswith(
+        "downgrade of revision 1eef1eef1eef (Forget something) is irreversible: the old values are gone. "
+        "Nothing of it was reverted; the database is still at 1eef1eef1eef."
+    ), message
+    assert "make db-restore name=" in message and "Traceback" not in stopped.stderr
+    assert version(empty_db) == "1eef1eef1eef"
 
 
 def test_location_written_before_zoomlevel_gets_zoom_12_from_the_zoomlevel_revision(empty_db):
@@ -170,6 +201,24 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     assert reverted.returncode == 0, reverted.stderr
     assert "nothing to revert: the database has no migration applied (base)" in reverted.stdout
 
+    # Below head first, reached from base: a head declared IRREVERSIBLE could not be left downward.
+    upgrade(empty_db, below(head()))
+    at = version(empty_db) or "base"
+    upward = alembic_cli(empty_db, "downgrade", head())
+    assert upward.returncode != 0
+    assert failure_line(upward).startswith(f"{head()} is not below the database's revision ({at}): downgrade only")
+    for command, step in (("downgrade", "+1"), ("upgrade", "-1")):
+        wrong_way = alembic_cli(empty_db, command, step)
+        assert wrong_way.returncode != 0
+        assert failure_line(wrong_way).startswith(f"{command} {step} goes the other way: make downgrade "), command
+    assert version(empty_db) == (None if at == "base" else at)
+
+    drafted = alembic_cli(empty_db, "revision", "--autogenerate", "-m", "too early")
+    assert drafted.returncode != 0
+    assert failure_line(drafted).startswith(
+        f"the database is at {at}, not at this code's head ({head()}): make migrate"
+    )
+
     upgrade(empty_db, "head")
     for step in ("+1", "head"):
         applied = alembic_cli(empty_db, "upgrade", step)
@@ -181,23 +230,6 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     assert (
         failure_line(unknown)
         == "there is no revision 'bogus' in alembic/versions: make status lists them (or use base, -1)"
-    )
-
-    downgrade(empty_db, below(head()))
-    at = version(empty_db) or "base"
-    upward = alembic_cli(empty_db, "downgrade", head())
-    assert upward.returncode != 0
-    assert failure_line(upward).startswith(f"{head()} is not below the database's revision ({at}): downgrade only")
-    for command, step in (("downgrade", "+1"), ("upgrade", "-1")):
-        wrong_way = alembic_cli(empty_db, command, step)
-        assert wrong_way.returncode != 0
-        assert failure_line(wrong_way).startswith(f"{command} {step} goes the other way: make downgrade "), command
-    assert version(empty_db) == at
-
-    drafted = alembic_cli(empty_db, "revision", "--autogenerate", "-m", "too early")
-    assert drafted.returncode != 0
-    assert failure_line(drafted).startswith(
-        f"the database is at {at}, not at this code's head ({head()}): make migrate"
     )
 
 

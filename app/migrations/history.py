@@ -34,6 +34,19 @@ def alembic_config(ini: Path = ALEMBIC_INI, *, quiet: bool = False) -> Config:
     return config
 
 
+class Irreversible(Exception):
+    """What a revision's downgrade() raises when its upgrade() cannot be undone (it dropped data, say).
+
+    The revision says why once, in a module constant the test suite reads too::
+
+        IRREVERSIBLE = "the original visibility values are gone"
+
+        def downgrade() -> None:
+            '''Irreversible: see IRREVERSIBLE.'''
+            raise Irreversible(IRREVERSIBLE)
+    """
+
+
 class HistoryError(CommandError):
     """The revisions in alembic/versions cannot be used as they are; the message says how to mend them."""
 

@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
-from app.migrations.history import revision_line
+from app.migrations.history import Irreversible, revision_line
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -255,6 +255,12 @@ def code_failure_message(
     """
     still_at = position(current, started)
     undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
+    if isinstance(exc, Irreversible):
+        return (
+            f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}. The way back "
+            "past it is a snapshot taken before it (make db-snapshots lists them; make db-restore name=...), or "
+            "make db-reset"
+        )
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
