@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("production", "development", "testing")
 
@@ -49,10 +48,12 @@ def _postgres_url(url: str) -> str | None:
         return "is not set: point it at a PostgreSQL database"
     if not url.startswith("postgresql"):
         return f"must be a postgres:// or postgresql:// URL, not {url.split(':', 1)[0]}://"
+    from sqlalchemy.engine import make_url  # here: bin/doctor imports this module without SQLAlchemy
+
     try:
-        urlsplit(url).port  # noqa: B018 (parsing is the check: the port must be a number)
-    except ValueError as exc:  # the message names the port, never the password
-        return f"is not a valid URL: {exc}"
+        make_url(url)  # as the engine will read it (a password may hold / # ?)
+    except ValueError:  # the error quotes a piece of the URL, which may be the password: say nothing of it
+        return "is not a valid URL: its port must be a number (postgres://user:password@host:5432/name)"
     return None
 
 

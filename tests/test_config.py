@@ -90,7 +90,7 @@ def test_passwords_use_werkzeugs_scrypt_outside_tests():
         ("PROXY_HOPS", "-1", "PROXY_HOPS must be 0 or more, got -1"),
         ("MIGRATION_LOCK_TIMEOUT", "forever", "MIGRATION_LOCK_TIMEOUT must be a duration such as 5s"),
         ("MIGRATION_LOCK_WAIT", "1.5", "MIGRATION_LOCK_WAIT must be an integer, got '1.5'"),
-        ("DATABASE_URL", "postgres://u:secret@h:port/d", "DATABASE_URL is not a valid URL: Port could not be cast"),
+        ("DATABASE_URL", "postgres://u:secret@h:port/d", "DATABASE_URL is not a valid URL: its port must be a number"),
     ],
 )
 def test_each_bad_variable_is_one_line_naming_it(variable, value, complaint):
@@ -103,3 +103,11 @@ def test_every_default_passes_its_own_check():
     defaults = Settings(database_url="postgresql+psycopg2://u@h/d")
     assert defaults.validate() is defaults
     assert load_settings({"DATABASE_URL": URL, "DB_CONNECT_TIMEOUT": "2"}).connect_args()["connect_timeout"] == 2
+
+
+def test_a_password_with_url_delimiters_is_accepted_as_the_engine_reads_it():
+    """Only a port that is not a number is refused, and the message quotes nothing of the URL."""
+    assert load_settings({"DATABASE_URL": "postgres://app:se/cr#t?x@db:5432/app"}).database_url.endswith("@db:5432/app")
+    with pytest.raises(ConfigError) as exc:
+        load_settings({"DATABASE_URL": "postgres://app:s3cret@db:s3cret/app"})
+    assert "s3cret" not in str(exc.value)
