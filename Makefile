@@ -544,7 +544,7 @@ LOCAL_ENV := .run/local.env
 
 .PHONY: local-env
 local-env: .env
-	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nLOCAL_STACK=1\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" > $(LOCAL_ENV)
+	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" > $(LOCAL_ENV)
 
 .PHONY: local
 local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)

@@ -176,7 +176,7 @@ def log_schema_state(app, log):
     except SQLAlchemyError as exc:
         log.warning("database unavailable at start-up: %s", db_error_reason(exc))
         return
-    (log.info if state.current else log.warning)(state.summary(app.extensions["settings"].local_stack))
+    (log.info if state.current else log.warning)(state.summary(app.extensions["settings"].local))
 
 
 def post_worker_init(worker):

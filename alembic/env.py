@@ -107,7 +107,7 @@ def run_migrations_online() -> None:
             current = history.current_revision(context.get_context())
             if not history.is_known(current):
                 raise CommandError(
-                    history.unknown_revision_message(current, history.head_revision(), settings.local_stack)
+                    history.unknown_revision_message(current, history.head_revision(), settings.local)
                 ) from exc
             direction = getattr(command, "__name__", "upgrade")
             explained = history.explain_command_error(str(exc), requested, current, direction)

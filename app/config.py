@@ -92,11 +92,7 @@ class Settings:
     secret_key: str | None = _setting(None, "SECRET_KEY")
     # Heroku sets DYNO in every dyno: there, the database takes TLS only.
     on_heroku: bool = _setting(False, "DYNO", parse=bool)
-    # Compose and make local set LOCAL_STACK=1. It changes one thing: what a
-    # database at a revision this code lacks means. Locally it was migrated
-    # on another branch, and the release stops with the ways out; on Heroku a
-    # newer release migrated it and this is a rollback, which keeps the
-    # database as it is (Dev Center: "Releases"), so the release passes.
+    # Compose sets LOCAL_STACK=1 beside its DYNO: a dyno without it is Heroku's.
     local_stack: bool = _setting(False, "LOCAL_STACK", parse=lambda value: value == "1")
     db_pool_size: int = _setting(5, "DB_POOL_SIZE", _between(1, 100))
     db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", _at_least(1))
@@ -115,6 +111,17 @@ class Settings:
     migration_lock_wait: int = _setting(300, "MIGRATION_LOCK_WAIT", _at_least(0))
     # How long the release process waits for the database to answer, in seconds.
     release_db_wait: float = _setting(30.0, "RELEASE_DB_WAIT", _at_least(0))
+
+    @property
+    def local(self) -> bool:
+        """Whether this runs on the developer's machine (Compose, make local, alembic by hand), not on Heroku.
+
+        It changes what a database at a revision this code lacks means: locally
+        another branch migrated it, and the release stops with the ways out; on
+        Heroku a newer release did, and this is a rollback, which keeps the
+        database as it is (Dev Center: "Releases"), so the release passes.
+        """
+        return self.local_stack or not self.on_heroku
 
     @property
     def debug(self) -> bool:

@@ -67,7 +67,7 @@ def _schema_mismatch() -> str | None:
         return str(exc)
     except SQLAlchemyError:
         return None
-    return None if state.current else state.summary(current_app.extensions["settings"].local_stack)
+    return None if state.current else state.summary(current_app.extensions["settings"].local)
 
 
 def register_error_handlers(app: Flask) -> None:

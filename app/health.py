@@ -46,4 +46,4 @@ def readyz() -> ResponseReturnValue:
     body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}
     if state.current:
         return body, 200
-    return {**body, "message": state.summary(current_app.extensions["settings"].local_stack)}, 503
+    return {**body, "message": state.summary(current_app.extensions["settings"].local)}, 503

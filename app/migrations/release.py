@@ -112,7 +112,7 @@ def run(settings: Settings) -> int:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
     if not state.known:
-        if settings.local_stack:
+        if settings.local:
             print(f"release: {state.summary(local=True)}", file=sys.stderr)
             return 1
         say(f"{state.summary(local=False)}; the database is left as it is")

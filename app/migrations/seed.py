@@ -84,7 +84,7 @@ def run(settings: Settings) -> int:
     with migration_engine(settings).begin() as connection:
         state = schema_state(connection)
         if not state.current:
-            print(f"seed: nothing loaded: {state.summary(settings.local_stack)}", file=sys.stderr)
+            print(f"seed: nothing loaded: {state.summary(settings.local)}", file=sys.stderr)
             return 1
         added = seed(connection, settings.password_hash_method)
     places = sum(len(p) for p in DEMO.values())

@@ -45,5 +45,5 @@ def run(settings: Settings) -> int:
     """Print the status table; return the exit status."""
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
-    print("\n".join(report(state, settings.local_stack)))
+    print("\n".join(report(state, settings.local)))
     return 0
