@@ -117,7 +117,8 @@ def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_r
 def test_what_a_failed_revision_ran_in_autocommit_is_said_to_stay_and_an_invalid_index_named(empty_db, tmp_path):
     """Batches committed in autocommit_block() are not rolled back, and a failed CREATE INDEX CONCURRENTLY
     leaves an INVALID index: the one line says so, with the way out, instead of "rolled back"."""
-    batches = """with op.get_context().autocommit_block():
+    batches = """op.add_column("suite_scratch", sa.Column("note", sa.Text()))
+with op.get_context().autocommit_block():
     for size in (1, 2):
         op.execute(f"INSERT INTO suite_scratch (id, size) VALUES ({size}, 7)")
     op.create_index("ix_suite_scratch_size", "suite_scratch", ["size"], unique=True, postgresql_concurrently=True)"""
@@ -129,11 +130,12 @@ def test_what_a_failed_revision_ran_in_autocommit_is_said_to_stay_and_an_invalid
     assert result.returncode != 0
     message = failure_line(result)
     assert "could not create unique index" in message and "rolled back; " not in message.split(". ")[1]
-    assert "What it ran in autocommit_block() was committed statement by statement and stays" in message, message
+    assert "What it ran before and in autocommit_block() was committed and stays" in message, message
     assert "it left ix_suite_scratch_size INVALID: DROP INDEX CONCURRENTLY ix_suite_scratch_size" in message
     assert message.endswith("The rest was rolled back; the database is still at b43b43b43b43."), message
     with unpooled(empty_db) as engine, engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM suite_scratch")).scalar() == 2, "the batches stayed"
+    assert columns(empty_db, "suite_scratch") == ["id", "size", "note"], "and what ran before the block"
 
 
 def sleeping_on_head(url: str, directory: Path, revision: str, message: str, seconds: int) -> Path:

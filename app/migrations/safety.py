@@ -111,6 +111,7 @@ class StepTracker(logging.Handler):
         super().__init__(level=logging.INFO)
         self.step: str | None = None
         self.outside = False
+        self.invalid_before: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -124,6 +125,8 @@ class StepTracker(logging.Handler):
 
         @contextlib.contextmanager
         def noted() -> Iterator[None]:
+            if not tracker.outside:  # the indexes already invalid are not this revision's doing
+                tracker.invalid_before = set(invalid_indexes(migration_context.connection))
             tracker.outside = True
             with block():
                 yield
@@ -163,22 +166,25 @@ def describe_step(step: str | None) -> str:
     return f"{direction} of revision {revision} ({message})"
 
 
-def kept_outside(connection: Connection) -> str:
-    """Say what a failed step that ran in an autocommit_block leaves behind, and the way out.
+def invalid_indexes(connection: Connection) -> list[str]:
+    """Return the indexes Postgres holds as INVALID (a CREATE INDEX CONCURRENTLY that failed, or one under way)."""
+    query = text("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1")
+    return list(connection.execute(query).scalars().all())
 
-    Statements there commit one by one: batches already done stay done, and
-    a CREATE INDEX CONCURRENTLY that failed leaves its index INVALID (Postgres
-    keeps it, unused, and the next CREATE INDEX of that name fails, or with
-    IF NOT EXISTS succeeds and leaves it invalid).
+
+def kept_outside(connection: Connection, invalid_before: set[str]) -> str:
+    """Say what a failed step that opened an autocommit_block() leaves behind, and the way out.
+
+    Alembic commits the revision's transaction as the block opens, and the
+    block's statements commit one by one: all of that stays, batches done
+    stay done, and a CREATE INDEX CONCURRENTLY that failed leaves its index
+    INVALID (Postgres keeps it, unused; the next CREATE INDEX of that name
+    fails, or with IF NOT EXISTS succeeds and leaves it invalid).
     """
-    invalid = (
-        connection.execute(text("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1"))
-        .scalars()
-        .all()
-    )
+    invalid = [name for name in invalid_indexes(connection) if name not in invalid_before]
     said = (
-        "What it ran in autocommit_block() was committed statement by statement and stays (batches done stay "
-        "done: make migrate runs the revision again from its start)"
+        "What it ran before and in autocommit_block() was committed and stays (make migrate runs the revision "
+        "again from its start: what it does there must skip what is done)"
     )
     if invalid:
         names = ", ".join(invalid)
