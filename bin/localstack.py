@@ -24,8 +24,16 @@ def read_env(name: str, default: str) -> str:
     if os.environ.get(name):
         return os.environ[name]
     lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
-    found = [line.split("=", 1)[1].strip() for line in lines if line.startswith(f"{name}=")]
+    found = [unquoted(line.split("=", 1)[1]) for line in lines if line.startswith(f"{name}=")]
     return found[-1] if found and found[-1] else default
+
+
+def unquoted(raw: str) -> str:
+    """Return a .env value as Compose reads it: without its quotes, or without a trailing " # comment"."""
+    raw = raw.strip()
+    if raw[:1] in ("'", '"') and raw.find(raw[0], 1) > 0:
+        return raw[1 : raw.find(raw[0], 1)]
+    return raw.split(" #", 1)[0].strip()
 
 
 def write_env(name: str, value: str) -> None:
@@ -35,16 +43,17 @@ def write_env(name: str, value: str) -> None:
     user's settings, and a Ctrl-C between truncating and writing it in place
     would leave it empty.
     """
-    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
+    target = ENV_FILE.resolve()  # a .env that links to the user's own file stays a link to it
+    lines = target.read_text().splitlines() if target.exists() else []
     kept = [line for line in lines if not line.startswith(f"{name}=")]
-    fd, name_of_copy = tempfile.mkstemp(prefix=".env.", dir=ENV_FILE.parent)
+    fd, name_of_copy = tempfile.mkstemp(prefix=".env.", dir=target.parent)
     copy = Path(name_of_copy)
     try:
         with os.fdopen(fd, "w") as out:
             out.write("\n".join([*kept, f"{name}={value}"]) + "\n")
-        if ENV_FILE.exists():
-            copy.chmod(stat.S_IMODE(ENV_FILE.stat().st_mode))
-        copy.replace(ENV_FILE)
+        if target.exists():
+            copy.chmod(stat.S_IMODE(target.stat().st_mode))
+        copy.replace(target)
     finally:
         copy.unlink(missing_ok=True)
 

@@ -245,10 +245,13 @@ def web_containers(stack) -> list[dict]:
 
 def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(stack):
     assert stack.psql("SHOW max_connections") == "20", "Heroku's Essential plans take 20 connections"
-    # DB_MAX_CONNECTIONS as make scale reads it: 3 dynos x 1 worker x 4 threads can hold 12 connections.
-    scaled = stack.make("scale", "web=3", DB_MAX_CONNECTIONS="10")
+    # 3 dynos x 1 worker x 8 threads can hold 24 connections: more than the database takes.
+    scaled = stack.make("scale", "web=3", GUNICORN_THREADS="8")
     assert scaled.returncode == 0, scaled.stdout + scaled.stderr
-    assert "==> note: 3 dynos x 1 workers x 4 threads can hold 12 database connections at once; the " in scaled.stdout
+    assert (
+        "==> note: 3 dynos x 1 workers x 8 threads can hold 24 database connections at once; the database "
+        "takes 20 " in scaled.stdout
+    ), scaled.stdout
     dynos = web_containers(stack)
     assert len(dynos) == 3
     assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"

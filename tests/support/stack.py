@@ -35,8 +35,11 @@ class Stack:
         }
         # Nor make's own: under make test, the copy's make would think itself a sub-make.
         for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE",
+                          "GUNICORN_THREADS", "DB_MAX_CONNECTIONS", "LOCAL_STACK",
                           "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # fmt: skip
             self.env.pop(inherited, None)
+        for name in [name for name in self.env if name.startswith("MIGRATION_")]:  # the user's own timeouts
+            self.env.pop(name)
 
     @property
     def port(self) -> str:
