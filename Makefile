@@ -444,11 +444,11 @@ revision-message:
 	@test -n $(call quote,$(m)) || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
 
 .PHONY: revision
-revision: revision-message $(STAMP) db-up ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
-	@printf "==> alembic revision $(if $(empty),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
+revision: revision-message $(STAMP) $(if $(filter 1,$(empty)),,db-up) ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
+	@printf "==> alembic revision $(if $(filter 1,$(empty)),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
 	@DATABASE_URL="$(HOST_DATABASE_URL)" \
-		$(BIN)/alembic revision $(if $(empty),,--autogenerate )-m $(call quote,$(m))
-	@echo "==> $(if $(empty),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
+		$(BIN)/alembic revision $(if $(filter 1,$(empty)),,--autogenerate )-m $(call quote,$(m))
+	@echo "==> $(if $(filter 1,$(empty)),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones
@@ -562,16 +562,21 @@ doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku 
 
 .PHONY: heroku-create
 heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-version's major, a SECRET_KEY (name=my-maps)
-	@test -n "$(name)" || { echo "error: name the app: make heroku-create name=my-maps" >&2; exit 1; }
+	@printf '%s\n' $(call quote,$(name)) | grep -Eqx '[a-z][a-z0-9-]{2,29}' || { \
+		echo "error: name the app as Heroku names apps, 3 to 30 of a-z, 0-9 and - from a letter on: make heroku-create name=my-maps" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/heroku_cli.py cli || exit 1
-	@echo "==> heroku create $(name) --stack container (it adds the git remote heroku)"
-	@heroku create $(call quote,$(name)) --stack container
+	@echo "==> heroku create $(name) --stack container"
+	@heroku create $(name) --stack container
 	@echo "==> heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name) (.postgres-version's major)"
-	@heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(call quote,$(name))
+	@heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name) || { \
+		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
 	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
-	@heroku config:set --app $(call quote,$(name)) \
+	@heroku config:set --app $(name) \
 		SECRET_KEY="$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > /dev/null
-	@echo "==> $(name) is ready for make heroku-deploy"
+	@remote="$$(git remote get-url heroku 2>/dev/null)"; case "$$remote" in \
+		*/$(name).git) echo "==> $(name) is ready: make heroku-deploy" ;; \
+		"") echo "==> $(name) is ready: HEROKU_APP=$(name) make heroku-deploy (or heroku git:remote --app $(name))" ;; \
+		*) echo "==> $(name) is ready; the git remote heroku is another app's ($$remote): HEROKU_APP=$(name) make heroku-deploy" ;; esac
 
 .PHONY: heroku-deploy
 heroku-deploy: ## Deploy with heroku.yml: container stack, git push, release runs migrations

@@ -36,7 +36,7 @@ WATCHED = (PROJECT_ROOT / "app", PROJECT_ROOT / "alembic")
 def whole_number(name: str, default: int) -> int:
     """Return the variable ``name`` as a number of 1 or more; stop gunicorn with one line if it is not one."""
     raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdecimal()) or int(raw) < 1:
         sys.exit(f"error: {name} must be a whole number of 1 or more, got {raw!r}")
     return int(raw)
 

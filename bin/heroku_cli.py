@@ -91,7 +91,10 @@ def require_committed() -> None:
     A file left out of a commit serves locally and is missing on Heroku
     (or an edit is), which is the "works locally" this project is here to end.
     """
-    status = subprocess.run(["git", "status", "--porcelain=v1", "-z"], capture_output=True, text=True)
+    try:
+        status = subprocess.run(["git", "status", "--porcelain=v1", "-z"], capture_output=True, text=True)
+    except OSError as exc:
+        raise HerokuError(f"git cannot run ({exc.strerror}): Heroku deploys what git pushes") from None
     if status.returncode != 0:
         raise HerokuError(f"git status failed: {last_line(status)}")
     fields, named = iter(status.stdout.split("\0")), []
@@ -106,8 +109,8 @@ def require_committed() -> None:
         return
     more = f" and {len(named) - 5} more" if len(named) > 5 else ""
     raise HerokuError(
-        f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds them as they are): "
-        f"{', '.join(named[:5])}{more}: commit them, or git stash -u, then make heroku-deploy"
+        f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds your files as "
+        f"they are): {', '.join(named[:5])}{more}: commit them, or git stash -u, then make heroku-deploy"
     )
 
 

@@ -52,7 +52,10 @@ def test_heroku_targets_say_when_the_cli_is_not_logged_in(tmp_path):
 def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_major_and_a_secret_key(tmp_path):
     calls = tmp_path / "calls"
     path = stub_heroku(tmp_path / "bin", f'#!/bin/sh\necho "$*" >> {calls}\necho "heroku $*"\n')
-    assert make("heroku-create", path=path).stderr.startswith("error: name the app: make heroku-create name=")
+    for name in ("", 'a"b', "My_Maps"):
+        refused = make("heroku-create", f"name={name}", path=path)
+        assert refused.stderr.startswith("error: name the app as Heroku names apps"), (name, refused.stderr)
+    assert not calls.exists(), "nothing was asked of Heroku"
     result = make("heroku-create", "name=my-maps", path=path)
     assert result.returncode == 0, result.stderr
     major = (PROJECT_ROOT / ".postgres-version").read_text().strip()
@@ -61,6 +64,7 @@ def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_maj
     assert addon == f"addons:create heroku-postgresql --version={major} --app my-maps"
     assert re.fullmatch(r"config:set --app my-maps SECRET_KEY=[0-9a-f]{64}", config), config
     assert config.split("=", 1)[1] not in result.stdout + result.stderr, "the key is never printed"
+    assert result.stdout.rstrip().splitlines()[-1].startswith("==> my-maps is ready"), result.stdout
 
 
 def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
@@ -73,8 +77,9 @@ def committed_copy(directory: Path) -> Path:
     """Copy the project's files as they are now into a git repository of their own, all committed."""
     copy = copy_project(directory / "project")
     git = ["git", "-c", "user.name=Suite", "-c", "user.email=suite@example.com"]
+    alone = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # no signing, no hooks
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the project as it is"]):
-        subprocess.run([*git, *step], cwd=copy, check=True, capture_output=True)
+        subprocess.run([*git, *step], cwd=copy, env=alone, check=True, capture_output=True)
     return copy
 
 
@@ -132,6 +137,10 @@ def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) 
     for name in (".env.example", ".postgres-version"):
         (directory / name).write_text((PROJECT_ROOT / name).read_text())
     makefile = str(PROJECT_ROOT / "Makefile")
+    # Not as a sub-make of make test (MAKEFLAGS may carry -j), and with no terminal to answer a question.
+    env = {
+        k: v for k, v in (os.environ if env is None else env).items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    }
     return subprocess.run(["make", "-f", makefile, *args], cwd=directory, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
 

@@ -91,8 +91,12 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
             raise SystemExit(
                 f"release: database host {url.host} is not running, or not the right name: {reason}"
             ) from None
-        if any(words in reason for words in REFUSED):
-            raise SystemExit(f"release: the database at {where} answers, but refuses DATABASE_URL: {reason}") from None
+        # libpq tries each address of the host in turn: the refusal may be on a later line than the first.
+        refused = [line.strip() for line in str(exc.orig or exc).splitlines() if any(w in line for w in REFUSED)]
+        if refused:
+            raise SystemExit(
+                f"release: the database at {where} answers, but refuses DATABASE_URL: {refused[0]}"
+            ) from None
         raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
     if ping.statistics["attempt_number"] > 1:
         say(f"database at {where} is up")
