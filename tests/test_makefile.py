@@ -20,7 +20,10 @@ TARGETS = [
 
 
 def make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": path} if path is not None else dict(os.environ)
+    """Run make in the project, as a user would: not as a sub-make of make test (no make[1] lines, no -j)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run(["make", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -58,6 +58,12 @@ def below(revision: str) -> str:
     return down or "base"
 
 
+def parents(revision: str) -> tuple[str, ...]:
+    """Return the revisions ``revision`` comes after: one, two for a merge, none for the first."""
+    down = script_directory().get_revision(revision).down_revision
+    return down if isinstance(down, tuple) else (down,) if down else ()
+
+
 def revisions_oldest_first():
     """Return every revision script, oldest first."""
     return list(reversed(list(script_directory().walk_revisions())))
