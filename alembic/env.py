@@ -98,7 +98,7 @@ def run_migrations_online() -> None:
                 current = history.current_revision(context.get_context())
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
-            kept = safety.kept_outside(connection, tracker.invalid_before) if tracker.outside else None
+            kept = safety.kept_outside(connection, tracker.invalid_before, settings.local) if tracker.outside else None
             raise CommandError(
                 safety.failure_message(exc, tracker.step, settings, current, kept=kept, started=started)
             ) from exc
@@ -122,9 +122,11 @@ def run_migrations_online() -> None:
                 raise
             connection.rollback()
             current = history.current_revision(context.get_context())
-            kept = safety.kept_outside(connection, tracker.invalid_before) if tracker.outside else None
+            kept = safety.kept_outside(connection, tracker.invalid_before, settings.local) if tracker.outside else None
             raise CommandError(
-                safety.code_failure_message(exc, tracker.step, current, kept=kept, started=started)
+                safety.code_failure_message(
+                    exc, tracker.step, current, kept=kept, started=started, local=settings.local
+                )
             ) from exc
         else:
             now = history.current_revision(context.get_context())

@@ -172,7 +172,7 @@ def invalid_indexes(connection: Connection) -> list[str]:
     return list(connection.execute(query).scalars().all())
 
 
-def kept_outside(connection: Connection, invalid_before: set[str]) -> str:
+def kept_outside(connection: Connection, invalid_before: set[str], local: bool) -> str:
     """Say what a failed step that opened an autocommit_block() leaves behind, and the way out.
 
     Alembic commits the revision's transaction as the block opens, and the
@@ -182,13 +182,14 @@ def kept_outside(connection: Connection, invalid_before: set[str]) -> str:
     fails, or with IF NOT EXISTS succeeds and leaves it invalid).
     """
     invalid = [name for name in invalid_indexes(connection) if name not in invalid_before]
+    again = "make migrate" if local else "the next release (or heroku run bin/proc migrate)"
     said = (
-        "What it ran before and in autocommit_block() was committed and stays (make migrate runs the revision "
+        f"What it ran before and in autocommit_block() was committed and stays ({again} runs the revision "
         "again from its start: what it does there must skip what is done)"
     )
     if invalid:
         names = ", ".join(invalid)
-        said += f"; it left {names} INVALID: DROP INDEX CONCURRENTLY {invalid[0]}, then make migrate"
+        said += f"; it left {names} INVALID: DROP INDEX CONCURRENTLY {invalid[0]}, then {again}"
     return said
 
 
@@ -253,7 +254,7 @@ def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
 
 
 def code_failure_message(
-    exc: BaseException, step: str | None, current: str | None, *, kept: str | None, started: str | None
+    exc: BaseException, step: str | None, current: str | None, *, kept: str | None, started: str | None, local: bool
 ) -> str:
     """Return the one-line explanation of a step that raised in Python (or was interrupted), with where it raised.
 
@@ -262,11 +263,13 @@ def code_failure_message(
     still_at = position(current, started)
     undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
     if isinstance(exc, Irreversible):
-        return (
-            f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}. The way back "
-            "past it is a snapshot taken before it (make db-snapshots lists them; make db-restore name=...), or "
-            "make db-reset"
+        back = (
+            "a snapshot taken before it (make db-snapshots lists them; make db-restore name=...), or make db-reset"
+            if local
+            else "a backup taken before it (heroku pg:backups lists them; heroku pg:backups:restore)"
         )
+        said = f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}."
+        return f"{said} The way back past it is {back}"
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
