@@ -279,6 +279,10 @@ unwatch:
 down: compose unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
 	@$(COMPOSE) down --remove-orphans
+	@# Each rebuild after an edit (make migrate, live reload) leaves the image before it untagged.
+	@project="$$($(compose-project))" && pruned="$$(docker image prune --force \
+		--filter "label=com.docker.compose.project=$$project" | grep -c '^deleted: ')"; \
+		[ "$${pruned:-0}" = 0 ] || echo "==> removed $$pruned older build(s) of this project's app image"
 
 .PHONY: logs
 # Live reload's lines come prefixed as Compose prefixes a service's: read

@@ -135,6 +135,11 @@ def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
     down = stack.make("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert http_status(f"http://127.0.0.1:{stack.port}/healthz") is None
+    # Each edit's rebuild left the image before it untagged: make down removes them.
+    assert "older build(s) of this project's app image" in down.stdout, down.stdout
+    left = docker("images", "--quiet", "--filter", "dangling=true", "--filter",
+                  f"label=com.docker.compose.project={stack.name}").stdout  # fmt: skip
+    assert left.strip() == ""
 
 
 def test_with_live_reload_off_web_runs_its_image_and_only_a_migration_deploys_a_new_one(stack):
