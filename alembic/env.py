@@ -89,6 +89,12 @@ def run_migrations_online() -> None:
         started = history.current_revision(context.get_context())
         if getattr(command, "__name__", "") == "upgrade" and requested == "head" and started == history.head_revision():
             print(f"nothing to apply: the database is at this code's head ({started})")
+        if getattr(command, "__name__", "") == "downgrade" and requested:
+            heads = tuple(started.split(",")) if started else ()
+            on_the_way = history.irreversible_on_the_way(context.script, requested, heads)
+            if on_the_way:  # refuse before reverting anything, rather than stop halfway
+                safety.release(connection)
+                raise CommandError(safety.irreversible_message(on_the_way, requested, started, settings.local))
         try:
             with tracker, context.begin_transaction():
                 context.run_migrations()
@@ -98,7 +104,11 @@ def run_migrations_online() -> None:
                 current = history.current_revision(context.get_context())
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
-            kept = safety.kept_outside(connection, tracker.invalid_before, settings.local) if tracker.outside else None
+            kept = (
+                safety.kept_outside(connection, tracker.invalid_before, settings.local, exc)
+                if tracker.outside
+                else None
+            )
             raise CommandError(
                 safety.failure_message(exc, tracker.step, settings, current, kept=kept, started=started)
             ) from exc
@@ -122,7 +132,11 @@ def run_migrations_online() -> None:
                 raise
             connection.rollback()
             current = history.current_revision(context.get_context())
-            kept = safety.kept_outside(connection, tracker.invalid_before, settings.local) if tracker.outside else None
+            kept = (
+                safety.kept_outside(connection, tracker.invalid_before, settings.local, exc)
+                if tracker.outside
+                else None
+            )
             raise CommandError(
                 safety.code_failure_message(
                     exc, tracker.step, current, kept=kept, started=started, local=settings.local

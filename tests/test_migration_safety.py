@@ -92,7 +92,7 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
     assert "upgrade of revision b40b40b40b40 (Add size to the scratch table) failed" in message
     assert "division by zero" in message
     # From an empty database: the revisions before the failed one went through, and the line says so.
-    assert "the database is at c0105c0105c0: the revisions between base and it went through and stay" in message
+    assert "the database is at c0105c0105c0: the steps from base to it are done and stay done" in message
     assert version(empty_db) == "c0105c0105c0"
     assert columns(empty_db, "suite_scratch") == ["id"], "the scratch table is there, without size"
 
@@ -107,8 +107,8 @@ def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_r
     assert "2099_01_02_b41b41b41b41_add_size_to_the_scratch_table.py:" in message
     assert "NameError: name 'undefined_helper' is not defined" in message
     assert message.endswith(
-        "Its changes were rolled back; the database is at c0105c0105c0: the revisions between base and it went "
-        "through and stay (make status lists them)."
+        "Its changes were rolled back; the database is at c0105c0105c0: the steps from base to it are done and "
+        "stay done (make status shows where it is)."
     )
     assert version(empty_db) == "c0105c0105c0"
     assert columns(empty_db, "suite_scratch") == ["id"]
@@ -117,10 +117,11 @@ def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_r
 def test_what_a_failed_revision_ran_in_autocommit_is_said_to_stay_and_an_invalid_index_named(empty_db, tmp_path):
     """Batches committed in autocommit_block() are not rolled back, and a failed CREATE INDEX CONCURRENTLY
     leaves an INVALID index: the one line says so, with the way out, instead of "rolled back"."""
-    batches = """op.add_column("suite_scratch", sa.Column("note", sa.Text()))
+    # Written to run again from its start, as the failure line asks: each step skips what is done.
+    batches = """op.execute("ALTER TABLE suite_scratch ADD COLUMN IF NOT EXISTS note text")
 with op.get_context().autocommit_block():
     for size in (1, 2):
-        op.execute(f"INSERT INTO suite_scratch (id, size) VALUES ({size}, 7)")
+        op.execute(f"INSERT INTO suite_scratch (id, size) VALUES ({size}, 7) ON CONFLICT DO NOTHING")
     op.create_index("ix_suite_scratch_size", "suite_scratch", ["size"], unique=True, postgresql_concurrently=True)"""
     failing = revision_source("b44b44b44b44", "b43b43b43b43", "Fill sizes and index them", batches)
     ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b43b43b43b43"),
@@ -131,11 +132,14 @@ with op.get_context().autocommit_block():
     message = failure_line(result)
     assert "could not create unique index" in message and "rolled back; " not in message.split(". ")[1]
     assert "What it ran before and in autocommit_block() was committed and stays" in message, message
-    assert "it left ix_suite_scratch_size INVALID: DROP INDEX CONCURRENTLY ix_suite_scratch_size" in message
+    assert "ix_suite_scratch_size is left INVALID: DROP INDEX CONCURRENTLY ix_suite_scratch_size (make psql)" in message
     assert message.endswith("The rest was rolled back; the database is still at b43b43b43b43."), message
     with unpooled(empty_db) as engine, engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM suite_scratch")).scalar() == 2, "the batches stayed"
     assert columns(empty_db, "suite_scratch") == ["id", "size", "note"], "and what ran before the block"
+    # Run again without the DROP: it stops on what the first run left, and names it again.
+    again = failure_line(alembic_cli(empty_db, "upgrade", "head", ini=ini))
+    assert "already exists" in again and "ix_suite_scratch_size is left INVALID: DROP INDEX CONCURRENTLY" in again
 
 
 def sleeping_on_head(url: str, directory: Path, revision: str, message: str, seconds: int) -> Path:

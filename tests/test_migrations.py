@@ -67,22 +67,36 @@ def test_downgrade_to_base_leaves_no_tables(empty_db):
     assert user_tables(empty_db) == set()
 
 
-def test_an_irreversible_revision_stops_a_downgrade_in_one_line_with_the_way_back(empty_db, tmp_path):
-    """The convention app.migrations.history.Irreversible documents, in a revision of a copy of the history."""
+def test_a_downgrade_past_an_irreversible_revision_is_refused_before_it_reverts_anything(empty_db, tmp_path):
+    """The convention app.migrations.history.Irreversible documents, in a copy of the history: an irreversible
+    revision with a reversible one above it. Going down to base would revert the top one, then stop: refused."""
     source = revision_source(
         "1eef1eef1eef", head(), "Forget something", "pass", 'raise Irreversible("the old values are gone")'
     ).replace("from alembic import op\n", "from alembic import op\n\nfrom app.migrations.history import Irreversible\n")
     source = source.replace("\n\n\ndef upgrade", '\n\nIRREVERSIBLE = "the old values are gone"\n\n\ndef upgrade', 1)
-    ini = history_with(tmp_path, ("2099_03_01_1eef1eef1eef_forget_something.py", source))
+    above = revision_source(
+        "2eef2eef2eef", "1eef1eef1eef", "Create a scratch table",
+        'op.create_table("suite_scratch", sa.Column("id", sa.Integer(), primary_key=True))',
+        'op.drop_table("suite_scratch")',
+    )  # fmt: skip
+    ini = history_with(
+        tmp_path,
+        ("2099_03_01_1eef1eef1eef_forget_something.py", source),
+        ("2099_03_02_2eef2eef2eef_create_a_scratch_table.py", above),
+    )
     assert alembic_cli(empty_db, "upgrade", "head", ini=ini).returncode == 0
     stopped = alembic_cli(empty_db, "downgrade", "base", ini=ini)
     assert stopped.returncode != 0
     message = failure_line(stopped)
     assert message.startswith(
-        "downgrade of revision 1eef1eef1eef (Forget something) is irreversible: the old values are gone. "
-        "Nothing of it was reverted; the database is still at 1eef1eef1eef."
+        "downgrade to base would revert revision 1eef1eef1eef (Forget something), which is irreversible: the old "
+        "values are gone. Nothing was reverted; the database is still at 2eef2eef2eef. make downgrade "
+        "to=1eef1eef1eef goes down to it at most;"
     ), message
     assert "make db-restore name=" in message and "Traceback" not in stopped.stderr
+    assert version(empty_db) == "2eef2eef2eef" and "suite_scratch" in user_tables(empty_db), "nothing was reverted"
+
+    assert alembic_cli(empty_db, "downgrade", "1eef1eef1eef", ini=ini).returncode == 0, "down to it is fine"
     assert version(empty_db) == "1eef1eef1eef"
 
 

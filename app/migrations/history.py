@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, cast
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -45,6 +46,21 @@ class Irreversible(Exception):
             '''Irreversible: see IRREVERSIBLE.'''
             raise Irreversible(IRREVERSIBLE)
     """
+
+
+def irreversible_on_the_way(scripts: ScriptDirectory, destination: str, current: tuple[str, ...]) -> list[Script]:
+    """Return the revisions declaring IRREVERSIBLE that a downgrade from ``current`` to ``destination`` would
+    revert, newest first: the downgrade refuses before it reverts anything, rather than stop halfway.
+
+    The steps are Alembic's own plan (relative targets, merges), through its
+    private ``_downgrade_revs`` as ``make check`` uses ``_upgrade_revs``; a
+    target Alembic cannot plan is left to Alembic to explain when it runs.
+    """
+    try:
+        steps = scripts._downgrade_revs(destination, cast(Any, current))  # as Alembic passes them: the heads
+    except CommandError:
+        return []
+    return [step.revision for step in steps if getattr(step.revision.module, "IRREVERSIBLE", None)]
 
 
 class HistoryError(CommandError):

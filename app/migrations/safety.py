@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
-from app.migrations.history import Irreversible, revision_line
+from app.migrations.history import Irreversible, revision_line, revision_message
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -172,7 +172,7 @@ def invalid_indexes(connection: Connection) -> list[str]:
     return list(connection.execute(query).scalars().all())
 
 
-def kept_outside(connection: Connection, invalid_before: set[str], local: bool) -> str:
+def kept_outside(connection: Connection, invalid_before: set[str], local: bool, error: BaseException) -> str:
     """Say what a failed step that opened an autocommit_block() leaves behind, and the way out.
 
     Alembic commits the revision's transaction as the block opens, and the
@@ -181,7 +181,8 @@ def kept_outside(connection: Connection, invalid_before: set[str], local: bool) 
     INVALID (Postgres keeps it, unused; the next CREATE INDEX of that name
     fails, or with IF NOT EXISTS succeeds and leaves it invalid).
     """
-    invalid = [name for name in invalid_indexes(connection) if name not in invalid_before]
+    # Its own, and one the error names ('relation "ix" already exists': a run again meeting its last one's).
+    invalid = [name for name in invalid_indexes(connection) if name not in invalid_before or f'"{name}"' in str(error)]
     again = "make migrate" if local else "the next release (or heroku run bin/proc migrate)"
     said = (
         f"What it ran before and in autocommit_block() was committed and stays ({again} runs the revision "
@@ -189,7 +190,8 @@ def kept_outside(connection: Connection, invalid_before: set[str], local: bool) 
     )
     if invalid:
         names = ", ".join(invalid)
-        said += f"; it left {names} INVALID: DROP INDEX CONCURRENTLY {invalid[0]}, then {again}"
+        psql = " (make psql)" if local else " (heroku pg:psql)"
+        said += f"; {names} is left INVALID: DROP INDEX CONCURRENTLY {invalid[0]}{psql}, then {again}"
     return said
 
 
@@ -198,8 +200,8 @@ def position(current: str | None, started: str | None) -> str:
     if current == started:
         return f"the database is still at {current or 'base (empty)'}"
     return (
-        f"the database is at {current or 'base (empty)'}: the revisions between {started or 'base'} and it "
-        "went through and stay (make status lists them)"
+        f"the database is at {current or 'base (empty)'}: the steps from {started or 'base'} to it are done "
+        "and stay done (make status shows where it is)"
     )
 
 
@@ -253,6 +255,24 @@ def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
     )
 
 
+def way_back(local: bool) -> str:
+    """Where a database goes back from past an irreversible revision."""
+    if local:
+        return "a snapshot taken before it (make db-snapshots lists them; make db-restore name=...), or make db-reset"
+    return "a backup taken before it (heroku pg:backups lists them; heroku pg:backups:restore)"
+
+
+def irreversible_message(on_the_way: list[Any], destination: str, current: str | None, local: bool) -> str:
+    """Explain a downgrade refused before it began: it would pass a revision that declares IRREVERSIBLE."""
+    newest = on_the_way[0]
+    down_to = f"make downgrade to={newest.revision}" if local else f"heroku run alembic downgrade {newest.revision}"
+    return (
+        f"downgrade to {destination} would revert revision {newest.revision} ({revision_message(newest)}), which is "
+        f"irreversible: {newest.module.IRREVERSIBLE}. Nothing was reverted; the database is still at "
+        f"{current or 'base (empty)'}. {down_to} goes down to it at most; the way back past it is {way_back(local)}"
+    )
+
+
 def code_failure_message(
     exc: BaseException, step: str | None, current: str | None, *, kept: str | None, started: str | None, local: bool
 ) -> str:
@@ -263,13 +283,8 @@ def code_failure_message(
     still_at = position(current, started)
     undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
     if isinstance(exc, Irreversible):
-        back = (
-            "a snapshot taken before it (make db-snapshots lists them; make db-restore name=...), or make db-reset"
-            if local
-            else "a backup taken before it (heroku pg:backups lists them; heroku pg:backups:restore)"
-        )
         said = f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}."
-        return f"{said} The way back past it is {back}"
+        return f"{said} The way back past it is {way_back(local)}"
     if isinstance(exc, KeyboardInterrupt):
         return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
