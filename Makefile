@@ -300,9 +300,10 @@ logs: compose ## Follow the logs of every service, and of live reload
 .PHONY: ps
 ps: compose ## List the dynos like heroku ps: type.N, state, since, memory against the dyno size; and live reload
 	@$(HOST_PYTHON) bin/dynos ps
-	@if [ "$(WEB_RELOAD)" != 1 ]; then echo "live reload: off (WEB_RELOAD=$(WEB_RELOAD))"; \
+	@# A reader that has all it wanted (make ps | head) is no failure: the line goes nowhere, quietly.
+	@trap '' PIPE; { if [ "$(WEB_RELOAD)" != 1 ]; then echo "live reload: off (WEB_RELOAD=$(WEB_RELOAD))"; \
 	elif $(watching); then echo "live reload: on (pid $$(cat $(WATCH_PID)), log: $(WATCH_LOG))"; \
-	else echo "live reload: off until make up succeeds (or make watch)"; fi
+	else echo "live reload: off until make up succeeds (or make watch)"; fi; } 2>/dev/null || :
 
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N

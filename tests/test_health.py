@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from devtools.postgres import scratch_database
@@ -64,6 +67,25 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
     assert body.pop("message").startswith("the database does not answer: ")
     assert body == {"database": "unavailable", "revision": None, "head": head(), "pending": []}
     assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_says_a_database_at_its_connection_limit_is_full_not_silent(server_url):
+    """As Heroku's plans do, a role limited to its connections: the next one is refused, and readyz says why."""
+    role = f"limited_{uuid.uuid4().hex[:8]}"
+    with unpooled(server_url) as engine, engine.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 0"))
+        conn.commit()
+    try:
+        url = make_url(server_url).set(username=role, password="limited").render_as_string(hide_password=False)
+        response = _client_for(url).get("/readyz")
+    finally:
+        with unpooled(server_url) as engine, engine.connect() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+            conn.commit()
+    assert response.status_code == 503
+    message = response.get_json()["message"]
+    assert message.startswith("the database takes no more connections (its limit, as the Heroku plan's"), message
+    assert "too many connections for role" in message
 
 
 def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):

@@ -278,6 +278,14 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
     assert abs(shown - float(re.match(r"([\d.]+)MiB", stats).group(1))) < 8, (ps, stats)
 
 
+def test_make_ps_read_in_part_is_no_failure(stack):
+    """make ps | head: the reader has all it wanted, and make says nothing of a broken pipe."""
+    piped = subprocess.run(["bash", "-c", "make ps | head -n 1; exit ${PIPESTATUS[0]}"], cwd=stack.directory,
+                           env=stack.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert piped.returncode == 0 and piped.stdout.startswith("=== web ("), piped.stdout + piped.stderr
+    assert "Broken pipe" not in piped.stderr, piped.stderr
+
+
 def test_scaling_down_under_load_loses_no_request(stack):
     assert stack.make("scale", "web=3").returncode == 0
     statuses: list[int | str] = []
