@@ -577,7 +577,8 @@ heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-
 		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
 	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
 	@heroku config:set --app $(name) \
-		SECRET_KEY="$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > /dev/null
+		SECRET_KEY="$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > /dev/null || { \
+		echo "error: $(name) and its database exist, without a SECRET_KEY: heroku config:set SECRET_KEY=\$$(python3 -c 'import secrets; print(secrets.token_hex(32))') --app $(name)" >&2; exit 1; }
 	@remote="$$(git remote get-url heroku 2>/dev/null)"; case "$$remote" in \
 		*/$(name).git) echo "==> $(name) is ready: make heroku-deploy" ;; \
 		"") echo "==> $(name) is ready: HEROKU_APP=$(name) make heroku-deploy (or heroku git:remote --app $(name))" ;; \

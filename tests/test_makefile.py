@@ -39,6 +39,14 @@ def heroku_cli(directory: Path, logged_in: bool) -> str:
     return stub_heroku(directory / "bin", f'#!/bin/sh\n[ "$1" = auth:whoami ] && exit {status}\necho "heroku $*"\n')
 
 
+def test_the_readmes_list_of_targets_is_make_helps():
+    """The README shows make help's own lines: a target added or reworded there shows here, or this fails."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    listed = readme.split("## Make targets\n\n```text\n", 1)[1].split("```", 1)[0].splitlines()
+    helped = [line for line in make("help").stdout.splitlines() if line.startswith("  ") and "  help " not in line]
+    assert listed == helped
+
+
 def test_heroku_targets_say_when_the_cli_is_missing(tmp_path):
     for target in ("heroku-create name=my-maps", "heroku-deploy", "heroku-migrate"):
         result = make(*target.split(), path=path_without_heroku())
