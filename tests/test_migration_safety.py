@@ -142,6 +142,20 @@ with op.get_context().autocommit_block():
     assert "already exists" in again and "ix_suite_scratch_size is left INVALID: DROP INDEX CONCURRENTLY" in again
 
 
+def test_an_interrupt_is_named_even_when_another_error_follows_it(empty_db, tmp_path):
+    """Ctrl-C inside autocommit_block() ends in SQLAlchemy's PendingRollbackError: the line says interrupted."""
+    follows = (
+        "try:\n    raise KeyboardInterrupt\nexcept KeyboardInterrupt:\n    raise RuntimeError('Can\\'t reconnect')"
+    )
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b45b45b45b45", follows))
+    assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
+    message = failure_line(alembic_cli(empty_db, "upgrade", "head", ini=ini))
+    assert message == (
+        "upgrade of revision b45b45b45b45 (Add size to the scratch table) was interrupted. Its changes were rolled "
+        "back; the database is still at c0105c0105c0."
+    ), message
+
+
 def sleeping_on_head(url: str, directory: Path, revision: str, message: str, seconds: int) -> Path:
     """Migrate ``url`` to head; return the ini of a history with a revision after it that sleeps ``seconds``."""
     upgrade(url, "head")

@@ -255,6 +255,16 @@ def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
     )
 
 
+def interrupted(exc: BaseException | None) -> bool:
+    """Whether Ctrl-C is behind ``exc``: itself, or what it was raised while handling (an autocommit_block()
+    that met the interrupt ends in SQLAlchemy's PendingRollbackError, which would hide it)."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def way_back(local: bool) -> str:
     """Where a database goes back from past an irreversible revision."""
     if local:
@@ -285,7 +295,7 @@ def code_failure_message(
     if isinstance(exc, Irreversible):
         said = f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}."
         return f"{said} The way back past it is {way_back(local)}"
-    if isinstance(exc, KeyboardInterrupt):
+    if interrupted(exc):
         return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
     frames = traceback.extract_tb(exc.__traceback__)
     place = revision_line(exc) or (f"{_shown(frames[-1].filename)}:{frames[-1].lineno}" if frames else "")
