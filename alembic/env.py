@@ -85,11 +85,12 @@ def run_migrations_online() -> None:
         tracker = safety.StepTracker()
         tracker.watch(context.get_context())
         requested = getattr(config.cmd_opts, "revision", None)
-        command = getattr(config.cmd_opts, "cmd", (None,))[0]
+        # upgrade or downgrade, as the alembic command was asked (in-process callers give no command: upgrade).
+        direction = getattr(getattr(config.cmd_opts, "cmd", (None,))[0], "__name__", "upgrade")
         started = history.current_revision(context.get_context())
-        if getattr(command, "__name__", "") == "upgrade" and requested == "head" and started == history.head_revision():
+        if direction == "upgrade" and requested == "head" and started == history.head_revision():
             print(f"nothing to apply: the database is at this code's head ({started})")
-        if getattr(command, "__name__", "") == "downgrade" and requested:
+        if direction == "downgrade" and requested:
             heads = tuple(started.split(",")) if started else ()
             on_the_way = history.irreversible_on_the_way(context.script, requested, heads)
             if on_the_way:  # refuse before reverting anything, rather than stop halfway
@@ -104,11 +105,7 @@ def run_migrations_online() -> None:
                 current = history.current_revision(context.get_context())
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
-            kept = (
-                safety.kept_outside(connection, tracker.invalid_before, settings.local, exc)
-                if tracker.outside
-                else None
-            )
+            kept = tracker.kept(connection, settings.local, exc)
             raise CommandError(
                 safety.failure_message(exc, tracker.step, settings, current, kept=kept, started=started)
             ) from exc
@@ -119,7 +116,6 @@ def run_migrations_online() -> None:
                 raise CommandError(
                     history.unknown_revision_message(current, history.head_revision(), settings.local)
                 ) from exc
-            direction = getattr(command, "__name__", "upgrade")
             explained = history.explain_command_error(str(exc), requested, current, direction)
             if explained is None:
                 raise
@@ -132,11 +128,7 @@ def run_migrations_online() -> None:
                 raise
             connection.rollback()
             current = history.current_revision(context.get_context())
-            kept = (
-                safety.kept_outside(connection, tracker.invalid_before, settings.local, exc)
-                if tracker.outside
-                else None
-            )
+            kept = tracker.kept(connection, settings.local, exc)
             raise CommandError(
                 safety.code_failure_message(
                     exc, tracker.step, current, kept=kept, started=started, local=settings.local

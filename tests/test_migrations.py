@@ -14,7 +14,7 @@ from alembic.util import CommandError
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 from sqlalchemy.engine import make_url
 
-from app.migrations.history import revision_message, script_directory
+from app.migrations.history import irreversible, revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
 from tests.support.history import (
@@ -23,7 +23,6 @@ from tests.support.history import (
     check_history,
     head,
     history_with,
-    irreversible,
     revision_source,
     revisions_oldest_first,
 )

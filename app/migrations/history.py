@@ -48,6 +48,12 @@ class Irreversible(Exception):
     """
 
 
+def irreversible(rev: Script) -> str | None:
+    """Return why ``rev`` cannot be reverted (its IRREVERSIBLE), or None when it can."""
+    why: str | None = getattr(rev.module, "IRREVERSIBLE", None)
+    return why
+
+
 def irreversible_on_the_way(scripts: ScriptDirectory, destination: str, current: tuple[str, ...]) -> list[Script]:
     """Return the revisions declaring IRREVERSIBLE that a downgrade from ``current`` to ``destination`` would
     revert, newest first: the downgrade refuses before it reverts anything, rather than stop halfway.
@@ -60,7 +66,7 @@ def irreversible_on_the_way(scripts: ScriptDirectory, destination: str, current:
         steps = scripts._downgrade_revs(destination, cast(Any, current))  # as Alembic passes them: the heads
     except CommandError:
         return []
-    return [step.revision for step in steps if getattr(step.revision.module, "IRREVERSIBLE", None)]
+    return [step.revision for step in steps if irreversible(step.revision)]
 
 
 class HistoryError(CommandError):

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from alembic.script import Script
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -31,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
-from app.migrations.history import Irreversible, revision_line, revision_message
+from app.migrations.history import Irreversible, irreversible, revision_line, revision_message
 
 # pg_advisory_lock takes a bigint; any constant works as long as every
 # migrator of this database uses the same one.
@@ -133,6 +134,10 @@ class StepTracker(logging.Handler):
 
         migration_context.autocommit_block = noted
 
+    def kept(self, connection: Connection, local: bool, error: BaseException) -> str | None:
+        """Say what the failed step's autocommit_block() left behind (see kept_outside); None if it opened none."""
+        return kept_outside(connection, self.invalid_before, local, error) if self.outside else None
+
     def __enter__(self) -> StepTracker:
         logger = logging.getLogger("alembic.runtime.migration")
         self._saved_level = logger.level
@@ -205,6 +210,17 @@ def position(current: str | None, started: str | None) -> str:
     )
 
 
+# The words for a step that failed and was rolled back whole.
+ROLLED_BACK = "Its changes were rolled back"
+
+
+def aftermath(current: str | None, started: str | None, kept: str | None, undone: str) -> str:
+    """Say what a failed step left behind: what its autocommit_block() kept, or else ``undone`` (the words
+    for a step rolled back whole), then where the database is."""
+    at = position(current, started)
+    return f"{kept}. The rest was rolled back; {at}" if kept else f"{undone}; {at}"
+
+
 def failure_message(
     exc: DBAPIError,
     step: str | None,
@@ -221,29 +237,23 @@ def failure_message(
     table = table_in(exc.statement)
     where = f' on table "{table}"' if table else ""
     target = f'table "{table}"' if table else "its table"
-    still_at = position(current, started)
-    if kept:
-        still_at = f"{kept}. The rest was rolled back; {still_at}"
+    nothing = aftermath(current, started, kept, "Nothing from this revision was applied")
     if code == LOCK_NOT_AVAILABLE:
         return (
             f"{describe_step(step)} failed: could not lock {target} within lock_timeout "
             f"{settings.migration_lock_timeout}, because another session holds a conflicting lock (a long transaction "
-            f"or busy traffic). {'' if kept else 'Nothing from this revision was applied; '}{still_at}. "
-            "Retry when the table is "
-            "quieter, or find the blocking session in pg_stat_activity."
+            f"or busy traffic). {nothing}. Retry when the table is quieter, or find the blocking session in "
+            "pg_stat_activity."
         )
     if code == QUERY_CANCELED:
         return (
             f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
-            f"{settings.migration_statement_timeout}. {'' if kept else 'Nothing from this revision was applied; '}"
-            f"{still_at}. "
+            f"{settings.migration_statement_timeout}. {nothing}. "
             "Split the work into batches, or raise MIGRATION_STATEMENT_TIMEOUT for this run (make migrate "
             "MIGRATION_STATEMENT_TIMEOUT=10min; on Heroku, heroku run --env MIGRATION_STATEMENT_TIMEOUT=10min "
             "bin/proc migrate)."
         )
-    return (
-        f"{describe_step(step)} failed{where}: {reason}. {'' if kept else 'Its changes were rolled back; '}{still_at}."
-    )
+    return f"{describe_step(step)} failed{where}: {reason}. {aftermath(current, started, kept, ROLLED_BACK)}."
 
 
 def lost_connection_message(exc: DBAPIError, step: str | None) -> str:
@@ -272,13 +282,13 @@ def way_back(local: bool) -> str:
     return "a backup taken before it (heroku pg:backups lists them; heroku pg:backups:restore)"
 
 
-def irreversible_message(on_the_way: list[Any], destination: str, current: str | None, local: bool) -> str:
+def irreversible_message(on_the_way: list[Script], destination: str, current: str | None, local: bool) -> str:
     """Explain a downgrade refused before it began: it would pass a revision that declares IRREVERSIBLE."""
     newest = on_the_way[0]
     down_to = f"make downgrade to={newest.revision}" if local else f"heroku run alembic downgrade {newest.revision}"
     return (
         f"downgrade to {destination} would revert revision {newest.revision} ({revision_message(newest)}), which is "
-        f"irreversible: {newest.module.IRREVERSIBLE}. Nothing was reverted; the database is still at "
+        f"irreversible: {irreversible(newest)}. Nothing was reverted; the database is still at "
         f"{current or 'base (empty)'}. {down_to} goes down to it at most; the way back past it is {way_back(local)}"
     )
 
@@ -290,18 +300,19 @@ def code_failure_message(
 
     The transaction of the step was rolled back by then, as for a database error.
     """
-    still_at = position(current, started)
-    undone = f"{kept}. The rest was rolled back" if kept else "Its changes were rolled back"
     if isinstance(exc, Irreversible):
-        said = f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {still_at}."
+        said = (
+            f"{describe_step(step)} is irreversible: {exc}. Nothing of it was reverted; {position(current, started)}."
+        )
         return f"{said} The way back past it is {way_back(local)}"
+    undone = aftermath(current, started, kept, ROLLED_BACK)
     if interrupted(exc):
-        return f"{describe_step(step)} was interrupted. {undone}; {still_at}."
+        return f"{describe_step(step)} was interrupted. {undone}."
     frames = traceback.extract_tb(exc.__traceback__)
     place = revision_line(exc) or (f"{_shown(frames[-1].filename)}:{frames[-1].lineno}" if frames else "")
     where = f" at {place}" if place else ""
     error = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    return f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. {undone}; {still_at}."
+    return f"{describe_step(step)} failed{where}: {type(exc).__name__}: {error}. {undone}."
 
 
 def _shown(filename: str) -> str:

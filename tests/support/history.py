@@ -69,11 +69,6 @@ def revisions_oldest_first():
     return list(reversed(list(script_directory().walk_revisions())))
 
 
-def irreversible(rev) -> str | None:
-    """Return why ``rev`` cannot be reverted (its IRREVERSIBLE), or None: see app.migrations.history.Irreversible."""
-    return getattr(rev.module, "IRREVERSIBLE", None)
-
-
 def after(revision: str | None) -> list[tuple[str, str]]:
     """Return (revision, message) of everything after ``revision`` up to head, oldest first."""
     from app.migrations.history import pending_revisions
