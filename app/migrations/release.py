@@ -54,12 +54,21 @@ class StopWhenHostUnknown(stop_base):
 REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "does not support SSL")
 
 
+def refusal(failed: BaseException | None) -> str | None:
+    """Return the line in which the server refused the connection for good, or None.
+
+    libpq tries each address of the host in turn: the refusal may be on a
+    later line than the first (localhost's ::1 refused, then 127.0.0.1 answered).
+    """
+    said = str(getattr(failed, "orig", None) or failed or "")
+    return next((line.strip() for line in said.splitlines() if any(words in line for words in REFUSED)), None)
+
+
 class StopWhenRefused(stop_base):
     """Stop waiting once the server has answered with a refusal that waiting will not change."""
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        failed = str((retry_state.outcome.exception() if retry_state.outcome else None) or "")
-        return any(words in failed for words in REFUSED)
+        return refusal(retry_state.outcome.exception() if retry_state.outcome else None) is not None
 
 
 def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
@@ -91,12 +100,9 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
             raise SystemExit(
                 f"release: database host {url.host} is not running, or not the right name: {reason}"
             ) from None
-        # libpq tries each address of the host in turn: the refusal may be on a later line than the first.
-        refused = [line.strip() for line in str(exc.orig or exc).splitlines() if any(w in line for w in REFUSED)]
+        refused = refusal(exc)
         if refused:
-            raise SystemExit(
-                f"release: the database at {where} answers, but refuses DATABASE_URL: {refused[0]}"
-            ) from None
+            raise SystemExit(f"release: the database at {where} answers, but refuses DATABASE_URL: {refused}") from None
         raise SystemExit(f"release: database at {where} did not answer within {timeout:g} s: {reason}") from None
     if ping.statistics["attempt_number"] > 1:
         say(f"database at {where} is up")
