@@ -23,9 +23,14 @@ def read_env(name: str, default: str) -> str:
     """Return a setting as make and Compose see it: the environment, then .env, then ``default``."""
     if os.environ.get(name):
         return os.environ[name]
-    lines = ENV_FILE.read_text().splitlines() if ENV_FILE.exists() else []
-    found = [unquoted(line.split("=", 1)[1]) for line in lines if line.startswith(f"{name}=")]
-    return found[-1] if found and found[-1] else default
+    return env_file(ENV_FILE).get(name) or default
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """Return the NAME=value settings of a .env-style file (.env, .env.example), read as Compose reads them."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    pairs = (line.split("=", 1) for line in lines if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", line))
+    return {name: unquoted(value) for name, value in pairs}
 
 
 def unquoted(raw: str) -> str:
