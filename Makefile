@@ -449,11 +449,13 @@ revision-message:
 	@test -n $(call quote,$(m)) || { echo 'error: say what the revision changes: make revision m="Add color to locations"' >&2; exit 1; }
 
 .PHONY: revision
-revision: revision-message $(STAMP) $(if $(filter 1,$(empty)),,db-up) ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
-	@printf "==> alembic revision $(if $(filter 1,$(empty)),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
+# empty=1: a revision to write by hand, no autogenerate, so no database either.
+revision-empty = $(filter 1,$(empty))
+revision: revision-message $(STAMP) $(if $(revision-empty),,db-up) ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
+	@printf "==> alembic revision $(if $(revision-empty),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
 	@DATABASE_URL="$(HOST_DATABASE_URL)" \
-		$(BIN)/alembic revision $(if $(filter 1,$(empty)),,--autogenerate )-m $(call quote,$(m))
-	@echo "==> $(if $(filter 1,$(empty)),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
+		$(BIN)/alembic revision $(if $(revision-empty),,--autogenerate )-m $(call quote,$(m))
+	@echo "==> $(if $(revision-empty),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
 
 .PHONY: status
 status: image db-up ## Show the current revision and the pending ones
