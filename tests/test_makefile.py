@@ -11,6 +11,7 @@ from pathlib import Path
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from tests.support.heroku import path_without_heroku, stub_heroku
+from tests.support.stack import outside_make
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
@@ -21,7 +22,7 @@ TARGETS = [
 
 def make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run make in the project, as a user would: not as a sub-make of make test (no make[1] lines, no -j)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env = outside_make(os.environ)
     if path is not None:
         env["PATH"] = path
     return subprocess.run(["make", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -148,10 +149,8 @@ def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) 
     for name in (".env.example", ".postgres-version"):
         (directory / name).write_text((PROJECT_ROOT / name).read_text())
     makefile = str(PROJECT_ROOT / "Makefile")
-    # Not as a sub-make of make test (MAKEFLAGS may carry -j), and with no terminal to answer a question.
-    env = {
-        k: v for k, v in (os.environ if env is None else env).items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
-    }
+    # Not as a sub-make of make test, and with no terminal to answer a question.
+    env = outside_make(os.environ if env is None else env)
     return subprocess.run(["make", "-f", makefile, *args], cwd=directory, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
+
+# make's own variables: under make test, a make the suite starts would think itself a sub-make
+# (make[1] lines, and -j from the user's MAKEFLAGS).
+MAKES_OWN = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
+
+
+def outside_make(env: Mapping[str, str]) -> dict[str, str]:
+    """Return ``env`` less make's own variables: a make started with it runs as a user's would."""
+    return {name: value for name, value in env.items() if name not in MAKES_OWN}
 
 
 class Stack:
@@ -21,7 +30,7 @@ class Stack:
         self.directory = directory
         self.name = unique("t")
         self.env = {
-            **os.environ,
+            **outside_make(os.environ),
             "COMPOSE_PROJECT_NAME": self.name,
             "APP_IMAGE": f"{APP_IMAGE}-{self.name}",
             "WEB_PORT": str(free_port()),
@@ -33,10 +42,9 @@ class Stack:
             # make revision, make local and make check use the suite's virtualenv.
             "VENV": str(SUITE_VENV),
         }
-        # Nor make's own: under make test, the copy's make would think itself a sub-make.
+        # The user's own settings stay out: the copy runs with the project's defaults.
         for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE",
-                          "GUNICORN_THREADS", "DB_MAX_CONNECTIONS", "LOCAL_STACK",
-                          "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # fmt: skip
+                          "GUNICORN_THREADS", "DB_MAX_CONNECTIONS", "LOCAL_STACK"):  # fmt: skip
             self.env.pop(inherited, None)
         for name in [name for name in self.env if name.startswith("MIGRATION_")]:  # the user's own timeouts
             self.env.pop(name)
