@@ -121,6 +121,12 @@ upgrade-finished:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
 	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
 
+# Fewer dynos in .env than run: drop the extra ones before web is recreated
+# on a changed image or setting, so the dynos left are web.1 to web.N, as on
+# Heroku (bin/dynos scale says why Compose needs two steps for that).
+keep-dyno-numbers = [ "$$($(COMPOSE) ps --status running --format '{{.Labels}}' web | grep -c 'oneoff=False')" -le $(WEB_SCALE) ] || \
+	$(COMPOSE) --progress quiet up --detach --no-build --no-deps --no-recreate web
+
 # make up stops live reload first; when it fails, saves no longer reach a
 # web that still runs from before, and the user is told so.
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
@@ -159,6 +165,7 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 	@trap 'echo "==> interrupted: web may still be starting (make ps shows it); make up again to finish" >&2; trap - INT; kill -INT $$$$' INT; \
 	echo "==> starting web"; \
 	since="$$(date +%s.%N)"; since="$${since%.N}"; \
+	$(keep-dyno-numbers); \
 	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
 		if $(COMPOSE) ps --all --format '{{.Name}} {{.Labels}}' web | grep 'oneoff=True' | grep -q -- '-web-1 '; then \
 			echo "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it, then make up" >&2; \

@@ -343,6 +343,19 @@ def test_another_dyno_size_gets_its_memory(stack):
         stack.make("scale", "web=1")
 
 
+def test_make_up_with_fewer_dynos_in_env_and_a_changed_setting_leaves_web_1(stack):
+    """.env lowered by hand (or by a branch switch) as a setting changes: make up keeps web.1 too."""
+    try:
+        assert stack.make("scale", "web=3").returncode == 0
+        stack.write(".env", re.sub(r"(?m)^WEB_SCALE=.*$", "WEB_SCALE=1", stack.read(".env")))
+        up = stack.make("up", DYNO_SIZE="standard-2x")
+        assert up.returncode == 0, up.stdout + up.stderr
+        [dyno] = web_containers(stack)
+        assert (dyno["Name"], dyno["HostConfig"]["Memory"]) == (f"/{stack.name}-web-1", 1024 * 2**20)
+    finally:
+        stack.make("scale", "web=1")
+
+
 def test_make_down_lets_requests_in_flight_finish(stack):
     credentials = {"email": "inflight@example.com", "password": "a long password"}
     assert stack.api("POST", "/accounts", credentials)[0] in (201, 409)
