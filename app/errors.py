@@ -33,6 +33,11 @@ class ValidationError(UnprocessableEntity):
         self.field = field
 
 
+def unavailable(description: str) -> ServiceUnavailable:
+    """Return the app's 503: every one carries ``Retry-After``, as the API description promises."""
+    return ServiceUnavailable(description=description, retry_after=RETRY_AFTER)
+
+
 def invalid(field: str, message: str) -> NoReturn:
     """Abort the request with a 422 naming ``field``."""
     raise ValidationError(field, message)
@@ -85,10 +90,7 @@ def register_error_handlers(app: Flask) -> None:
         if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
             return handle_statement_timeout(exc)
         app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, db_error_reason(exc))
-        unavailable = ServiceUnavailable(
-            description="The database is unavailable; retry shortly.", retry_after=RETRY_AFTER
-        )
-        return error_response(unavailable)
+        return error_response(unavailable("The database is unavailable; retry shortly."))
 
     def handle_statement_timeout(exc: SQLAlchemyError) -> Response:
         """A statement past DB_STATEMENT_TIMEOUT: cancelled and rolled back, before the router's 30 s ran out."""
@@ -97,8 +99,8 @@ def register_error_handlers(app: Flask) -> None:
             "statement timeout (%s): %s %s: %s", timeout, request.method, request.path, db_error_reason(exc)
         )
         return error_response(
-            ServiceUnavailable(
-                description=f"The database did not finish this request within {timeout} "
+            unavailable(
+                f"The database did not finish this request within {timeout} "
                 "(DB_STATEMENT_TIMEOUT); its transaction was rolled back."
             )
         )
@@ -111,7 +113,7 @@ def register_error_handlers(app: Flask) -> None:
         if said is None:
             return handle_unexpected(exc)
         app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, said)
-        return error_response(ServiceUnavailable(description=f"The database does not match this code: {said}"))
+        return error_response(unavailable(f"The database does not match this code: {said}"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -111,7 +111,8 @@ ERRORS = {
     409: "It conflicts with what exists already.",
     413: "The body is larger than the app accepts (MAX_CONTENT_LENGTH).",
     422: "A field is missing, unknown or invalid; `field` names the first one.",
-    503: "The database is unavailable; retry after `Retry-After` seconds.",
+    503: "The database is unavailable, did not finish within DB_STATEMENT_TIMEOUT, or does not match this "
+    "code (migrations pending); retry after `Retry-After` seconds.",
 }
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": "The scheme to authenticate with: Bearer."},

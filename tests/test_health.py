@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from devtools.postgres import scratch_database
-from tests.support.api import sign_up
+from tests.support.api import assert_error, sign_up
 from tests.support.databases import unpooled, upgrade, version
 from tests.support.history import SEED, after, head, parents
 
@@ -112,8 +112,7 @@ def test_the_api_on_a_database_behind_the_code_answers_503_saying_what_to_run(se
     """Not a 500 and a traceback: the same words /readyz has, in the JSON error and one log line."""
     with scratch_database(server_url, "unmigrated") as url:
         response = _client_for(url).post("/accounts", json={"email": "early@example.com", "password": "long enough"})
-    assert response.status_code == 503 and response.mimetype == "application/json"
-    message = response.get_json()["error"]["message"]
+    message = assert_error(response, 503)["message"]
     assert message.startswith("The database does not match this code: database schema is behind")
     assert "make migrate" in message
     said = [r for r in caplog.records if "schema not at this code's head" in r.getMessage()]

@@ -48,6 +48,8 @@ def assert_error(response, status: int, *, field: str | None = None, contains: s
     assert error["code"] == status
     assert isinstance(error["name"], str) and error["name"]
     assert isinstance(error["message"], str) and error["message"]
+    if status == 503:
+        assert response.headers.get("Retry-After") == "1", "the API description promises Retry-After on every 503"
     if field is not None:
         assert error.get("field") == field, error
         assert field in error["message"]
