@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -155,6 +156,17 @@ def test_non_finite_numbers_are_refused(client, me, counts):
         raw = f'{{"name": "x", "latitude": {literal}, "longitude": 1}}'
         response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
         assert_error(response, 422, field="latitude")
+    assert counts() == before
+
+
+@pytest.mark.parametrize(("field", "said"), [("latitude", "between -90 and 90"), ("zoomlevel", "from 0 to 22")])
+def test_an_integer_of_thousands_of_digits_is_out_of_range_not_bad_json(client, me, counts, field, said):
+    """Valid JSON past Python's limit on digits: the field's range says no, not Python's advice to raise the limit."""
+    before = counts()
+    for sign in ("", "-"):
+        raw = json.dumps({**GOOD, field: 0}).replace(f'"{field}": 0', f'"{field}": {sign}{"9" * 5000}')
+        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+        assert_error(response, 422, field=field, contains=said)
     assert counts() == before
 
 
