@@ -15,6 +15,8 @@ from app.models import EMAIL_MAX, Account, AccountToken
 bp = Blueprint("accounts", __name__)
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+# A response that holds a token is kept by no cache, a browser's included (RFC 6749, section 5.1).
+NOT_STORED = {"Cache-Control": "no-store"}
 
 
 class Credentials(v.Body):
@@ -52,7 +54,7 @@ def create_account(body: dict[str, str]) -> ResponseReturnValue:
     token, digest = new_token()
     session.add(AccountToken(account_id=account.id, token_hash=digest))
     session.commit()
-    return {"id": account.id, "email": account.email, "token": token}, 201
+    return {"id": account.id, "email": account.email, "token": token}, 201, NOT_STORED
 
 
 @bp.post("/tokens")
@@ -69,4 +71,4 @@ def create_token(body: dict[str, str]) -> ResponseReturnValue:
     token, digest = new_token()
     session.add(AccountToken(account_id=account.id, token_hash=digest))
     session.commit()
-    return {"token": token}, 201
+    return {"token": token}, 201, NOT_STORED

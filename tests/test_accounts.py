@@ -15,6 +15,7 @@ from tests.support.databases import unpooled
 def test_sign_up_returns_id_email_and_a_working_token(client):
     response = client.post("/accounts", json={"email": "Ada@Example.com", "password": "analytical"})
     assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store", "no cache keeps a token"
     body = response.get_json()
     assert set(body) == {"id", "email", "token"}
     assert body["email"] == "ada@example.com"
@@ -91,6 +92,7 @@ def test_sign_in_issues_a_new_independent_token(client):
     account = sign_up(client, "login@example.com", password="s3cret-pass")
     response = client.post("/tokens", json={"email": "LOGIN@example.com", "password": "s3cret-pass"})
     assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store", "no cache keeps a token"
     token = response.get_json()["token"]
     assert token != account.token
     for t in (token, account.token):
