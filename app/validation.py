@@ -260,7 +260,7 @@ class Number(fields.Float):
 class Integer(fields.Integer):
     """A JSON integer from ``low`` to ``high``; ``3.5``, ``1e2``, booleans and strings are refused."""
 
-    default_error_messages = _messages("an integer")
+    default_error_messages = _messages("an integer", fraction="must be written as an integer, like 12, not {value}")
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
         bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
@@ -268,6 +268,8 @@ class Integer(fields.Integer):
         super().__init__(validate=bounds, metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if isinstance(value, float):
+            raise self.make_error("fraction", value=json.dumps(value))
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", type=_json_type(value))
         return value

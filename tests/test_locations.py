@@ -150,6 +150,13 @@ def test_create_requires_name_and_coordinates(client, me, counts, missing):
     assert counts() == before
 
 
+@pytest.mark.parametrize(("literal", "said"), [("12.5", "not 12.5"), ("12.0", "not 12.0"), ("1e1", "not 10.0")])
+def test_a_zoomlevel_written_with_a_fraction_or_exponent_is_refused_saying_how_to_write_it(client, me, literal, said):
+    raw = json.dumps({**GOOD, "zoomlevel": 0}).replace('"zoomlevel": 0', f'"zoomlevel": {literal}')
+    response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+    assert_error(response, 422, field="zoomlevel", contains=f"must be written as an integer, like 12, {said}")
+
+
 def test_non_finite_numbers_are_refused(client, me, counts):
     before = counts()
     for literal in ("NaN", "Infinity", "-Infinity"):
