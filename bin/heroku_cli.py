@@ -80,6 +80,71 @@ def database_url(app: str) -> str:
     return url
 
 
+def dockerignore(root: str = ".") -> list[tuple[bool, re.Pattern[str]]]:
+    """Return .dockerignore's rules as (exception, pattern), in order; none without the file.
+
+    Docker's own rules ("Dockerfile reference: .dockerignore file"): a line is
+    a path pattern, cleaned as a path, where ``*`` and ``?`` stay within a
+    directory, ``**`` spans any number of them, and ``!`` makes an exception;
+    the last rule that matches a path, or a directory above it, decides.
+    """
+    try:
+        with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except FileNotFoundError:
+        return []
+    rules = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        pattern = os.path.normpath(line.removeprefix("!").strip()).strip("/")
+        if pattern and pattern != ".":
+            rules.append((exception, re.compile(_pattern_regex(pattern))))
+    return rules
+
+
+def _pattern_regex(pattern: str) -> str:
+    """Return a .dockerignore pattern as a regular expression for a whole path."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:  # a class, [^...] included, as in a regex
+            end = pattern.index("]", i + 2)
+            out.append(pattern[i : end + 1])
+            i = end + 1
+        elif pattern[i] == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out) + "$"
+
+
+def left_out_of_image(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether ``path`` (relative, / between parts) is outside the build context by ``rules``."""
+    parts = path.rstrip("/").split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for exception, pattern in rules:
+        if any(pattern.match(candidate) for candidate in candidates):
+            excluded = not exception
+    return excluded
+
+
 # git status's letters, in words.
 STATES = {"M": "modified", "A": "added", "D": "deleted", "R": "renamed", "C": "copied", "U": "unmerged"}
 STATES["?"] = "untracked"
@@ -90,6 +155,7 @@ def require_committed() -> None:
 
     A file left out of a commit serves locally and is missing on Heroku
     (or an edit is), which is the "works locally" this project is here to end.
+    Files .dockerignore leaves out (README.md, tests/) are in neither image.
     """
     try:
         status = subprocess.run(["git", "status", "--porcelain=v1", "-z"], capture_output=True, text=True)
@@ -97,15 +163,21 @@ def require_committed() -> None:
         raise HerokuError(f"git cannot run ({exc.strerror}): Heroku deploys what git pushes") from None
     if status.returncode != 0:
         raise HerokuError(f"git status failed: {last_line(status)}")
-    fields, named = iter(status.stdout.split("\0")), []
+    rules, fields = dockerignore(), iter(status.stdout.split("\0"))
+    named: list[str] = []
+    outside: list[str] = []
     for entry in fields:
         if not entry:
             continue
-        code = entry[:2].strip()[:1]
-        named.append(f"{entry[3:]} ({STATES.get(code, 'changed')})")
+        code, paths = entry[:2].strip()[:1], [entry[3:]]
         if code and code in "RC":  # -z puts a rename's or copy's old path in a field of its own
-            next(fields, None)
+            paths.append(next(fields, ""))
+        said = f"{entry[3:]} ({STATES.get(code, 'changed')})"
+        # What .dockerignore leaves out is in neither image, so it makes no difference.
+        (outside if all(left_out_of_image(path, rules) for path in paths if path) else named).append(said)
     if not named:
+        if outside:
+            print(f"==> left out of the image by .dockerignore, so no difference: {', '.join(outside)}")
         return
     more = f" and {len(named) - 5} more" if len(named) > 5 else ""
     raise HerokuError(

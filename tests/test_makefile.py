@@ -8,10 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
+
+sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+import heroku_cli as heroku_cli_module  # bin/ is not a package: the scripts beside it import it the same way
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
@@ -115,6 +120,9 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
 
     (copy / "app" / "greeting.py").write_text('GREETING = "hello"\n')
     (copy / "Procfile").write_text((copy / "Procfile").read_text() + "\n")
+    # In neither image (.dockerignore): no difference between local and Heroku.
+    (copy / "README.md").write_text((copy / "README.md").read_text() + "\nA note of my own.\n")
+    (copy / "tests" / "test_mine.py").write_text("def test_mine():\n    pass\n")
     refused = deploy()
     assert refused.returncode != 0
     assert refused.stderr.startswith("error: 2 file(s) differ from HEAD, the commit Heroku would build"), refused.stderr
@@ -125,11 +133,40 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
     (copy / "app" / "greeting.py").unlink()
     result = deploy()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "==> left out of the image by .dockerignore, so no difference: README.md (modified), "
+        "tests/test_mine.py (untracked)" in result.stdout
+    ), result.stdout
     assert "heroku stack:set container --app my-maps" in result.stdout
     pushed = subprocess.run(["git", "--git-dir", str(tmp_path / "git" / "my-maps.git"), "rev-parse", "main"],
                             capture_output=True, text=True)  # fmt: skip
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True)
     assert pushed.stdout.strip() == head.stdout.strip(), "the app's own repository received HEAD"
+
+
+@pytest.mark.docker
+def test_what_make_heroku_deploy_counts_as_left_out_of_the_image_is_what_docker_leaves_out(tmp_path):
+    """The .dockerignore rules Docker documents (*/temp*, temp?, **, ! exceptions), read as Docker reads them."""
+    context = tmp_path / "context"
+    files = ["temporary.txt", "tempa", "tempab", "README.md", "README-secret.md", "CHANGES.md", "x.go",
+             "a/b/y.go", "a/b/c/keep", "somedir/temporary.txt", "somedir/subdir/temporary.txt",
+             "somedir/subdir/other.txt", "docs/notes.md", "build/out.bin", "build/keep/this.txt", ".env"]  # fmt: skip
+    for name in files:
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text(name)
+    rules = ["*/temp*", "*/*/temp*", "temp?", "**/*.go", "*.md", "!README*.md", "README-secret.md", "build",
+             "!build/keep", "./.env/", "# a comment", ""]  # fmt: skip
+    (context / ".dockerignore").write_text("\n".join(rules) + "\n")
+    out = tmp_path / "exported"
+    exported = subprocess.run(
+        ["docker", "build", "--quiet", "--file", "-", "--output", f"type=local,dest={out}", str(context)],
+        input="FROM scratch\nCOPY . /\n", env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    in_image = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {".dockerignore"}
+    read = heroku_cli_module.dockerignore(str(context))
+    assert {name for name in files if not heroku_cli_module.left_out_of_image(name, read)} == in_image
 
 
 def test_heroku_targets_without_an_app_say_how_to_name_one(tmp_path):
