@@ -13,7 +13,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import free_port
 from devtools.http import http_status, wait_for
 from devtools.postgres import scratch_database
-from tests.support.databases import upgrade
+from tests.support.databases import upgrade, version
 from tests.support.history import SEED, after, head
 
 HONCHO = str(Path(sys.executable).parent / "honcho")
@@ -98,3 +98,26 @@ def test_web_start_up_log_names_the_pending_revisions(server_url):
     pending = after(SEED[1][0])
     assert f"{len(pending)} pending: " + ", ".join(f"{rev} ({message})" for rev, message in pending) in line
     assert web.returncode == 0
+
+
+def test_starting_every_type_at_once_runs_no_one_off_and_says_how_to_run_them(server_url, tmp_path):
+    """`honcho start` or `heroku local` with no name starts every type: downgrade must not drop a table."""
+    with scratch_database(server_url, "every-type") as url:
+        upgrade(url)
+        env_file = write_env(tmp_path / ".env", url, free_port())
+        common = ["-f", str(PROJECT_ROOT / "Procfile"), "-e", str(env_file), "-d", str(PROJECT_ROOT)]
+        started = subprocess.run(
+            [HONCHO, *common, "start"], env=host_env(), capture_output=True, text=True, timeout=120
+        )
+        # heroku local (node-foreman) names its processes its own way.
+        foreman = {**host_env(), "DATABASE_URL": url, "FOREMAN_WORKER_NAME": "downgrade.1"}
+        refused = subprocess.run(
+            [str(PROJECT_ROOT / "bin" / "proc"), "downgrade"], env=foreman, capture_output=True, text=True
+        )
+        assert version(url) == head(), "no one-off ran: the database is where it was"
+    said = started.stdout + started.stderr
+    assert started.returncode != 0, said
+    for one_off in ("migrate", "upgrade", "downgrade"):
+        assert f"bin/oneoff: {one_off} is a one-off, run by name, not started beside web: make {one_off}, " in said
+    assert "bin/oneoff: release runs before web, not beside it: make local runs it" in said
+    assert refused.returncode == 1 and "heroku local:run bin/proc downgrade" in refused.stderr, refused.stderr

@@ -41,9 +41,11 @@ def test_procfile_defines_the_process_types():
     types = procfile()
     assert set(types) == PROCESS_TYPES
     assert types["web"].startswith("gunicorn ")
-    assert types["migrate"] == "alembic upgrade head"
-    assert types["upgrade"] == "alembic upgrade +1"
-    assert types["downgrade"] == "alembic downgrade -1"
+    # One-offs go through bin/oneoff: `honcho start` or `heroku local` without a name must not run them.
+    assert types["release"] == "bin/oneoff python -m app.migrations release"
+    assert types["migrate"] == "bin/oneoff alembic upgrade head"
+    assert types["upgrade"] == "bin/oneoff alembic upgrade +1"
+    assert types["downgrade"] == "bin/oneoff alembic downgrade -1"
 
 
 def test_heroku_yml_runs_procfile_types():
