@@ -565,8 +565,8 @@ local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: rel
 	@PORT=$(LOCAL_PORT) $(HOST_PYTHON) bin/doctor ports PORT >/dev/null || exit 1
 	@echo "==> release (honcho run: .env, and the Compose database on 127.0.0.1:$(DB_PORT))"
 	@$(HONCHO) run bin/proc release
-	@echo "==> web on http://127.0.0.1:$(LOCAL_PORT) (honcho start web; Ctrl-C stops it, and honcho stops all processes when one exits)"
-	@$(HONCHO) start web
+	@echo "==> web on http://127.0.0.1:$(LOCAL_PORT) (honcho start web; Ctrl-C or closing the terminal stops it; honcho stops all processes when one exits)"
+	@$(HOST_PYTHON) bin/local env $(HONCHO) start web
 
 # --- Heroku --------------------------------------------------------------------
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import select
 import signal
 import socket
 import stat
 import subprocess
+import termios
 
 import pytest
 
@@ -305,6 +308,48 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
         os.killpg(local.pid, signal.SIGINT)
         said, _ = local.communicate(timeout=60)
     assert f"==> web on http://127.0.0.1:{port} " in said, said
+
+
+def in_a_terminal() -> None:
+    """Make the child's stdin (a pty) its controlling terminal, with the signals a terminal's process has."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.parametrize("ending", ["ctrl-c", "terminal closed"])
+def test_make_local_stops_its_web_on_ctrl_c_and_when_its_terminal_closes(stack, ending):
+    """honcho alone dies of SIGHUP and leaves gunicorn on PORT; Ctrl-C and a closed window both stop web."""
+    port = str(free_port())
+    url = f"http://127.0.0.1:{port}/healthz"
+    terminal, child = os.openpty()
+    # A shell leads the terminal's session, as in a window: when the window closes, the
+    # kernel hangs up the shell, then the job it runs in the foreground.
+    local = subprocess.Popen(
+        ["bash", "-c", "make local; exit $?"], cwd=stack.directory, env={**stack.env, "PORT": port}, stdin=child,
+        stdout=child, stderr=child, start_new_session=True, preexec_fn=in_a_terminal,
+    )  # fmt: skip
+    os.close(child)
+    said = bytearray()
+
+    def serving() -> bool:
+        while select.select([terminal], [], [], 0)[0]:  # keep reading, as a terminal does
+            try:
+                said.extend(os.read(terminal, 65536))
+            except OSError:
+                break
+        return http_status(url) == 200
+
+    try:
+        assert poll(serving, 60), said.decode(errors="replace")
+        if ending == "ctrl-c":
+            os.write(terminal, b"\x03")
+            assert poll(lambda: not serving() and local.poll() is not None, 30), said.decode(errors="replace")
+            assert "SIGINT received" in said.decode(errors="replace")
+    finally:
+        os.close(terminal)  # the window closes: SIGHUP
+        local.wait(timeout=60)
+    assert poll(lambda: http_status(url) is None, 30), "web stopped with its terminal"
 
 
 def test_make_clean_removes_the_containers_the_volume_and_the_app_images_but_no_base_image(stack):
