@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -65,6 +66,37 @@ def test_compose_runs_procfile_types():
     assert services["release"]["image"] == services["web"]["image"]
     assert services["release"]["depends_on"] == {"db": {"condition": "service_started"}}, "release waits itself"
     assert services["web"]["depends_on"] == {"release": {"condition": "service_completed_successfully"}}
+
+
+def settings_read() -> set[str]:
+    """Every variable the app and web read, as bin/doctor finds them."""
+    sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+    loader = importlib.machinery.SourceFileLoader("doctor", str(PROJECT_ROOT / "bin" / "doctor"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("doctor", loader))
+    loader.exec_module(module)
+    return module.settings_read()
+
+
+# Set by Compose itself (the Compose database, the dyno's port and name) or by make debug alone.
+COMPOSE_SETS = {"DATABASE_URL", "PORT", "DYNO", "LOCAL_STACK", "COMPOSE_PROJECT_NAME", "WEB_DEBUG"}
+
+
+def test_every_setting_in_env_reaches_the_app_under_compose_as_a_config_var_reaches_every_dyno(tmp_path):
+    """make local's honcho gives the processes all of .env; Compose gives them only what it names."""
+    names = settings_read()
+    assert {"DB_POOL_SIZE", "PROXY_HOPS", "GUNICORN_THREADS"} <= names
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}=from-env-file\n" for name in sorted(names)))
+    shown = subprocess.run(
+        ["docker", "compose", "--env-file", str(env_file), "config", "--format", "json"], cwd=PROJECT_ROOT,
+        env={k: v for k, v in os.environ.items() if k not in names}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    services = json.loads(shown.stdout)["services"]
+    web, release = services["web"]["environment"], services["release"]["environment"]
+    assert {n for n in names - COMPOSE_SETS if web.get(n) != "from-env-file"} == set(), "web"
+    assert {n for n in names - COMPOSE_SETS - {"WEB_RELOAD"} if release.get(n) != "from-env-file"} == set(), "release"
+    assert web["PORT"] == "5000" and web["DATABASE_URL"].startswith("postgres://app:"), "Compose's own, not .env's"
 
 
 def test_one_postgres_major_for_compose_the_tests_ci_and_the_heroku_add_on():
