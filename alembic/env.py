@@ -70,7 +70,10 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:  # one line (alembic's FAILED: ...), not a traceback
+        raise CommandError(str(exc)) from None
     connectable = safety.migration_engine(settings)
 
     with connectable.connect() as connection:

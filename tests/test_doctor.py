@@ -75,6 +75,7 @@ def test_without_the_heroku_cli_it_runs_the_local_checks_and_says_the_rest_was_s
     assert lines(result, "· Heroku checks skipped: the Heroku CLI is not installed")
     assert result.returncode == 1, "a failed check fails the command"
     assert result.stdout.splitlines()[-1].startswith("doctor: ")
+    assert "✗ DB_PORT=abc: not a port number: set it to a free one" in doctor(DB_PORT="abc").stdout
 
 
 @pytest.mark.docker

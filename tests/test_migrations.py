@@ -212,6 +212,9 @@ def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_
 
 def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     """Upgrade at head and downgrade at base are nothing to do; a wrong target is one line with the way on."""
+    unset = alembic_cli("", "upgrade", "head")  # honcho run bin/proc migrate without .env's DATABASE_URL, say
+    assert unset.returncode != 0 and "Traceback" not in unset.stderr, unset.stderr
+    assert failure_line(unset) == "DATABASE_URL is not set: point it at a PostgreSQL database"
     reverted = alembic_cli(empty_db, "downgrade", "-1")
     assert reverted.returncode == 0, reverted.stderr
     assert "nothing to revert: the database has no migration applied (base)" in reverted.stdout
