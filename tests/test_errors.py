@@ -23,7 +23,6 @@ def me(client):
         (b"   ", "empty"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b"[" * 20000 + b"]" * 20000, "not valid JSON"),
-        (b'{"latitude": ' + b"1" * 5000 + b"}", "not valid JSON"),
         (b'{"name": "a", "name": "b", "latitude": 1, "longitude": 1}', "the key 'name' appears more than once"),
         (b"[1, 2]", "must be a JSON object"),
         (b'"a string"', "must be a JSON object"),
