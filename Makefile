@@ -550,15 +550,16 @@ debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foregr
 	@$(wait-routed)
 	$(start-watch)
 
-# honcho with .env, and then the Compose database's URL on DB_PORT and the
-# port as make reads it (honcho lets the later file win, over the
-# environment too: PORT=5003 make local would otherwise still get .env's).
+# honcho with .env, and then the Compose database's URL on DB_PORT, and the
+# port and live reload as make reads them (honcho lets the later file win,
+# over the environment too: PORT=5003 or WEB_RELOAD=0 make local would
+# otherwise still get .env's, where make up takes them).
 HONCHO = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --env .env,$(LOCAL_ENV)
 LOCAL_ENV := .run/local.env
 
 .PHONY: local-env
 local-env: .env
-	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" > $(LOCAL_ENV)
+	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nWEB_RELOAD=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" "$(WEB_RELOAD)" > $(LOCAL_ENV)
 
 .PHONY: local
 local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)

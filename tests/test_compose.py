@@ -298,8 +298,8 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
 
     port = str(free_port())
     local = subprocess.Popen(
-        ["make", "local"], cwd=stack.directory, env={**stack.env, "PORT": port}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        ["make", "local"], cwd=stack.directory, env={**stack.env, "PORT": port, "WEB_RELOAD": "0"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal would
     )  # fmt: skip
     try:
@@ -308,6 +308,7 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
         os.killpg(local.pid, signal.SIGINT)
         said, _ = local.communicate(timeout=60)
     assert f"==> web on http://127.0.0.1:{port} " in said, said
+    assert "reload: watching" not in said, "WEB_RELOAD=0 wins over .env's 1, as with make up"
 
 
 def in_a_terminal() -> None:
