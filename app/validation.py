@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -100,10 +99,11 @@ def _integer(digits: str) -> int:
     field's own range check refuses it (a 422 naming the field), instead of a
     400 quoting Python's advice to raise the limit. Its exact value is never kept.
     """
-    if len(digits) <= sys.get_int_max_str_digits():
+    try:
         return int(digits)
-    magnitude: int = 10 ** (len(digits.lstrip("-")) - 1)
-    return -magnitude if digits.startswith("-") else magnitude
+    except ValueError:  # past the limit (PYTHONINTMAXSTRDIGITS may lift it, then every integer is exact)
+        magnitude: int = 10 ** (len(digits.lstrip("-")) - 1)
+        return -magnitude if digits.startswith("-") else magnitude
 
 
 def json_object() -> dict[str, Any]:
@@ -260,7 +260,11 @@ class Number(fields.Float):
 class Integer(fields.Integer):
     """A JSON integer from ``low`` to ``high``; ``3.5``, ``1e2``, booleans and strings are refused."""
 
-    default_error_messages = _messages("an integer", fraction="must be written as an integer, like 12, not {value}")
+    default_error_messages = _messages(
+        "an integer",
+        fraction="must be written as an integer, like 12, without a decimal point or exponent",
+        special="must be an integer, not NaN or Infinity",
+    )
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
         bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
@@ -268,8 +272,8 @@ class Integer(fields.Integer):
         super().__init__(validate=bounds, metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
-        if isinstance(value, float):
-            raise self.make_error("fraction", value=json.dumps(value))
+        if isinstance(value, float):  # 12.5, 12.0 or 1e1, as the client wrote it or not
+            raise self.make_error("fraction" if math.isfinite(value) else "special")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", type=_json_type(value))
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 
 import pytest
@@ -150,11 +151,31 @@ def test_create_requires_name_and_coordinates(client, me, counts, missing):
     assert counts() == before
 
 
-@pytest.mark.parametrize(("literal", "said"), [("12.5", "not 12.5"), ("12.0", "not 12.0"), ("1e1", "not 10.0")])
+def test_integers_are_exact_with_pythons_digit_limit_lifted(client, me):
+    """PYTHONINTMAXSTRDIGITS=0 (a config var away) lifts the limit: every integer still parses as written."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        assert save_location(client, me, zoomlevel=12)["zoomlevel"] == 12
+        raw = json.dumps({**GOOD, "zoomlevel": 0}).replace('"zoomlevel": 0', f'"zoomlevel": {"9" * 5000}')
+        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+        assert_error(response, 422, field="zoomlevel")
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+@pytest.mark.parametrize(
+    ("literal", "said"),
+    [
+        (literal, "written as an integer, like 12, without a decimal point or exponent")
+        for literal in ("12.5", "12.0", "1e1")
+    ]
+    + [("NaN", "an integer, not NaN or Infinity"), ("-Infinity", "an integer, not NaN or Infinity")],
+)
 def test_a_zoomlevel_written_with_a_fraction_or_exponent_is_refused_saying_how_to_write_it(client, me, literal, said):
     raw = json.dumps({**GOOD, "zoomlevel": 0}).replace('"zoomlevel": 0', f'"zoomlevel": {literal}')
     response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
-    assert_error(response, 422, field="zoomlevel", contains=f"must be written as an integer, like 12, {said}")
+    assert_error(response, 422, field="zoomlevel", contains=f"zoomlevel: must be {said}")
 
 
 def test_non_finite_numbers_are_refused(client, me, counts):

@@ -32,7 +32,7 @@ from tests.support.databases import migrated_database, unpooled
 
 # Every check schemathesis has but one: positive_data_acceptance expects any request the
 # document allows to be accepted, but JSON Schema counts 12.0 as an integer and the app,
-# as it always has, refuses it ("must be written as an integer, like 12, not 12.0").
+# as it always has, refuses it ("must be written as an integer, like 12, without a decimal point or exponent").
 CONFIG = schemathesis.Config.from_dict(
     {
         "seed": 1,
