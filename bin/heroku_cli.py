@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+import dockerignore
 from localstack import last_line
 
 INSTALL = "https://devcenter.heroku.com/articles/heroku-cli"
@@ -80,69 +81,38 @@ def database_url(app: str) -> str:
     return url
 
 
-def dockerignore(root: str = ".") -> list[tuple[bool, re.Pattern[str]]]:
-    """Return .dockerignore's rules as (exception, pattern), in order; none without the file.
+# Read by the build, or by Heroku beside it, even where .dockerignore leaves them out of the image.
+BUILD_INPUTS = {"Dockerfile", ".dockerignore", "heroku.yml"}
 
-    Docker's own rules ("Dockerfile reference: .dockerignore file"): a line is
-    a path pattern, cleaned as a path, where ``*`` and ``?`` stay within a
-    directory, ``**`` spans any number of them, and ``!`` makes an exception;
-    the last rule that matches a path, or a directory above it, decides.
-    """
+
+def git(*args: str) -> str:
+    """Return what ``git args`` prints; a git that cannot run or fails is a HerokuError."""
     try:
-        with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as file:
-            lines = file.read().splitlines()
+        result = subprocess.run(["git", *args], capture_output=True, text=True)
+    except OSError as exc:
+        raise HerokuError(f"git cannot run ({exc.strerror}): Heroku deploys what git pushes") from None
+    if result.returncode != 0:
+        raise HerokuError(f"git {args[0]} failed: {last_line(result)}")
+    return result.stdout
+
+
+def image_rules() -> list[dockerignore.Rules]:
+    """Return .dockerignore's rules as Heroku builds them (HEAD's) and as make up does (the file's)."""
+    head = subprocess.run(["git", "show", "HEAD:.dockerignore"], capture_output=True, text=True)
+    try:
+        with open(".dockerignore", encoding="utf-8") as file:
+            mine = file.read()
     except FileNotFoundError:
-        return []
-    rules = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        exception = line.startswith("!")
-        pattern = os.path.normpath(line.removeprefix("!").strip()).strip("/")
-        if pattern and pattern != ".":
-            rules.append((exception, re.compile(_pattern_regex(pattern))))
-    return rules
+        mine = ""
+    try:
+        return [dockerignore.parse(head.stdout if head.returncode == 0 else ""), dockerignore.parse(mine)]
+    except dockerignore.PatternError as exc:
+        raise HerokuError(f"{exc}: fix it, then make heroku-deploy") from None
 
 
-def _pattern_regex(pattern: str) -> str:
-    """Return a .dockerignore pattern as a regular expression for a whole path."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:  # a class, [^...] included, as in a regex
-            end = pattern.index("]", i + 2)
-            out.append(pattern[i : end + 1])
-            i = end + 1
-        elif pattern[i] == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out) + "$"
-
-
-def left_out_of_image(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
-    """Whether ``path`` (relative, / between parts) is outside the build context by ``rules``."""
-    parts = path.rstrip("/").split("/")
-    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
-    excluded = False
-    for exception, pattern in rules:
-        if any(pattern.match(candidate) for candidate in candidates):
-            excluded = not exception
-    return excluded
+def outside_every_image(path: str, rules: list[dockerignore.Rules]) -> bool:
+    """Whether both builds leave ``path`` out, and no build reads it: then it makes no difference."""
+    return path not in BUILD_INPUTS and all(dockerignore.left_out(path, each) for each in rules)
 
 
 # git status's letters, in words.
@@ -157,13 +127,10 @@ def require_committed() -> None:
     (or an edit is), which is the "works locally" this project is here to end.
     Files .dockerignore leaves out (README.md, tests/) are in neither image.
     """
-    try:
-        status = subprocess.run(["git", "status", "--porcelain=v1", "-z"], capture_output=True, text=True)
-    except OSError as exc:
-        raise HerokuError(f"git cannot run ({exc.strerror}): Heroku deploys what git pushes") from None
-    if status.returncode != 0:
-        raise HerokuError(f"git status failed: {last_line(status)}")
-    rules, fields = dockerignore(), iter(status.stdout.split("\0"))
+    # Every untracked file, not its directory alone: an exception (!) may let one into the image.
+    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+    rules = image_rules()
+    fields = iter(status.split("\0"))
     named: list[str] = []
     outside: list[str] = []
     for entry in fields:
@@ -173,8 +140,8 @@ def require_committed() -> None:
         if code and code in "RC":  # -z puts a rename's or copy's old path in a field of its own
             paths.append(next(fields, ""))
         said = f"{entry[3:]} ({STATES.get(code, 'changed')})"
-        # What .dockerignore leaves out is in neither image, so it makes no difference.
-        (outside if all(left_out_of_image(path, rules) for path in paths if path) else named).append(said)
+        # What every build leaves out of the image is in neither image, so it makes no difference.
+        (outside if all(outside_every_image(path, rules) for path in paths if path) else named).append(said)
     if not named:
         if outside:
             print(f"==> left out of the image by .dockerignore, so no difference: {', '.join(outside)}")

@@ -16,7 +16,7 @@ from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
 
 sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-import heroku_cli as heroku_cli_module  # bin/ is not a package: the scripts beside it import it the same way
+import dockerignore  # bin/ is not a package: the scripts beside it import it the same way
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
@@ -90,13 +90,15 @@ def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
     assert "heroku --app my-maps run bin/proc migrate" in result.stdout
 
 
+GIT = ["git", "-c", "user.name=Suite", "-c", "user.email=suite@example.com"]
+GIT_ALONE = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # no signing, no hooks
+
+
 def committed_copy(directory: Path) -> Path:
     """Copy the project's files as they are now into a git repository of their own, all committed."""
     copy = copy_project(directory / "project")
-    git = ["git", "-c", "user.name=Suite", "-c", "user.email=suite@example.com"]
-    alone = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # no signing, no hooks
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the project as it is"]):
-        subprocess.run([*git, *step], cwd=copy, env=alone, check=True, capture_output=True)
+        subprocess.run([*GIT, *step], cwd=copy, env=GIT_ALONE, check=True, capture_output=True)
     return copy
 
 
@@ -118,6 +120,11 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
         return subprocess.run(["make", "heroku-deploy", "HEROKU_APP=my-maps"], cwd=copy, env=env,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
+    # An exception in .dockerignore lets one file of an ignored directory into the image.
+    (copy / ".dockerignore").write_text((copy / ".dockerignore").read_text() + "!tests/fixtures/keep.json\n")
+    subprocess.run([*GIT, "commit", "-qam", "keep a fixture"], cwd=copy, env=GIT_ALONE, check=True)
+    (copy / "tests" / "fixtures").mkdir()
+    (copy / "tests" / "fixtures" / "keep.json").write_text("{}\n")
     (copy / "app" / "greeting.py").write_text('GREETING = "hello"\n')
     (copy / "Procfile").write_text((copy / "Procfile").read_text() + "\n")
     # In neither image (.dockerignore): no difference between local and Heroku.
@@ -125,12 +132,14 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
     (copy / "tests" / "test_mine.py").write_text("def test_mine():\n    pass\n")
     refused = deploy()
     assert refused.returncode != 0
-    assert refused.stderr.startswith("error: 2 file(s) differ from HEAD, the commit Heroku would build"), refused.stderr
-    assert "Procfile (modified), app/greeting.py (untracked): commit them" in refused.stderr, refused.stderr
+    assert refused.stderr.startswith("error: 3 file(s) differ from HEAD, the commit Heroku would build"), refused.stderr
+    said = "Procfile (modified), app/greeting.py (untracked), tests/fixtures/keep.json (untracked): commit them"
+    assert said in refused.stderr, refused.stderr
     assert "heroku stack:set" not in refused.stdout, "nothing was changed on the app"
 
     subprocess.run(["git", "checkout", "-q", "--", "Procfile"], cwd=copy, check=True)
     (copy / "app" / "greeting.py").unlink()
+    (copy / "tests" / "fixtures" / "keep.json").unlink()
     result = deploy()
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
@@ -146,17 +155,20 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
 
 @pytest.mark.docker
 def test_what_make_heroku_deploy_counts_as_left_out_of_the_image_is_what_docker_leaves_out(tmp_path):
-    """The .dockerignore rules Docker documents (*/temp*, temp?, **, ! exceptions), read as Docker reads them."""
+    """Docker's documented examples (*/temp*, temp?, **, ! exceptions) and its corners, read as Docker reads them."""
     context = tmp_path / "context"
     files = ["temporary.txt", "tempa", "tempab", "README.md", "README-secret.md", "CHANGES.md", "x.go",
              "a/b/y.go", "a/b/c/keep", "somedir/temporary.txt", "somedir/subdir/temporary.txt",
-             "somedir/subdir/other.txt", "docs/notes.md", "build/out.bin", "build/keep/this.txt", ".env"]  # fmt: skip
+             "somedir/subdir/other.txt", "docs/notes.md", "build/out.bin", "build/keep/this.txt", ".env",
+             "first", "axb", "ax/yb", "#sp", "q^z", "]x", "cx", "d.txt", "dxtxt"]  # fmt: skip
     for name in files:
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         (context / name).write_text(name)
-    rules = ["*/temp*", "*/*/temp*", "temp?", "**/*.go", "*.md", "!README*.md", "README-secret.md", "build",
-             "!build/keep", "./.env/", "# a comment", ""]  # fmt: skip
-    (context / ".dockerignore").write_text("\n".join(rules) + "\n")
+    rules = ["first", "*/temp*", "*/*/temp*", "temp?", "**/*.go", "*.md", "!README*.md", "README-secret.md",
+             "build", "!build/keep", "./.env/", "# a comment", "", "a**b", "  #sp", "q^z", "[\\]]x", "[a-c]x",
+             "d.txt"]  # fmt: skip
+    # A byte-order mark before the first rule, as some editors write it.
+    (context / ".dockerignore").write_text("\ufeff" + "\n".join(rules) + "\n")
     out = tmp_path / "exported"
     exported = subprocess.run(
         ["docker", "build", "--quiet", "--file", "-", "--output", f"type=local,dest={out}", str(context)],
@@ -165,8 +177,8 @@ def test_what_make_heroku_deploy_counts_as_left_out_of_the_image_is_what_docker_
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
     in_image = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {".dockerignore"}
-    read = heroku_cli_module.dockerignore(str(context))
-    assert {name for name in files if not heroku_cli_module.left_out_of_image(name, read)} == in_image
+    read = dockerignore.parse((context / ".dockerignore").read_text())
+    assert {name for name in files if not dockerignore.left_out(name, read)} == in_image
 
 
 def test_heroku_targets_without_an_app_say_how_to_name_one(tmp_path):
