@@ -124,8 +124,10 @@ upgrade-finished:
 # Fewer dynos in .env than run: drop the extra ones before web is recreated
 # on a changed image or setting, so the dynos left are web.1 to web.N, as on
 # Heroku (bin/dynos scale says why Compose needs two steps for that).
-keep-dyno-numbers = [ "$$($(COMPOSE) ps --status running --format '{{.Labels}}' web | grep -c 'oneoff=False')" -le $(WEB_SCALE) ] || \
-	$(COMPOSE) --progress quiet up --detach --no-build --no-deps --no-recreate web
+# (Stopped dynos count: Compose converges them too.)
+keep-dyno-numbers = [ "$$($(COMPOSE) ps --all --format '{{.Labels}}' web | grep -c 'oneoff=False')" -le "$(WEB_SCALE)" ] || { \
+	echo "==> .env asks for fewer web dynos ($(WEB_SCALE)): removing the others first, so those left start at web.1"; \
+	$(COMPOSE) --progress quiet up --detach --no-build --no-deps --no-recreate web; }
 
 # make up stops live reload first; when it fails, saves no longer reach a
 # web that still runs from before, and the user is told so.
