@@ -75,7 +75,12 @@ def test_without_the_heroku_cli_it_runs_the_local_checks_and_says_the_rest_was_s
     assert lines(result, "· Heroku checks skipped: the Heroku CLI is not installed")
     assert result.returncode == 1, "a failed check fails the command"
     assert result.stdout.splitlines()[-1].startswith("doctor: ")
-    assert "✗ DB_PORT=abc: not a port number: set it to a free one" in doctor(DB_PORT="abc").stdout
+
+
+def test_a_port_that_is_no_number_is_one_line_with_the_default_to_use():
+    for value in ("abc", "²", "70000"):
+        said = doctor(DB_PORT=value).stdout
+        assert f"✗ DB_PORT={value}: not a port number: set DB_PORT to a free one, such as 5432" in said, said
 
 
 @pytest.mark.docker

@@ -81,6 +81,7 @@ def settings_read() -> set[str]:
 COMPOSE_SETS = {"DATABASE_URL", "PORT", "DYNO", "LOCAL_STACK", "COMPOSE_PROJECT_NAME", "WEB_DEBUG"}
 
 
+@pytest.mark.docker
 def test_every_setting_in_env_reaches_the_app_under_compose_as_a_config_var_reaches_every_dyno(tmp_path):
     """make local's honcho gives the processes all of .env; Compose gives them only what it names."""
     names = settings_read()
