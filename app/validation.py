@@ -36,8 +36,18 @@ class Body(Schema):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        expected = ", ".join(sorted(self.load_fields))
+        expected = ", ".join(sorted(body_keys(self)))
         self.error_messages = {**self.error_messages, "unknown": f"unknown field; expected one of {expected}"}
+
+
+def body_keys(schema: Schema) -> list[str]:
+    """Return the keys a body may hold, in declared order: a field's ``data_key`` where it has one.
+
+    A field can keep its public name while its attribute follows a renamed
+    column (``zoom_level = Integer(data_key="zoomlevel")``); clients send,
+    and errors name, the public one.
+    """
+    return [field.data_key or name for name, field in schema.load_fields.items()]
 
 
 def body(schema: Body) -> Callable[[Callable[..., R]], Callable[..., R]]:
@@ -75,8 +85,9 @@ def load(schema: Body) -> dict[str, Any]:
 
 def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str, Any]) -> tuple[str, str]:
     """Return the field and message to report out of marshmallow's ``messages``."""
-    unknown = [key for key in data if key not in schema.load_fields]
-    for name in [*unknown, *schema.load_fields]:
+    keys = body_keys(schema)
+    unknown = [key for key in data if key not in keys]
+    for name in [*unknown, *keys]:
         if name in messages:
             return name, messages[name][0]
     raise AssertionError(f"no field error in {messages!r}")

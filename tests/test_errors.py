@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from app import validation
+from app.errors import ValidationError
 from tests.support.api import assert_error, save_location, sign_up
 
 
@@ -141,3 +143,27 @@ def test_odd_input_never_causes_a_500(client, me, raw):
         response = getattr(client, method)(url, data=raw, content_type="application/json", headers=headers)
         assert response.status_code < 500, (url, raw, response.get_data(as_text=True))
         assert response.mimetype == "application/json"
+
+
+class Renamed(validation.Body):
+    """A body whose field kept its public name when the column behind it was renamed."""
+
+    name = validation.Text(max_len=10, required=True)
+    zoom_level = validation.Integer(low=0, high=22, data_key="zoomlevel")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"name": "a", "zoom_level": 3}, "zoom_level", "unknown field; expected one of name, zoomlevel"),
+        ({"name": "a", "zoomlevel": 99}, "zoomlevel", "must be an integer from 0 to 22"),
+        ({"zoomlevel": 3}, "name", "is required"),
+    ],
+)
+def test_a_field_with_a_data_key_is_named_by_it_in_every_error(app, body, field, message):
+    """Clients send, and errors name, the key the API documents, not the attribute behind it."""
+    with app.test_request_context(method="POST", json=body), pytest.raises(ValidationError) as refused:
+        validation.load(Renamed())
+    assert (refused.value.field, refused.value.description) == (field, f"{field}: {message}")
+    with app.test_request_context(method="POST", json={"name": "a", "zoomlevel": 3}):
+        assert validation.load(Renamed()) == {"name": "a", "zoom_level": 3}
