@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,7 +163,7 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
         merged = subprocess.run(["make", "merge", VENV], cwd=project, capture_output=True, text=True, timeout=600)
         assert merged.returncode == 0, merged.stdout + merged.stderr
         [written] = set(versions.glob("*.py")) - before  # the user's own merges may be there too
-        merge = written.name.split("_")[3]
+        merge = re.search(r"^revision: str = ['\"](\w+)['\"]", written.read_text(), re.M).group(1)
         lint = inside(sys.executable, "-m", "app.migrations", "check", "--skip-alembic-check")
         assert lint.returncode == 0 and f"{merge}  Merge heads: clean" in lint.stdout, lint.stdout + lint.stderr
         assert inside(*alembic, "upgrade", "head", DATABASE_URL=url).returncode == 0
