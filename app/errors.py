@@ -1,8 +1,9 @@
 """Every error leaves the app as JSON: ``{"error": {"code", "name", "message"}}``.
 
 A database that is down or restarting is a 503 with ``Retry-After``, logged
-in one line, not a 500 with a traceback: the pool drops the dead connections
-and the next request after Postgres is back connects afresh.
+in one line, not a 500 with a traceback: the first request to meet a dead
+connection drops it and every connection pooled before it, and the next
+connects afresh.
 """
 
 from __future__ import annotations
