@@ -162,6 +162,9 @@ NOT_READY = {
     "content": {"application/json": {"schema": Readiness}},
 }
 
+# A response holding a token is kept by no cache (RFC 6749, section 5.1).
+_NOT_STORED = {"Cache-Control": "no-store: no cache keeps the token."}
+
 _NO_SUCH_LOCATION = {404: "No such location among the caller's (another account's is a 404 too)."}
 
 
@@ -181,8 +184,9 @@ OPERATIONS: dict[str, Operation] = {
         AccountCreated,
         errors=(409, 503),
         described={409: "An account with this email already exists."},
+        headers=_NOT_STORED,
     ),
-    "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503)),
+    "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503), headers=_NOT_STORED),
     "locations.list_locations": Operation(200, "The caller's locations, oldest first.", Locations, errors=(503,)),
     "locations.create_location": Operation(
         201,
