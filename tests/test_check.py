@@ -70,6 +70,8 @@ def test_an_unsafe_revision_fails_naming_file_rule_and_remedy(tmp_path, case):
     assert "alembic/versions/2099_02_01_0a5afe0a5afe_do_something_risky.py" in line
     assert "Instead: " in line
     assert "0a5afe0a5afe  Do something risky: findings" in result.stdout
+    if case == "blocking-index":  # which statement, when a revision has several
+        assert f"{rule}: During normal index creation" in line and " In: `CREATE INDEX ix_locations_name" in line
 
 
 def test_a_revision_that_needs_a_database_for_its_sql_is_a_finding_and_the_rest_are_still_listed(tmp_path):

@@ -42,9 +42,12 @@ class Finding:
     rule: str
     message: str
     advice: str
+    # The SQL the finding is about, when the revision has more than one statement it could be.
+    where: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.rule}: {self.message} Instead: {self.advice}"
+        at = f" In: {self.where}" if self.where else ""
+        return f"{self.file}: {self.rule}: {self.message}{at} Instead: {self.advice}"
 
 
 def say(message: str) -> None:
@@ -133,13 +136,25 @@ def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]
             result = subprocess.run(args, capture_output=True, text=True)
             if result.returncode not in (0, 1) or not result.stdout.strip().startswith("["):
                 raise SystemExit(f"error: squawk failed on {relative(rev.path)}: {result.stderr.strip()}")
+            sql = sql_file.read_text().splitlines()
             for item in json.loads(result.stdout):
                 advice = item.get("help") or f"see https://squawkhq.com/docs/{item['rule_name']}"
-                findings.append(Finding(relative(rev.path), item["rule_name"], item["message"], advice))
+                where = statement_at(sql, item)
+                findings.append(Finding(relative(rev.path), item["rule_name"], item["message"], advice, where))
             state = "clean" if result.stdout.strip() in ("", "[]") else "findings"
             note = f" (waives {', '.join(sorted(waived))})" if waived else ""
             print(f"    {rev.revision}  {revision_message(rev)}: {state}{note}", flush=True)
     return findings
+
+
+def statement_at(sql: list[str], item: dict[str, Any]) -> str:
+    """Return the start of the SQL squawk points at (its line and columns, from 0), as one short line."""
+    line, start = item.get("line"), item.get("column") or 0
+    if not isinstance(line, int) or not 0 <= line < len(sql):
+        return ""
+    end = item.get("column_end") if item.get("line_end") == line else None
+    text = " ".join(sql[line][start:end].split()).rstrip(";")
+    return f"`{text[:100]}...`" if len(text) > 100 else f"`{text}`"
 
 
 def alembic_failure(args: list[str], result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
