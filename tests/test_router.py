@@ -322,7 +322,9 @@ def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     try:
         stopped = stack.interrupt("==> scaling web dynos to 2", "scale", "web=2")
         assert re.search(r"error: interrupted \(Ctrl-C\): \.env asks for web=[12] \(make up brings", stopped.stderr)
-        assert "] Interrupt" in stopped.stderr and "Error" not in stopped.stderr, stopped.stderr
+        # make says Interrupt, not Error; under load GNU make's own race may say "wait: No child processes" instead.
+        interrupted = "] Interrupt" in stopped.stderr or "wait: No child processes" in stopped.stderr
+        assert interrupted and "Error" not in stopped.stderr, stopped.stderr
         assert [line for line in stack.read(".env").splitlines() if not line.startswith("WEB_SCALE=")] == settings
     finally:
         assert stack.make("scale", "web=1").returncode == 0
