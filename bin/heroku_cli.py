@@ -144,13 +144,18 @@ def require_committed() -> None:
         (outside if all(outside_every_image(path, rules) for path in paths if path) else named).append(said)
     if not named:
         if outside:
-            print(f"==> left out of the image by .dockerignore, so no difference: {', '.join(outside)}")
+            print(f"==> left out of the image by .dockerignore, so no difference: {first_few(outside)}")
         return
-    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
     raise HerokuError(
         f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds your files as "
-        f"they are): {', '.join(named[:5])}{more}: commit them, or git stash -u, then make heroku-deploy"
+        f"they are): {first_few(named)}: commit them, or git stash -u, then make heroku-deploy"
     )
+
+
+def first_few(names: list[str], shown: int = 5) -> str:
+    """Return the first names and how many more: one line, however many files differ."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 if __name__ == "__main__":  # `bin/heroku_cli.py app`: the app make's Heroku targets talk to, or why none
