@@ -310,6 +310,16 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     assert f"==> web on http://127.0.0.1:{port} " in said, said
     assert "reload: watching" not in said, "WEB_RELOAD=0 wins over .env's 1, as with make up"
 
+    # A release that fails (a database at another branch's revision) starts no web, and says so.
+    at = stack.psql("SELECT version_num FROM alembic_version")
+    stack.psql("UPDATE alembic_version SET version_num = 'feedfacecafe'")
+    try:
+        ahead = stack.make("local", PORT=str(free_port()))
+    finally:
+        stack.psql(f"UPDATE alembic_version SET version_num = '{at}'")
+    assert ahead.returncode != 0 and "feedfacecafe" in ahead.stdout + ahead.stderr
+    assert "error: the release process failed (above), so web was not started (as on Heroku)" in ahead.stderr
+
 
 def in_a_terminal() -> None:
     """Make the child's stdin (a pty) its controlling terminal, with the signals a terminal's process has."""
