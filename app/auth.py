@@ -68,9 +68,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def unauthorized(message: str) -> Unauthorized:
-    """Return a 401 that tells the client to send a bearer token."""
-    return Unauthorized(description=message, www_authenticate=WWWAuthenticate("Bearer", {"realm": "api"}))
+def unauthorized(message: str, error: str | None = None) -> Unauthorized:
+    """Return a 401 that tells the client to send a bearer token.
+
+    ``error`` is RFC 6750's code for the challenge: ``invalid_token`` when a
+    token came and is not one, so a client knows to sign in again rather
+    than to send one it forgot.
+    """
+    params: dict[str, str | None] = {"realm": "api", **({"error": error} if error else {})}
+    return Unauthorized(description=message, www_authenticate=WWWAuthenticate("Bearer", params))
 
 
 # Flask-HTTPAuth reads the Authorization header and calls back with the token;
@@ -98,7 +104,7 @@ def refuse(status: int) -> NoReturn:
         raise unauthorized("Authorization header is missing; send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not token.strip() or "\x00" in token:
         raise unauthorized("Authorization header must be 'Bearer <token>'.")
-    raise unauthorized("The token is not valid.")
+    raise unauthorized("The token is not valid.", error="invalid_token")
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:

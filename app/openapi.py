@@ -115,7 +115,9 @@ ERRORS = {
     "code (migrations pending); retry after `Retry-After` seconds.",
 }
 ERROR_HEADERS = {
-    401: {"WWW-Authenticate": "The scheme to authenticate with: Bearer."},
+    401: {
+        "WWW-Authenticate": "The scheme to authenticate with: Bearer; error=invalid_token when a token sent is none."
+    },
     503: {"Retry-After": "Seconds to wait before retrying."},
 }
 # A view with a request body can answer these, and one that needs a token this.

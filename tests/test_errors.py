@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -107,7 +108,11 @@ def test_missing_or_bad_token_is_401_everywhere_and_says_what_is_wrong(client, h
         response = getattr(client, method)(url, headers=headers)
         assert_error(response, 401)
         assert response.get_json()["error"]["message"] == message
-        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        challenge = response.headers["WWW-Authenticate"]
+        assert re.match(r'Bearer realm="?api"?', challenge), challenge
+        # RFC 6750: a token that came and is not one says so; none (or a malformed header) has no error code.
+        invalid = re.search(r'error="?invalid_token"?', challenge) is not None
+        assert invalid == (message == "The token is not valid."), challenge
 
 
 def test_auth_is_checked_before_the_body(client):
