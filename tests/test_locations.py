@@ -151,15 +151,19 @@ def test_create_requires_name_and_coordinates(client, me, counts, missing):
     assert counts() == before
 
 
+def post_written(client, me, field: str, literal: str):
+    """POST a good location with ``field`` written as the JSON ``literal`` (NaN, 1e1, thousands of digits)."""
+    raw = json.dumps({**GOOD, field: 0}).replace(f'"{field}": 0', f'"{field}": {literal}')
+    return client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+
+
 def test_integers_are_exact_with_pythons_digit_limit_lifted(client, me):
     """PYTHONINTMAXSTRDIGITS=0 (a config var away) lifts the limit: every integer still parses as written."""
     limit = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)
     try:
         assert save_location(client, me, zoomlevel=12)["zoomlevel"] == 12
-        raw = json.dumps({**GOOD, "zoomlevel": 0}).replace('"zoomlevel": 0', f'"zoomlevel": {"9" * 5000}')
-        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
-        assert_error(response, 422, field="zoomlevel")
+        assert_error(post_written(client, me, "zoomlevel", "9" * 5000), 422, field="zoomlevel")
     finally:
         sys.set_int_max_str_digits(limit)
 
@@ -173,17 +177,14 @@ def test_integers_are_exact_with_pythons_digit_limit_lifted(client, me):
     + [("NaN", "an integer, not NaN or Infinity"), ("-Infinity", "an integer, not NaN or Infinity")],
 )
 def test_a_zoomlevel_written_with_a_fraction_or_exponent_is_refused_saying_how_to_write_it(client, me, literal, said):
-    raw = json.dumps({**GOOD, "zoomlevel": 0}).replace('"zoomlevel": 0', f'"zoomlevel": {literal}')
-    response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
+    response = post_written(client, me, "zoomlevel", literal)
     assert_error(response, 422, field="zoomlevel", contains=f"zoomlevel: must be {said}")
 
 
 def test_non_finite_numbers_are_refused(client, me, counts):
     before = counts()
     for literal in ("NaN", "Infinity", "-Infinity"):
-        raw = f'{{"name": "x", "latitude": {literal}, "longitude": 1}}'
-        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
-        assert_error(response, 422, field="latitude")
+        assert_error(post_written(client, me, "latitude", literal), 422, field="latitude")
     assert counts() == before
 
 
@@ -192,9 +193,7 @@ def test_an_integer_of_thousands_of_digits_is_out_of_range_not_bad_json(client, 
     """Valid JSON past Python's limit on digits: the field's range says no, not Python's advice to raise the limit."""
     before = counts()
     for sign in ("", "-"):
-        raw = json.dumps({**GOOD, field: 0}).replace(f'"{field}": 0', f'"{field}": {sign}{"9" * 5000}')
-        response = client.post("/locations", data=raw, content_type="application/json", headers=me.headers)
-        assert_error(response, 422, field=field, contains=said)
+        assert_error(post_written(client, me, field, f"{sign}{'9' * 5000}"), 422, field=field, contains=said)
     assert counts() == before
 
 
