@@ -117,9 +117,12 @@ UPGRADE_MARK := .run/db-upgrade
 upgrade-finished:
 	@test ! -f $(UPGRADE_MARK) || { echo "error: a make db-upgrade did not finish (the data is kept in volume $$(cut -d' ' -f1 $(UPGRADE_MARK))): run make db-upgrade again, which sets that right first" >&2; exit 1; }
 
+# A random SECRET_KEY, as make up writes into a new .env and make heroku-create sets on the app.
+new-secret-key = $(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))'
+
 .env:
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
-	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')/" .env.example > .env
+	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(new-secret-key))/" .env.example > .env
 
 # Fewer dynos in .env than run: drop the extra ones before web is recreated
 # on a changed image or setting, so the dynos left are web.1 to web.N, as on
@@ -590,7 +593,7 @@ heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-
 		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
 	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
 	@heroku config:set --app $(name) \
-		SECRET_KEY="$$($(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > /dev/null || { \
+		SECRET_KEY="$$($(new-secret-key))" > /dev/null || { \
 		echo "error: $(name) and its database exist, without a SECRET_KEY: heroku config:set SECRET_KEY=\$$(python3 -c 'import secrets; print(secrets.token_hex(32))') --app $(name)" >&2; exit 1; }
 	@remote="$$(git remote get-url heroku 2>/dev/null)"; case "$$remote" in \
 		*/$(name).git) echo "==> $(name) is ready: make heroku-deploy" ;; \
