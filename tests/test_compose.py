@@ -20,7 +20,7 @@ from devtools.docker import docker, free_port
 from devtools.http import http_status, poll
 from devtools.project import postgres_image
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
-from tests.support.stack import project_stack
+from tests.support.stack import compose_services, project_stack
 
 pytestmark = pytest.mark.docker
 
@@ -65,12 +65,7 @@ def test_a_migration_timeout_set_for_one_run_reaches_the_migration_containers(tm
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATION_")} | {"SECRET_KEY": "x"}
 
     def environment(**extra: str) -> dict:
-        config = subprocess.run(
-            ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "--project-directory",
-             str(tmp_path), "config", "--format", "json"],
-            env={**env, **extra}, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return json.loads(config.stdout)["services"]["release"]["environment"]
+        return compose_services({**env, **extra}, directory=tmp_path)["release"]["environment"]
 
     assert environment().get("MIGRATION_STATEMENT_TIMEOUT") is None, "unset: app/config.py's default applies"
     assert environment(MIGRATION_STATEMENT_TIMEOUT="10min")["MIGRATION_STATEMENT_TIMEOUT"] == "10min"

@@ -16,6 +16,7 @@ import yaml
 from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION, procfile
+from tests.support.stack import compose_services
 
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
 
@@ -88,12 +89,8 @@ def test_every_setting_in_env_reaches_the_app_under_compose_as_a_config_var_reac
     assert {"DB_POOL_SIZE", "PROXY_HOPS", "GUNICORN_THREADS"} <= names
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{name}=from-env-file\n" for name in sorted(names)))
-    shown = subprocess.run(
-        ["docker", "compose", "--env-file", str(env_file), "config", "--format", "json"], cwd=PROJECT_ROOT,
-        env={k: v for k, v in os.environ.items() if k not in names}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert shown.returncode == 0, shown.stderr
-    services = json.loads(shown.stdout)["services"]
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    services = compose_services(env, "--env-file", str(env_file))
     web, release = services["web"]["environment"], services["release"]["environment"]
     assert {n for n in names - COMPOSE_SETS if web.get(n) != "from-env-file"} == set(), "web"
     assert {n for n in names - COMPOSE_SETS - {"WEB_RELOAD"} if release.get(n) != "from-env-file"} == set(), "release"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
@@ -21,6 +23,20 @@ MAKES_OWN = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
 def outside_make(env: Mapping[str, str]) -> dict[str, str]:
     """Return ``env`` less make's own variables: a make started with it runs as a user's would."""
     return {name: value for name, value in env.items() if name not in MAKES_OWN}
+
+
+def compose_services(env: Mapping[str, str], *options: str, directory: Path | None = None) -> dict:
+    """Return docker-compose.yml's services as Compose resolves them with ``env`` (and ``options``, such
+    as --env-file), from ``directory`` (the project's own by default): no engine is needed."""
+    project = ["--project-directory", str(directory)] if directory else []
+    config = subprocess.run(
+        ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), *project, *options, "config",
+         "--format", "json"],
+        env=dict(env), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert config.returncode == 0, config.stderr
+    services: dict = json.loads(config.stdout)["services"]
+    return services
 
 
 class Stack:
