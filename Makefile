@@ -31,6 +31,8 @@ override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 # make local's web, on the host (in Compose, each dyno has PORT=5000 inside its container).
 override LOCAL_PORT := $(call setting,PORT,5002)
+# The address it listens on: this machine only, unless WEB_HOST=0.0.0.0 opens it to the network.
+override LOCAL_HOST := $(call setting,WEB_HOST,127.0.0.1)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
 override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # Read, not exported: make scale changes it in .env for the Compose it runs.
@@ -556,7 +558,7 @@ debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foregr
 	$(start-watch)
 
 # honcho with .env, and then the Compose database's URL on DB_PORT, and the
-# port and live reload as make reads them (honcho lets the later file win,
+# port, address and live reload as make reads them (honcho lets the later file win,
 # over the environment too: PORT=5003 or WEB_RELOAD=0 make local would
 # otherwise still get .env's, where make up takes them).
 HONCHO = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho --env .env,$(LOCAL_ENV)
@@ -564,7 +566,7 @@ LOCAL_ENV := .run/local.env
 
 .PHONY: local-env
 local-env: .env
-	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nWEB_RELOAD=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" "$(WEB_RELOAD)" > $(LOCAL_ENV)
+	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nWEB_HOST=%s\nWEB_RELOAD=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" "$(LOCAL_HOST)" "$(WEB_RELOAD)" > $(LOCAL_ENV)
 
 .PHONY: local
 local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)

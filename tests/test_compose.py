@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import socket
 import stat
 import subprocess
 import termios
+from pathlib import Path
 
 import pytest
 
@@ -285,6 +287,21 @@ def test_docker_targets_without_compose_v2_fail_with_one_line_saying_what_to_ins
         assert "https://docs.docker.com/compose/install/" in errors[0]
 
 
+def listening_addresses(port: int) -> set[str]:
+    """Return the IPv4 and IPv6 addresses a socket listens on at ``port`` on this machine (from /proc/net)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # LISTEN
+                packed = bytes.fromhex(address)
+                # /proc/net writes each 32-bit word in the host's byte order (little-endian here).
+                words = b"".join(packed[i : i + 4][::-1] for i in range(0, len(packed), 4))
+                addresses.add(str(ipaddress.ip_address(words)))
+    return addresses
+
+
 def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     """Beside the stack: a port the stack publishes is refused at once; PORT=... wins over .env."""
     taken = stack.make("local", PORT=stack.env["DB_PORT"])
@@ -299,6 +316,7 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     )  # fmt: skip
     try:
         assert poll(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 60), "web on the host, on PORT"
+        assert listening_addresses(int(port)) == {"127.0.0.1"}, "this machine only, as the stack's published ports"
     finally:
         os.killpg(local.pid, signal.SIGINT)
         said, _ = local.communicate(timeout=60)

@@ -78,8 +78,9 @@ def settings_read() -> set[str]:
     return module.settings_read()
 
 
-# Set by Compose itself (the Compose database, the dyno's port and name) or by make debug alone.
-COMPOSE_SETS = {"DATABASE_URL", "PORT", "DYNO", "LOCAL_STACK", "COMPOSE_PROJECT_NAME", "WEB_DEBUG"}
+# Set by Compose itself (the Compose database, the dyno's port and name), by make debug alone,
+# or by make local alone (WEB_HOST: a dyno listens on every interface, whatever .env says).
+COMPOSE_SETS = {"DATABASE_URL", "PORT", "DYNO", "LOCAL_STACK", "COMPOSE_PROJECT_NAME", "WEB_DEBUG", "WEB_HOST"}
 
 
 @pytest.mark.docker
