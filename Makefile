@@ -134,6 +134,13 @@ keep-dyno-numbers = [ "$$($(COMPOSE) ps --all --format '{{.Labels}}' web | grep 
 	echo "==> .env asks for fewer web dynos ($(WEB_SCALE)): removing the others first, so those left start at web.1"; \
 	$(COMPOSE) --progress quiet up --detach --no-build --no-deps --no-recreate web; }
 
+# Web dynos holding code that live reload copied in since their image was
+# built (files under app/ or alembic/ that differ from the image's). A build
+# of the checkout can equal their image (a branch switched back while live
+# reload was off), and Compose would keep them running the copied code.
+drifted-dynos = for dyno in $$($(COMPOSE) ps --all --quiet web); do \
+	docker diff "$$dyno" 2>/dev/null | grep -q -E '^[ACD] /app/(app|alembic)(/|$$)' && echo "$$dyno"; done
+
 # make up stops live reload first; when it fails, saves no longer reach a
 # web that still runs from before, and the user is told so.
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
@@ -166,14 +173,16 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 			echo "error: the database stopped; what it said:" >&2; \
 			$(COMPOSE) logs --no-log-prefix --since "$$since" db >&2; \
 		elif [ -n "$$($(COMPOSE) ps --status running --quiet web)" ]; then \
-			echo "error: the release process failed (above): web still runs what it ran before, as on Heroku; fix it, then make up" >&2; \
+			echo "error: the release process failed (above): web still runs, as on Heroku, $(if $(filter 1,$(WEB_RELOAD)),with the code live reload last copied into it,on what it ran before); fix it, then make up" >&2; \
 		else echo "error: the release process failed (above), so web was not started (as on Heroku): fix it, then make up" >&2; fi; \
 		$(up-failed); }
 	@trap 'echo "==> interrupted: web may still be starting (make ps shows it); make up again to finish" >&2; trap - INT; kill -INT $$$$' INT; \
 	echo "==> starting web"; \
 	since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(keep-dyno-numbers); \
-	$(COMPOSE) up --detach --wait --no-build --no-deps web || { \
+	drifted="$$($(drifted-dynos))"; \
+	[ -z "$$drifted" ] || echo "==> web holds code live reload copied into it: recreating it from the image just built"; \
+	$(COMPOSE) up --detach --wait --no-build --no-deps $${drifted:+--force-recreate} web || { \
 		if $(COMPOSE) ps --all --format '{{.Name}} {{.Labels}}' web | grep 'oneoff=True' | grep -q -- '-web-1 '; then \
 			echo "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it, then make up" >&2; \
 		else echo "error: web did not become healthy; what it said:" >&2; \
@@ -321,6 +330,9 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 
 .PHONY: scale
 scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
+	@if [ -n "$$($(drifted-dynos))" ]; then \
+		echo "==> web holds code live reload copied into it: building the image first, so every dyno runs that code"; \
+		$(build-web); fi
 	@$(HOST_PYTHON) bin/dynos scale $(call quote,web=$(web))
 	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
 	$(stop-watch)

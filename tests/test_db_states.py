@@ -141,14 +141,20 @@ def test_a_failed_release_leaves_the_running_web_serving_as_on_heroku(stack):
     failing = stack.directory / "alembic" / "versions" / "2099_01_01_fa11ed0fa11e_fail_on_purpose.py"
     failing.write_text(revision_source("fa11ed0fa11e", head(), "Fail on purpose", 'raise RuntimeError("on purpose")'))
     try:
+        assert poll(lambda: stack.api("GET", "/readyz")[1].get("head") == "fa11ed0fa11e", 30), "live reload copied it"
         up = stack.make("up")
         assert up.returncode != 0
-        assert "error: the release process failed (above): web still runs what it ran before" in up.stderr
+        said = "error: the release process failed (above): web still runs, as on Heroku, with the code live reload"
+        assert said in up.stderr
         assert stack.container_id() == web, "web was neither stopped nor recreated"
         assert stack.api("GET", "/locations", token=token)[0] == 200, "and it still serves"
     finally:
         failing.unlink()
+    # Live reload had copied the revision into web before make up stopped it; the
+    # image now built is the one web started from, yet web must lose the revision.
     stack.up()
+    status, body = stack.api("GET", "/readyz")
+    assert (status, body["head"], body["pending"]) == (200, head(), []), "web runs this checkout's code"
 
 
 def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(stack):

@@ -243,8 +243,20 @@ def web_containers(stack) -> list[dict]:
     return json.loads(docker("inspect", *ids).stdout) if ids else []
 
 
+SAVED_VIEW = '''
+
+@bp.get("/_saved")
+def saved():
+    """A view saved after make up: live reload copies it into the running web (test-only)."""
+    return {"saved": True}
+'''
+
+
 def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(stack):
     assert stack.psql("SHOW max_connections") == "20", "Heroku's Essential plans take 20 connections"
+    # Saved after make up, so only live reload has it in web.1: the dynos added must serve it too.
+    stack.write("app/health.py", stack.read("app/health.py") + SAVED_VIEW)
+    assert poll(lambda: stack.status("/_saved") == 200, 30)
     # 3 dynos x 1 worker x 8 threads can hold 24 connections: more than the database takes.
     scaled = stack.make("scale", "web=3", GUNICORN_THREADS="8")
     assert scaled.returncode == 0, scaled.stdout + scaled.stderr
@@ -264,7 +276,7 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
 
     def served() -> set[str]:
         for i in itertools.islice(numbers, 9):
-            assert http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", f"spread-{marker}-{i:04d}")])[0] == 200
+            assert http_raw(stack.port, "GET", "/_saved", [("X-Request-Id", f"spread-{marker}-{i:04d}")])[0] == 200
         return {re.search(r"dyno=(\S+)", line).group(1) for line in router_lines(stack) if marker in line}
 
     assert poll(lambda: served() == names, 30), "requests through the router did not reach all three dynos"
