@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 import pytest
@@ -79,24 +80,39 @@ def test_bad_requests_fail_with_one_line_and_change_nothing(stack):
 
 
 def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_it_open(stack):
-    """Both end the database's sessions for a second; Ctrl-C then used to leave it refusing every connection."""
+    """Both end the database's sessions for a second; a signal then used to leave it refusing every connection."""
     credentials = {"email": "ctrl-c@example.com", "password": "a long password"}
     stack.sign_up(credentials["email"])
+    refusing = "SELECT string_agg(datname, ',') FROM pg_database WHERE NOT datallowconn AND datname !~ '^snap'"
+    copies = "SELECT count(*) FROM pg_database WHERE datname LIKE 'app\\_\\_%'"
+    # A closed terminal (SIGHUP) or kill (SIGTERM) ends make at once; the step still finishes, out of sight.
+    assert stack.make("db-snapshot", "name=hung-up").returncode == 0
+    for cue, target, sig in (
+        ("restore hung-up: swapping it in", ("db-restore", "name=hung-up"), signal.SIGHUP),
+        ("snapshot killed: copying database", ("db-snapshot", "name=killed"), signal.SIGTERM),
+    ):
+        stopped = stack.interrupt(cue, *target, sig=sig)
+        assert stopped.returncode != 0, stopped.stdout
+        assert poll(lambda: stack.psql(refusing) == "template0" and stack.psql(copies) == "0", 30), "left open"
+        assert poll(lambda: stack.api("POST", "/tokens", credentials)[0] == 201, 10), "web serves the data"
     for cue, target in (
         ("snapshot interrupted: copying database", ("db-snapshot", "name=interrupted")),
         ("restore interrupted: swapping it in", ("db-restore", "name=interrupted")),
     ):
         stopped = stack.interrupt(cue, *target)
-        refusing = "SELECT string_agg(datname, ',') FROM pg_database WHERE NOT datallowconn AND datname !~ '^snap'"
         assert stack.psql(refusing) == "template0", "every database but the snapshots takes connections"
-        assert stack.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'app\\_\\_%'") == "0", "no copy left"
+        assert stack.psql(copies) == "0", "no copy left"
         assert poll(lambda: stack.api("POST", "/tokens", credentials)[0] == 201, 10), "web serves the data"
         assert stopped.returncode != 0, stopped.stdout
         assert ": finishing first (it takes a moment), then stopping" in stopped.stdout, stopped.stdout
         assert ": done; stopping" in stopped.stdout and "] Interrupt" in stopped.stderr, stopped.stderr
-        assert "error: interrupted (Ctrl-C): the database was not left halfway" in stopped.stderr
+        assert f"error: interrupted (Ctrl-C) once {target[0][3:]} interrupted was done (it cannot stop halfway)" in (
+            stopped.stderr
+        )
         assert "Traceback" not in stopped.stderr, stopped.stderr
-    assert re.search(rf"^interrupted +{head()} ", stack.make("db-snapshots").stdout, re.M), "the snapshot is whole"
+    listed = stack.make("db-snapshots").stdout
+    for name in ("interrupted", "killed"):
+        assert re.search(rf"^{name} +{head()} ", listed, re.M), f"the snapshot {name} is whole"
 
 
 def test_restoring_a_snapshot_of_another_branch_says_so(stack):

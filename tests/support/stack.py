@@ -81,8 +81,11 @@ class Stack:
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
-    def interrupt(self, cue: str, *targets: str) -> subprocess.CompletedProcess[str]:
-        """Run ``make targets`` and press Ctrl-C (SIGINT to its process group) as it prints a line with ``cue``."""
+    def interrupt(self, cue: str, *targets: str, sig: int = signal.SIGINT) -> subprocess.CompletedProcess[str]:
+        """Run ``make targets`` and press Ctrl-C (SIGINT to its process group) as it prints a line with ``cue``.
+
+        Or send ``sig`` to the group: SIGHUP as a closed terminal, SIGTERM as kill.
+        """
         # SIGINT as a terminal gives it, even when the suite itself runs with it ignored (started in the background).
         make = subprocess.Popen(
             ["make", *targets], cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -94,7 +97,7 @@ class Stack:
         for line in make.stdout:
             said.append(line)
             if cue in line:
-                os.killpg(make.pid, signal.SIGINT)
+                os.killpg(make.pid, sig)
                 break
         rest, errors = make.communicate(timeout=120)
         return subprocess.CompletedProcess(make.args, make.returncode, "".join(said) + rest, errors)
