@@ -291,7 +291,7 @@ define stop-watch
 endef
 
 .PHONY: watch
-watch: compose
+watch: compose ## Start live reload again (make up starts it; a failed make up leaves it off)
 	$(start-watch)
 
 .PHONY: unwatch

@@ -8,7 +8,7 @@ from alembic import context
 from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import ConfigError, load_settings
 from app.migrations import history, safety
@@ -75,8 +75,12 @@ def run_migrations_online() -> None:
     except ConfigError as exc:  # one line (alembic's FAILED: ...), not a traceback
         raise CommandError(str(exc)) from None
     connectable = safety.migration_engine(settings)
+    try:
+        connection = connectable.connect()
+    except OperationalError as exc:  # a wrong password, a full or closed database: one line, as make status says it
+        raise CommandError(f"cannot reach the database: {safety.db_error_reason(exc)}") from None
 
-    with connectable.connect() as connection:
+    with connection:
         safety.prepare(connection, settings)
         context.configure(
             connection=connection,

@@ -215,6 +215,11 @@ def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):
     unset = alembic_cli("", "upgrade", "head")  # honcho run bin/proc migrate without .env's DATABASE_URL, say
     assert unset.returncode != 0 and "Traceback" not in unset.stderr, unset.stderr
     assert failure_line(unset) == "DATABASE_URL is not set: point it at a PostgreSQL database"
+    wrong_password = make_url(empty_db).set(password="not-the-password").render_as_string(hide_password=False)
+    refused = alembic_cli(wrong_password, "upgrade", "head")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+    assert failure_line(refused).startswith("cannot reach the database: "), refused.stderr
+    assert "password authentication failed" in failure_line(refused)
     reverted = alembic_cli(empty_db, "downgrade", "-1")
     assert reverted.returncode == 0, reverted.stderr
     assert "nothing to revert: the database has no migration applied (base)" in reverted.stdout
