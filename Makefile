@@ -191,6 +191,7 @@ up: compose .env unwatch upgrade-finished ## Build, start db, run release, start
 	@if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else $(wait-routed) || $(up-failed); fi
+	@[ "$(WEB_SCALE)" -le 1 ] 2>/dev/null || $(HOST_PYTHON) bin/dynos connections
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
 from app.migrations.history import HistoryError, head_revision, schema_state
-from app.migrations.safety import db_error_reason
+from app.migrations.safety import FULL_WAY_OUT, db_error_reason
 
 bp = Blueprint("health", __name__)
 
@@ -41,9 +41,8 @@ def readyz() -> ResponseReturnValue:
         except HistoryError:  # said once the database answers
             head = None
         body: dict[str, object] = {"database": "unavailable", "revision": None, "head": head, "pending": []}
-        if "too many c" in reason:  # "too many clients", "too many connections for role": it answered, full
-            said = "the database takes no more connections (its limit, as the Heroku plan's: fewer dynos, workers "
-            return {**body, "message": f"{said}or threads, or a larger plan; DB_MAX_CONNECTIONS here): {reason}"}, 503
+        if reason.startswith(FULL_WAY_OUT):  # it answered, and is full
+            return {**body, "message": reason}, 503
         return {**body, "message": f"the database does not answer: {reason}"}, 503
     pending = [{"revision": p.revision, "message": p.message} for p in state.pending]
     body = {"database": "ok", "revision": state.revision, "head": state.head, "pending": pending}

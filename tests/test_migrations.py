@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,7 +15,7 @@ from alembic.util import CommandError
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 from sqlalchemy.engine import make_url
 
-from app.migrations.history import irreversible, revision_message, script_directory
+from app.migrations.history import PROJECT_ROOT, irreversible, revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
 from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
 from tests.support.history import (
@@ -208,6 +209,28 @@ def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_
     assert rollback.stdout.rstrip().endswith("the database is left as it is"), rollback.stdout
     assert "migrating" not in rollback.stdout, "no plan line claims a migration will run"
     assert version(empty_db) == "feedfacecafe"
+
+
+def test_a_full_database_is_one_line_with_the_way_out(empty_db):
+    """Every connection taken (web's pools keep theirs): migrate and status say which settings free them."""
+    role = f"full_{uuid.uuid4().hex[:8]}"
+    with unpooled(empty_db) as engine, engine.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'full' CONNECTION LIMIT 0"))
+        conn.commit()
+    try:
+        url = make_url(empty_db).set(username=role, password="full").render_as_string(hide_password=False)
+        migrate = alembic_cli(url, "upgrade", "head")
+        status = subprocess.run([sys.executable, "-m", "app.migrations", "status"], cwd=PROJECT_ROOT,
+                                env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)  # fmt: skip
+    finally:
+        with unpooled(empty_db) as engine, engine.connect() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+            conn.commit()
+    assert "Traceback" not in migrate.stderr + status.stderr, migrate.stderr + status.stderr
+    way_out = "the database takes no more connections (its limit, as the Heroku plan's; each web thread keeps one"
+    assert failure_line(migrate).startswith(f"cannot reach the database: {way_out}"), migrate.stderr
+    assert status.returncode != 0 and status.stderr.startswith(f"status: cannot reach the database: {way_out}")
+    assert "make scale web=1" in status.stderr and "too many connections for role" in status.stderr
 
 
 def test_commands_that_have_nowhere_to_go_say_so_in_plain_words(empty_db):

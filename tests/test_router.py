@@ -264,6 +264,8 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
         "==> note: 3 dynos x 1 workers x 8 threads can hold 24 database connections at once; the database "
         "takes 20 " in scaled.stdout
     ), scaled.stdout
+    up = stack.make("up", GUNICORN_THREADS="8")  # with WEB_SCALE=3 in .env, as make scale left it
+    assert up.returncode == 0 and "==> note: 3 dynos x 1 workers x 8 threads can hold 24 " in up.stdout, up.stdout
     dynos = web_containers(stack)
     assert len(dynos) == 3
     assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"
