@@ -18,8 +18,24 @@ PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 # Docker Compose v2: 2.22 added develop.watch, which live reload needs.
 COMPOSE := docker compose
 COMPOSE_MIN := 2.22
-# Settings Compose reads from .env too; make needs them for its messages.
-env_or = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null),$(2))
+# Settings Compose reads from .env too; make needs them for its messages,
+# read as Compose reads them: an optional `export`, blanks around `=`, a
+# value in quotes taken whole, else cut at " #"; the last line wins; a
+# byte-order mark and Windows line ends are ignored (bin/localstack.py
+# reads .env the same way for the scripts).
+# (make runs it on one line: every statement ends with ";").
+define ENV_READER
+{ sub(/\r$$/, ""); } NR == 1 { sub(/^\357\273\277/, ""); } { sub(/^[ \t]*(export[ \t]+)?/, ""); }
+index($$0, "=") {
+	key = substr($$0, 1, index($$0, "=") - 1); sub(/[ \t]+$$/, "", key); if (key != name) next;
+	v = substr($$0, index($$0, "=") + 1); sub(/^[ \t]+/, "", v); q = substr(v, 1, 1); rest = substr(v, 2);
+	if ((q == "\"" || q == sq) && index(rest, q)) v = substr(rest, 1, index(rest, q) - 1);
+	else { sub(/[ \t]+#.*/, "", v); sub(/[ \t]+$$/, "", v); }
+	value = v; found = 1;
+}
+END { if (found) print value; }
+endef
+env_or = $(or $(shell awk -v name=$(1) -v "sq='" '$(ENV_READER)' .env 2>/dev/null),$(2))
 # A setting from the command line or the environment, else .env, else a
 # default; empty counts as unset, as in Compose's ${VAR:-default}. Assigned
 # with override := so .env is read once (make expands an exported recursive

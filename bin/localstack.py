@@ -27,18 +27,23 @@ def read_env(name: str, default: str) -> str:
 
 
 def env_file(path: Path) -> dict[str, str]:
-    """Return the NAME=value settings of a .env-style file (.env, .env.example), read as Compose reads them."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    pairs = (line.split("=", 1) for line in lines if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", line))
+    """Return the NAME=value settings of a .env-style file (.env, .env.example), read as Compose reads them.
+
+    An optional ``export``, blanks around ``=``, a byte-order mark; the last
+    line that sets a name wins (the Makefile's ENV_READER reads it the same way).
+    """
+    lines = path.read_text(encoding="utf-8-sig").splitlines() if path.exists() else []
+    setting = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)")
+    pairs = (match.groups() for match in map(setting.fullmatch, lines) if match)
     return {name: unquoted(value) for name, value in pairs}
 
 
 def unquoted(raw: str) -> str:
-    """Return a .env value as Compose reads it: without its quotes, or without a trailing " # comment"."""
+    """Return a .env value as Compose reads it: without its quotes, or without a trailing comment after a blank."""
     raw = raw.strip()
     if raw[:1] in ("'", '"') and raw.find(raw[0], 1) > 0:
         return raw[1 : raw.find(raw[0], 1)]
-    return raw.split(" #", 1)[0].strip()
+    return re.split(r"\s#", raw, maxsplit=1)[0].strip()
 
 
 def write_env(name: str, value: str) -> None:

@@ -238,6 +238,30 @@ def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
     assert shown(WEB_PORT="7333") == "7333 7333"
 
 
+def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
+    """Quotes, comments, export, blanks, a BOM, CRLF, a line added twice: make exports what Compose reads."""
+    (tmp_path / ".env").write_bytes(
+        b'\xef\xbb\xbfWEB_PORT="21000"  # the router\r\n'
+        b"export DB_PORT = 21432\n"
+        b"WEB_RELOAD=1\n"
+        b'WEB_RELOAD="0"\n'
+        b"POSTGRES_PASSWORD=two words # and a comment\n"
+        b"WEB_TLS_PORT='21443'\n"
+        b"DYNO_SIZE=standard-2x#not-a-comment\n"
+    )
+    expected = ["21000", "21432", "0", "two words", "21443", "standard-2x#not-a-comment"]
+    names = ["WEB_PORT", "DB_PORT", "WEB_RELOAD", "POSTGRES_PASSWORD", "WEB_TLS_PORT", "DYNO_SIZE"]
+    show = "show: ; @printf '%s|' " + " ".join(f'"$({name})"' for name in names)
+    shown = makefile_in(
+        tmp_path, "-s", "--eval", show, "show", env={k: v for k, v in os.environ.items() if k not in names}
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("|")[:-1] == expected
+    from localstack import env_file  # bin/ is on sys.path (above)
+
+    assert [env_file(tmp_path / ".env")[name] for name in names] == expected, "bin/ scripts read it the same way"
+
+
 def test_a_stale_watcher_pid_file_never_ends_another_program(tmp_path):
     """After a reboot .run/watch.pid may name another program's process group: make leaves it running."""
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
