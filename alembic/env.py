@@ -97,6 +97,9 @@ def run_migrations_online() -> None:
         started = history.current_revision(context.get_context())
         if direction == "upgrade" and requested == "head" and started == history.head_revision():
             print(f"nothing to apply: the database is at this code's head ({started})")
+        if direction == "downgrade" and requested and requested.startswith("-") and started and "," in started:
+            safety.release(connection)
+            raise CommandError(history.relative_downgrade_at_heads(requested, started.split(",")))
         if direction == "downgrade" and requested:
             heads = tuple(started.split(",")) if started else ()
             on_the_way = history.irreversible_on_the_way(context.script, requested, heads)

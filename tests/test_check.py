@@ -180,6 +180,17 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
         assert status == 503 and set(body["revision"].split(",")) == {"aaaa1111aaaa", "bbbb2222bbbb"}
         assert body["pending"] == [{"revision": merge, "message": "Merge heads"}]
 
+        # At both sides, "the latest revision" is either: downgrade -1 names each, and <revision>@-1 reverts one alone.
+        ambiguous = inside(*alembic, "downgrade", "-1", DATABASE_URL=url)
+        assert ambiguous.returncode != 0 and "UserWarning" not in ambiguous.stderr, ambiguous.stderr
+        assert "(the sides of a merge): downgrade -1 would revert any one of them, so name it: " in failure_line(
+            ambiguous
+        )
+        assert "make downgrade to=bbbb2222bbbb@-1 reverts 'Another'" in failure_line(ambiguous)
+        assert set(readyz(url)[1]["revision"].split(",")) == {"aaaa1111aaaa", "bbbb2222bbbb"}, "nothing reverted"
+        assert inside(*alembic, "downgrade", "bbbb2222bbbb@-1", DATABASE_URL=url).returncode == 0
+        assert readyz(url)[1]["revision"] == "aaaa1111aaaa", "that side alone"
+
 
 def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):
     ini = history_with(tmp_path, upto=SEED[2][0])  # cut before favorites: the models still declare them

@@ -171,6 +171,22 @@ def revision_message(script: Script) -> str:
     return script.doc.splitlines()[0] if script.doc else ""
 
 
+def relative_downgrade_at_heads(requested: str, heads: list[str]) -> str:
+    """Refuse ``downgrade -N`` of a database at several heads: which of them would go is Alembic's guess.
+
+    ``<revision>@-N`` steps down one side alone.
+    """
+    scripts = script_directory()
+    ways = ", ".join(
+        f"make downgrade to={head}@{requested} reverts {revision_message(scripts.get_revision(head))!r}"
+        for head in heads
+    )
+    return (
+        f"the database is at {len(heads)} revisions, {', '.join(heads)} (the sides of a merge): downgrade "
+        f"{requested} would revert any one of them, so name it: {ways}"
+    )
+
+
 @dataclass(frozen=True)
 class Pending:
     """A revision the code has and the database does not."""
