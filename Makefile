@@ -495,6 +495,7 @@ revision-message:
 # empty=1: a revision to write by hand, no autogenerate, so no database either.
 revision-empty = $(filter 1,$(empty))
 revision: revision-message $(STAMP) $(if $(revision-empty),,db-up) ## Autogenerate a migration: make revision m="Add color to locations" [empty=1]
+	@$(BIN)/python -m app.migrations head >/dev/null
 	@printf "==> alembic revision $(if $(revision-empty),,--autogenerate )-m \"%s\" (into alembic/versions, formatted by ruff: alembic.ini's post_write_hooks)\n" $(call quote,$(m))
 	@DATABASE_URL="$(HOST_DATABASE_URL)" \
 		$(BIN)/alembic revision $(if $(revision-empty),,--autogenerate )-m $(call quote,$(m))

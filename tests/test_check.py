@@ -156,6 +156,11 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
         assert "single-head: the history has 2 heads (aaaa1111aaaa, bbbb2222bbbb). Instead: " in lint.stderr
         assert "make merge" in lint.stderr and "alembic-check" not in lint.stderr, "one finding, not two"
 
+        empty = ["make", "revision", "empty=1", "m=Data fix", VENV]
+        drafted = subprocess.run(empty, cwd=project, capture_output=True, text=True, timeout=600)
+        assert drafted.returncode != 0 and f"head: alembic/versions {said}" in drafted.stderr, drafted.stderr
+        assert not list(versions.glob("*data_fix*")), "no revision written on either head"
+
         broken = versions / "2099_03_02_broken.py"
         broken.write_text("def upgrade(:\n")
         refused = subprocess.run(["make", "merge", VENV], cwd=project, capture_output=True, text=True, timeout=600)

@@ -60,6 +60,18 @@ def status() -> None:
 
 
 @cli.command()
+def head() -> None:
+    """Print the history's one head; with several (after a git merge), say how to join them and fail."""
+    from app.migrations.history import head_revision
+
+    def show() -> int:
+        click.echo(head_revision() or "base")
+        return 0
+
+    _run("head", show)
+
+
+@cli.command()
 def seed() -> None:
     """Load the demo accounts, locations and favourites; again adds nothing (Rails' db:seed)."""
     from app.migrations import seed as seeding
