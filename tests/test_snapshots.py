@@ -121,10 +121,11 @@ def test_restoring_a_snapshot_of_another_branch_says_so(stack):
     assert stack.make("db-snapshot", "name=this-branch").returncode == 0
     stack.psql(f"UPDATE alembic_version SET version_num = '{elsewhere}'")
     try:
-        assert stack.make("db-snapshot", "name=other-branch").returncode == 0
+        # Named after a branch, slash and dot included, as make db-snapshot name=$(git branch --show-current) does.
+        assert stack.make("db-snapshot", "name=feature/other-branch.2").returncode == 0
     finally:
         stack.psql(f"UPDATE alembic_version SET version_num = '{head()}'")
-    restored = stack.make("db-restore", "name=other-branch")
+    restored = stack.make("db-restore", "name=feature/other-branch.2")
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert f"==> note: revision {elsewhere} is not in this checkout's alembic/versions" in restored.stdout
     back = stack.make("db-restore", "name=this-branch")
