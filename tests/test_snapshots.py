@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
 from devtools.http import poll
 from devtools.project import newer_postgres_image, postgres_image
-from tests.support.history import below, head
+from tests.support.history import below, head, revision_source
 from tests.support.stack import project_stack
 
 pytestmark = pytest.mark.docker
@@ -130,6 +131,31 @@ def test_restoring_a_snapshot_of_another_branch_says_so(stack):
     assert f"==> note: revision {elsewhere} is not in this checkout's alembic/versions" in restored.stdout
     back = stack.make("db-restore", "name=this-branch")
     assert back.returncode == 0 and "==> note:" not in back.stdout, back.stdout
+
+
+def test_a_snapshot_restore_or_reset_never_ends_a_migration_running_in_another_terminal(stack):
+    """make migrate in one terminal, make db-snapshot in another: the second says so; the migration goes on."""
+    assert stack.make("db-snapshot", "name=before-slow").returncode == 0
+    slow = stack.directory / "alembic" / "versions" / "2099_01_01_5104e5104e51_slow_note.py"
+    slow.write_text(revision_source("5104e5104e51", head(), "Slow note", 'op.execute("SELECT pg_sleep(4)")'))
+    try:
+        migrate = subprocess.Popen(["make", "migrate"], cwd=stack.directory, env=stack.env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()"
+        assert poll(lambda: stack.psql(sleeping) == "1", 60), "the migration is running"
+        for target in (("db-snapshot", "name=during"), ("db-restore", "name=before-slow"), ("db-reset", "confirm=1")):
+            refused = stack.make(*target)
+            assert refused.returncode != 0
+            assert "error: a migration is running on app (make migrate or make up in another terminal)" in (
+                refused.stderr
+            ), refused.stderr
+        said, _ = migrate.communicate(timeout=120)
+        assert migrate.returncode == 0, said
+        assert stack.psql("SELECT version_num FROM alembic_version") == "5104e5104e51", "it went on to the end"
+    finally:
+        assert stack.make("downgrade", "to=" + head()).returncode == 0
+        slow.unlink()
+    assert "during" not in stack.make("db-snapshots").stdout
 
 
 def test_db_reset_builds_first_so_code_that_does_not_compile_loses_nothing(stack):
