@@ -161,8 +161,14 @@ drifted-dynos = for dyno in $$($(COMPOSE) ps --all --quiet web); do \
 # web that still runs from before, and the user is told so.
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
 
+# One make up of a checkout at a time: a second one waits for the first
+# (before it stops live reload, which the first may be starting).
+.PHONY: up-turn
+up-turn:
+	@$(HOST_PYTHON) bin/one_at_a_time.py .run/up.pid $$PPID "make up"
+
 .PHONY: up
-up: compose .env unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
+up: compose .env up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
 # In Heroku's order: the release process runs while web still serves what

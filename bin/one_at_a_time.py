@@ -1,0 +1,64 @@
+"""Let one run of a make target at a time work on this checkout's stack; a second one waits its turn.
+
+    bin/one_at_a_time.py PID_FILE PID WHAT        (WHAT: "make up"; its last word is the target)
+
+PID is the make running the target (the recipe shell's parent). While the
+pid recorded in PID_FILE is another make that still runs, this waits,
+saying so once. Nothing has to give the turn back: once that make exits,
+however it ended (done, failed, Ctrl-C, killed), its record is stale.
+
+Two `make up` at once raced each other: both stopped and started live
+reload, wrote their watcher's pid into one file, and could leave a watcher
+that `make down` no longer finds. Standard library only, like every script here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def running_make(pid: int, target: str) -> bool:
+    """Return whether ``pid`` is a make of ``target`` that still runs (not a pid reused by another program)."""
+    args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout.split()
+    return bool(args) and re.search(r"(^|/)g?make$", args[0]) is not None and target in args[1:]
+
+
+def take_turn(pid_file: Path, me: int, target: str) -> int | None:
+    """Record ``me`` and return None, or return the pid of the make whose turn it is."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(pid_file, "a+") as record:
+        fcntl.flock(record, fcntl.LOCK_EX)  # the check and the write, one process at a time
+        record.seek(0)
+        recorded = record.read().split()
+        other = int(recorded[0]) if recorded and recorded[0].isdecimal() else None
+        if other is not None and other != me and running_make(other, target):
+            return other
+        record.seek(0)
+        record.truncate()
+        record.write(f"{me}\n")
+    return None
+
+
+def main() -> int:
+    pid_file, me, what = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while waiting: nothing was done, no traceback
+    waited_for = None
+    while (other := take_turn(pid_file, me, what.split()[-1])) is not None:
+        if other != waited_for:
+            print(f"==> another {what} of this checkout is running (make, pid {other}): waiting for it to finish",
+                  flush=True)  # fmt: skip
+            waited_for = other
+        time.sleep(0.2)
+    if waited_for is not None:
+        print(f"==> its turn is over; {what} goes on", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
