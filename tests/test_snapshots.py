@@ -115,6 +115,11 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
     for name in ("interrupted", "killed"):
         assert re.search(rf"^{name} +{head()} ", listed, re.M), f"the snapshot {name} is whole"
 
+    # A reset stopped once its database is recreated: empty, and it says what brings it to head.
+    stopped = stack.interrupt("db-reset: dropping and recreating", "db-reset", "confirm=1")
+    assert "the database is empty, at no revision: make migrate brings it to this code's head" in stopped.stderr
+    assert stack.make("migrate").returncode == 0
+
 
 def test_restoring_a_snapshot_of_another_branch_says_so(stack):
     """Its revision is not in this checkout: the restore succeeds, and says what /readyz will."""
