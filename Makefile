@@ -166,11 +166,10 @@ drifted-dynos = for dyno in $$($(COMPOSE) ps --all --quiet web); do \
 # web that still runs from before, and the user is told so.
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
 
-# One make up of a checkout at a time: a second one waits for the first
+# One make up, down or scale of a checkout at a time: another one waits
 # (before it stops live reload, which the first may be starting).
-.PHONY: up-turn
-up-turn:
-	@$(HOST_PYTHON) bin/one_at_a_time.py .run/up.pid $$PPID "make up"
+%-turn:
+	@$(HOST_PYTHON) bin/one_at_a_time.py .run/turn.pid $$PPID $*
 
 .PHONY: up
 up: compose .env up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
@@ -327,7 +326,7 @@ unwatch:
 	$(stop-watch)
 
 .PHONY: down
-down: compose unwatch ## Stop and remove the containers (the database volume is kept)
+down: compose down-turn unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
 	@$(COMPOSE) down --remove-orphans
 	@# Each rebuild after an edit (make migrate, live reload) leaves the image before it untagged.
@@ -357,7 +356,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 	else echo "live reload: off until make up succeeds (or make watch)"; fi; } 2>/dev/null || :
 
 .PHONY: scale
-scale: compose .env ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
+scale: compose .env scale-turn ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
 	@if [ -n "$$($(drifted-dynos))" ]; then \
 		echo "==> web holds code live reload copied into it: building the image first, so every dyno runs that code"; \
 		$(build-web); fi

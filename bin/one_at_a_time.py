@@ -1,9 +1,9 @@
-"""Let one run of a make target at a time work on this checkout's stack; a second one waits its turn.
+"""Let one make target at a time change this checkout's stack (up, down, scale); another one waits its turn.
 
-    bin/one_at_a_time.py PID_FILE PID WHAT        (WHAT: "make up"; its last word is the target)
+    bin/one_at_a_time.py PID_FILE PID TARGET
 
-PID is the make running the target (the recipe shell's parent). While the
-pid recorded in PID_FILE is another make that still runs, this waits,
+PID is the make running TARGET (the recipe shell's parent). While PID_FILE
+names another make that still runs the target it names, this waits,
 saying so once. Nothing has to give the turn back: once that make exits,
 however it ended (done, failed, Ctrl-C, killed), its record is stale.
 
@@ -29,34 +29,35 @@ def running_make(pid: int, target: str) -> bool:
     return bool(args) and re.search(r"(^|/)g?make$", args[0]) is not None and target in args[1:]
 
 
-def take_turn(pid_file: Path, me: int, target: str) -> int | None:
-    """Record ``me`` and return None, or return the pid of the make whose turn it is."""
+def take_turn(pid_file: Path, me: int, target: str) -> tuple[int, str] | None:
+    """Record ``me`` running ``target`` and return None, or return the make (pid, target) whose turn it is."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(pid_file, "a+") as record:
         fcntl.flock(record, fcntl.LOCK_EX)  # the check and the write, one process at a time
         record.seek(0)
         recorded = record.read().split()
-        other = int(recorded[0]) if recorded and recorded[0].isdecimal() else None
-        if other is not None and other != me and running_make(other, target):
-            return other
+        if len(recorded) == 2 and recorded[0].isdecimal():
+            other, theirs = int(recorded[0]), recorded[1]
+            if other != me and running_make(other, theirs):
+                return other, theirs
         record.seek(0)
         record.truncate()
-        record.write(f"{me}\n")
+        record.write(f"{me} {target}\n")
     return None
 
 
 def main() -> int:
-    pid_file, me, what = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    pid_file, me, target = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while waiting: nothing was done, no traceback
     waited_for = None
-    while (other := take_turn(pid_file, me, what.split()[-1])) is not None:
+    while (other := take_turn(pid_file, me, target)) is not None:
         if other != waited_for:
-            print(f"==> another {what} of this checkout is running (make, pid {other}): waiting for it to finish",
-                  flush=True)  # fmt: skip
+            print(f"==> a make {other[1]} of this checkout is running (pid {other[0]}): make {target} waits for it "
+                  "to finish", flush=True)  # fmt: skip
             waited_for = other
         time.sleep(0.2)
     if waited_for is not None:
-        print(f"==> its turn is over; {what} goes on", flush=True)
+        print(f"==> make {waited_for[1]} is done; make {target} goes on", flush=True)
     return 0
 
 

@@ -203,19 +203,31 @@ def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
     assert errors == ["error: the Docker engine is not running (docker version found no server): start it, then retry"]
 
 
-def test_two_make_ups_at_once_take_turns_and_leave_one_live_reload(stack):
+def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
     """A second terminal's make up waits for the first; they used to race over live reload's watcher."""
     first = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    turn = stack.directory / ".run" / "up.pid"
-    assert poll(lambda: turn.exists() and turn.read_text().strip() == str(first.pid), 30), "the first has its turn"
+    turn = stack.directory / ".run" / "turn.pid"
+    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "up"], 30), "the first's turn"
     second = stack.make("up")
     said, _ = first.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, said + second.stdout + second.stderr
-    assert f"==> another make up of this checkout is running (make, pid {first.pid}): waiting" in second.stdout
+    assert f"==> a make up of this checkout is running (pid {first.pid}): make up waits for it" in second.stdout
     watcher = (stack.directory / ".run" / "watch.pid").read_text().strip()
     assert watcher.isdecimal(), watcher
     assert f"live reload: on (pid {watcher}," in stack.make("ps").stdout
+
+    # make down in another terminal waits too, then stops all that make up started, live reload included.
+    starting = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert poll(lambda: turn.read_text().split() == [str(starting.pid), "up"], 30)
+    down = stack.make("down")
+    said, _ = starting.communicate(timeout=300)
+    assert starting.returncode == 0 and down.returncode == 0, said + down.stdout + down.stderr
+    assert f"==> a make up of this checkout is running (pid {starting.pid}): make down waits" in down.stdout
+    assert stack.compose("ps", "--all", "--quiet").stdout.strip() == ""
+    assert "live reload: off" in stack.make("ps").stdout
+    stack.up()
 
 
 def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out(stack):
