@@ -166,8 +166,10 @@ drifted-dynos = for dyno in $$($(COMPOSE) ps --all --quiet web); do \
 # web that still runs from before, and the user is told so.
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
 
-# One make up, down or scale of a checkout at a time: another one waits
-# (before it stops live reload, which the first may be starting).
+# One command at a time changes a checkout's stack or database (up, down,
+# scale, db-snapshot, db-restore, db-reset, db-pull, db-upgrade): another
+# one waits its turn (make up: before it stops live reload, which the first
+# may be starting).
 %-turn:
 	@$(HOST_PYTHON) bin/one_at_a_time.py .run/turn.pid $$PPID $*
 
@@ -396,7 +398,8 @@ build-web = mkdir -p .run && $(COMPOSE) --progress plain build web > .run/build.
 # and never deploy code the user has not started.
 define refresh-web
 	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
-		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; fi
+		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; \
+		[ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off (a make up failed or was stopped): saves do not reach web until make up succeeds, or make watch"; fi
 	$(wait-web)
 endef
 
@@ -529,7 +532,7 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
 
 .PHONY: db-pull
-db-pull: db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
+db-pull: db-pull-turn db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
 	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 	$(wait-web)
 
@@ -539,7 +542,7 @@ db-push: db-up ## Copy the Compose database into the Heroku app's empty one: mak
 
 .PHONY: db-reset
 # The image is built first: a build that fails leaves the database as it was.
-db-reset: compose .env upgrade-finished image ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
+db-reset: compose .env db-reset-turn upgrade-finished image ## Drop the Compose database, recreate it, migrate to head (asks first: confirm=1; confirm=volume to delete a volume of another Postgres major)
 	@$(HOST_PYTHON) bin/localdb reset $(if $(filter 1,$(confirm)),--yes,)$(if $(filter volume,$(confirm)),--yes-volume,)
 	@$(RUN) web bin/proc release
 	$(refresh-web)
@@ -548,17 +551,17 @@ db-reset: compose .env upgrade-finished image ## Drop the Compose database, recr
 # the volume while the new one restores from it (from_image= if that image
 # is not postgres:N).
 .PHONY: db-upgrade
-db-upgrade: compose .env ## Carry the Compose database over to .postgres-version's major, like heroku pg:upgrade [from_image=IMAGE]
+db-upgrade: compose .env db-upgrade-turn ## Carry the Compose database over to .postgres-version's major, like heroku pg:upgrade [from_image=IMAGE]
 	@$(HOST_PYTHON) bin/localdb upgrade $(if $(from_image),--from-image $(call quote,$(from_image)),)
 
 .PHONY: db-snapshot
-db-snapshot: db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
+db-snapshot: db-snapshot-turn db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n $(call quote,$(name)) || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb snapshot $(call quote,$(name))
 	$(wait-web)
 
 .PHONY: db-restore
-db-restore: db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
+db-restore: db-restore-turn db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
 	@test -n $(call quote,$(name)) || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/localdb restore $(call quote,$(name))
 	$(wait-web)

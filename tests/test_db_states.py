@@ -75,6 +75,7 @@ def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_ou
     branch_file.write_text(source)
     back = stack.make("downgrade", f"to={head()}")
     assert back.returncode == 0, back.stdout + back.stderr
+    assert "note: live reload is off (a make up failed or was stopped): saves do not reach web" in back.stdout
     branch_file.unlink()
     assert stack.make("up").returncode == 0
     assert stack.api("GET", "/readyz")[0] == 200

@@ -163,6 +163,22 @@ def test_a_snapshot_restore_or_reset_never_ends_a_migration_running_in_another_t
     assert "during" not in stack.make("db-snapshots").stdout
 
 
+def test_two_snapshots_at_once_take_turns(stack):
+    """A second terminal's snapshot of the same name waits for the first, then says it exists: not psql's words."""
+    first = subprocess.Popen(["make", "db-snapshot", "name=twin"], cwd=stack.directory, env=stack.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    turn = stack.directory / ".run" / "turn.pid"
+    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "db-snapshot"], 30)
+    second = stack.make("db-snapshot", "name=twin")
+    said, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, said
+    assert f"==> a make db-snapshot of this checkout is running (pid {first.pid}): make db-snapshot waits" in (
+        second.stdout
+    )
+    assert second.returncode != 0 and "error: a snapshot named twin exists already" in second.stderr, second.stderr
+    assert stack.make("db-snapshot-rm", "name=twin").returncode == 0
+
+
 def test_db_reset_builds_first_so_code_that_does_not_compile_loses_nothing(stack):
     """The build says where the error is, and the database is still there."""
     token = stack.sign_up("still-here@example.com")
