@@ -77,6 +77,8 @@ export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR D
 # and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
+# There once live reload has copied a file into web, until web is made afresh.
+WEB_SYNCED := .run/web-synced
 # Whether the pid file names a running watcher: a process of its group (the
 # pid is the group's) runs compose watch. The Compose plugin outlives the
 # recorded pid when only that is killed; after a crash or a reboot the pid
@@ -159,7 +161,9 @@ keep-dyno-numbers = [ "$$($(COMPOSE) ps --all --format '{{.Labels}}' web | grep 
 # built (files under app/ or alembic/ that differ from the image's). A build
 # of the checkout can equal their image (a branch switched back while live
 # reload was off), and Compose would keep them running the copied code.
-drifted-dynos = for dyno in $$($(COMPOSE) ps --all --quiet web); do \
+# docker diff takes about 0.3 s a dyno: it runs only once live reload has
+# copied something (WEB_SYNCED, kept from each watcher's log as it stops).
+drifted-dynos = [ ! -f $(WEB_SYNCED) ] || for dyno in $$($(COMPOSE) ps --all --quiet web); do \
 	docker diff "$$dyno" 2>/dev/null | grep -q -E '^[ACD] /app/(app|alembic)(/|$$)' && echo "$$dyno"; done
 
 # make up stops live reload first; when it fails, saves no longer reach a
@@ -216,6 +220,7 @@ up: compose .env up-turn unwatch upgrade-finished ## Build, start db, run releas
 		else echo "error: web did not become healthy; what it said:" >&2; \
 			$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; fi; \
 		$(up-failed); }
+	@rm -f $(WEB_SYNCED)
 	@if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else $(wait-routed) || $(up-failed); fi
@@ -301,6 +306,7 @@ define start-watch
 	elif $(watching); then \
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
+		$(note-syncs); \
 		for attempt in 1 2; do \
 			$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
 			for _ in $$(seq 1 300); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; \
@@ -315,8 +321,12 @@ define start-watch
 	fi
 endef
 
+# Whether the last watcher copied anything is kept before its log goes.
+note-syncs = ! grep -q '^Syncing service' $(WATCH_LOG) 2>/dev/null || touch $(WEB_SYNCED)
+
 define stop-watch
-	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; fi; rm -f $(WATCH_PID)
+	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; fi; rm -f $(WATCH_PID); \
+	$(note-syncs); : 2>/dev/null > $(WATCH_LOG) || true
 endef
 
 .PHONY: watch
@@ -331,6 +341,7 @@ unwatch:
 down: compose down-turn unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
 	@$(COMPOSE) down --remove-orphans
+	@rm -f $(WEB_SYNCED)
 	@# Each rebuild after an edit (make migrate, live reload) leaves the image before it untagged.
 	@project="$$($(compose-project))" && pruned="$$(docker image prune --force \
 		--filter "label=com.docker.compose.project=$$project" | grep -c '^deleted: ')"; \
