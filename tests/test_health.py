@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from devtools.postgres import scratch_database
 from tests.support.api import assert_error, sign_up
-from tests.support.databases import unpooled, upgrade, version
+from tests.support.databases import at_its_connection_limit, unpooled, upgrade, version
 from tests.support.history import SEED, after, head, parents
 
 
@@ -71,17 +68,8 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
 
 def test_readyz_says_a_database_at_its_connection_limit_is_full_not_silent(server_url):
     """As Heroku's plans do, a role limited to its connections: the next one is refused, and readyz says why."""
-    role = f"limited_{uuid.uuid4().hex[:8]}"
-    with unpooled(server_url) as engine, engine.connect() as conn:
-        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 0"))
-        conn.commit()
-    try:
-        url = make_url(server_url).set(username=role, password="limited").render_as_string(hide_password=False)
+    with at_its_connection_limit(server_url) as url:
         response = _client_for(url).get("/readyz")
-    finally:
-        with unpooled(server_url) as engine, engine.connect() as conn:
-            conn.execute(text(f"DROP ROLE {role}"))
-            conn.commit()
     assert response.status_code == 503
     message = response.get_json()["message"]
     assert message.startswith("the database takes no more connections (its limit, as the Heroku plan's"), message

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,7 +16,16 @@ from sqlalchemy.engine import make_url
 
 from app.migrations.history import PROJECT_ROOT, irreversible, revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
-from tests.support.databases import alembic_cli, downgrade, failure_line, unpooled, upgrade, user_tables, version
+from tests.support.databases import (
+    alembic_cli,
+    at_its_connection_limit,
+    downgrade,
+    failure_line,
+    unpooled,
+    upgrade,
+    user_tables,
+    version,
+)
 from tests.support.history import (
     SEED,
     below,
@@ -213,19 +221,10 @@ def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_
 
 def test_a_full_database_is_one_line_with_the_way_out(empty_db):
     """Every connection taken (web's pools keep theirs): migrate and status say which settings free them."""
-    role = f"full_{uuid.uuid4().hex[:8]}"
-    with unpooled(empty_db) as engine, engine.connect() as conn:
-        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'full' CONNECTION LIMIT 0"))
-        conn.commit()
-    try:
-        url = make_url(empty_db).set(username=role, password="full").render_as_string(hide_password=False)
+    with at_its_connection_limit(empty_db) as url:
         migrate = alembic_cli(url, "upgrade", "head")
         status = subprocess.run([sys.executable, "-m", "app.migrations", "status"], cwd=PROJECT_ROOT,
                                 env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)  # fmt: skip
-    finally:
-        with unpooled(empty_db) as engine, engine.connect() as conn:
-            conn.execute(text(f"DROP ROLE {role}"))
-            conn.commit()
     assert "Traceback" not in migrate.stderr + status.stderr, migrate.stderr + status.stderr
     way_out = "the database takes no more connections (its limit, as the Heroku plan's; each web thread keeps one"
     assert failure_line(migrate).startswith(f"cannot reach the database: {way_out}"), migrate.stderr

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +33,24 @@ def unpooled(url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def at_its_connection_limit(url: str) -> Iterator[str]:
+    """Yield a URL of ``url``'s database whose role the server refuses, as full (CONNECTION LIMIT 0, as Heroku's plans).
+
+    The role is dropped afterwards.
+    """
+    role = f"full_{uuid.uuid4().hex[:8]}"
+    with unpooled(url) as engine, engine.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'full' CONNECTION LIMIT 0"))
+        conn.commit()
+    try:
+        yield make_url(url).set(username=role, password="full").render_as_string(hide_password=False)
+    finally:
+        with unpooled(url) as engine, engine.connect() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+            conn.commit()
 
 
 def alembic_cli(url: str, *args: str, ini: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
