@@ -1,5 +1,8 @@
 # Every target a user types is listed by `make help`, from its `## ` comment.
 SHELL := /bin/bash
+# Targets run one after the other even under make -j (MAKEFLAGS=-j in the
+# environment): make up takes its turn before it stops live reload.
+.NOTPARALLEL:
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -19,10 +22,11 @@ PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 COMPOSE := docker compose
 COMPOSE_MIN := 2.22
 # Settings Compose reads from .env too; make needs them for its messages,
-# read as Compose reads them: an optional `export`, blanks around `=`, a
-# value in quotes taken whole, else cut at " #"; the last line wins; a
-# byte-order mark and Windows line ends are ignored (bin/localstack.py
-# reads .env the same way for the scripts).
+# read as Compose reads them for what such settings hold: an optional
+# `export`, blanks around `=`, a value in quotes taken whole, else cut at
+# " #"; the last line wins; a byte-order mark and Windows line ends are
+# ignored (bin/localstack.py reads .env the same way for the scripts).
+# Not copied: ${VAR} and $$ expansion, and \" inside double quotes.
 # (make runs it on one line: every statement ends with ";").
 define ENV_READER
 { sub(/\r$$/, ""); } NR == 1 { sub(/^\357\273\277/, ""); } { sub(/^[ \t]*(export[ \t]+)?/, ""); }
@@ -322,7 +326,8 @@ define start-watch
 endef
 
 # Whether the last watcher copied anything is kept before its log goes.
-note-syncs = ! grep -q '^Syncing service' $(WATCH_LOG) 2>/dev/null || touch $(WEB_SYNCED)
+# ("Syncing service ..." since Compose 2.30, "Syncing \"web\" ..." before it.)
+note-syncs = ! grep -q '^Syncing ' $(WATCH_LOG) 2>/dev/null || touch $(WEB_SYNCED)
 
 define stop-watch
 	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; fi; rm -f $(WATCH_PID); \
@@ -370,10 +375,11 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 
 .PHONY: scale
 scale: compose .env scale-turn ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
-	@if [ -n "$$($(drifted-dynos))" ]; then \
-		echo "==> web holds code live reload copied into it: building the image first, so every dyno runs that code"; \
-		$(build-web); fi
-	@$(HOST_PYTHON) bin/dynos scale $(call quote,web=$(web))
+	@$(note-syncs); drifted="$$($(drifted-dynos))"; \
+	if [ -n "$$drifted" ]; then \
+		echo "==> web holds code live reload copied into it: building the image first, and every dyno starts afresh on it"; \
+		$(build-web); fi; \
+	$(HOST_PYTHON) bin/dynos scale $(call quote,web=$(web)) $${drifted:+--recreate}
 	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
 	$(stop-watch)
 	$(start-watch)
@@ -409,7 +415,8 @@ build-web = mkdir -p .run && $(COMPOSE) --progress plain build web > .run/build.
 # and never deploy code the user has not started.
 define refresh-web
 	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
-		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web; \
+		drifted="$$($(drifted-dynos))"; \
+		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build $${drifted:+--force-recreate} web; \
 		[ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off (a make up failed or was stopped): saves do not reach web until make up succeeds, or make watch"; fi
 	$(wait-web)
 endef

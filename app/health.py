@@ -7,8 +7,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_engine
+from app.migrations.constants import FULL_WAY_OUT
 from app.migrations.history import HistoryError, head_revision, schema_state
-from app.migrations.safety import FULL_WAY_OUT, db_error_reason
+from app.migrations.safety import db_error_reason
 
 bp = Blueprint("health", __name__)
 

@@ -260,12 +260,11 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
     # 3 dynos x 1 worker x 8 threads can hold 24 connections: more than the database takes.
     scaled = stack.make("scale", "web=3", GUNICORN_THREADS="8")
     assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+    assert "==> web holds code live reload copied into it: building the image first" in scaled.stdout
     assert (
         "==> note: 3 dynos x 1 workers x 8 threads can hold 24 database connections at once; the database "
         "takes 20 " in scaled.stdout
     ), scaled.stdout
-    up = stack.make("up", GUNICORN_THREADS="8")  # with WEB_SCALE=3 in .env, as make scale left it
-    assert up.returncode == 0 and "==> note: 3 dynos x 1 workers x 8 threads can hold 24 " in up.stdout, up.stdout
     dynos = web_containers(stack)
     assert len(dynos) == 3
     assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"
@@ -282,6 +281,8 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
         return {re.search(r"dyno=(\S+)", line).group(1) for line in router_lines(stack) if marker in line}
 
     assert poll(lambda: served() == names, 30), "requests through the router did not reach all three dynos"
+    up = stack.make("up", GUNICORN_THREADS="8")  # with WEB_SCALE=3 in .env, as make scale left it
+    assert up.returncode == 0 and "==> note: 3 dynos x 1 workers x 8 threads can hold 24 " in up.stdout, up.stdout
 
     ps = stack.make("ps").stdout
     for name in sorted(names):

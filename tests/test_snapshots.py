@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import time
 
+import psycopg2
 import pytest
 
 from devtools.http import poll
@@ -115,6 +117,20 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
     for name in ("interrupted", "killed"):
         assert re.search(rf"^{name} +{head()} ", listed, re.M), f"the snapshot {name} is whole"
 
+    # Under nohup (a hang-up ignored from the start) a closed terminal changes nothing: the snapshot completes.
+    nohup = subprocess.Popen(
+        ["make", "db-snapshot", "name=nohup"], cwd=stack.directory, env=stack.env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )  # fmt: skip
+    assert nohup.stdout is not None
+    for line in nohup.stdout:
+        if "snapshot nohup: copying database" in line:
+            os.killpg(nohup.pid, signal.SIGHUP)
+            break
+    rest, _ = nohup.communicate(timeout=120)
+    assert nohup.returncode == 0 and "==> snapshot nohup saved in " in rest, rest
+
     # A reset stopped once its database is recreated: empty, and it says what brings it to head.
     stopped = stack.interrupt("db-reset: dropping and recreating", "db-reset", "confirm=1")
     assert "the database is empty, at no revision: make migrate brings it to this code's head" in stopped.stderr
@@ -141,20 +157,35 @@ def test_restoring_a_snapshot_of_another_branch_says_so(stack):
 def test_a_snapshot_restore_or_reset_never_ends_a_migration_running_in_another_terminal(stack):
     """make migrate in one terminal, make db-snapshot in another: the second says so; the migration goes on."""
     assert stack.make("db-snapshot", "name=before-slow").returncode == 0
+    # The migration waits on a lock this test holds, so it runs for as long as the test needs.
+    gate = psycopg2.connect(host="127.0.0.1", port=stack.env["DB_PORT"], user="app", password="app", dbname="app")
+    gate.autocommit = True
+    gate.cursor().execute("SELECT pg_advisory_lock(4242)")
+    waits = 'op.execute("SET LOCAL lock_timeout = 0"); op.execute("SELECT pg_advisory_xact_lock(4242)")'
     slow = stack.directory / "alembic" / "versions" / "2099_01_01_5104e5104e51_slow_note.py"
-    slow.write_text(revision_source("5104e5104e51", head(), "Slow note", 'op.execute("SELECT pg_sleep(4)")'))
+    slow.write_text(revision_source("5104e5104e51", head(), "Slow note", waits))
+    migrate = subprocess.Popen(["make", "migrate"], cwd=stack.directory, env=stack.env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        migrate = subprocess.Popen(["make", "migrate"], cwd=stack.directory, env=stack.env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()"
-        assert poll(lambda: stack.psql(sleeping) == "1", 60), "the migration is running"
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock(4242)%'"
+            " AND pid <> pg_backend_pid()"
+        )
+        running = poll(lambda: stack.psql(waiting) == "1" or migrate.poll() is not None, 120)
+        assert running and migrate.poll() is None, "the migration is running"
         for target in (("db-snapshot", "name=during"), ("db-restore", "name=before-slow"), ("db-reset", "confirm=1")):
             refused = stack.make(*target)
             assert refused.returncode != 0
             assert "error: a migration is running on app (make migrate or make up in another terminal)" in (
                 refused.stderr
             ), refused.stderr
+    except AssertionError:
+        gate.close()
+        raise AssertionError(migrate.communicate(timeout=120)[0]) from None
+    finally:
+        gate.close()  # the migration goes on
         said, _ = migrate.communicate(timeout=120)
+    try:
         assert migrate.returncode == 0, said
         assert stack.psql("SELECT version_num FROM alembic_version") == "5104e5104e51", "it went on to the end"
     finally:

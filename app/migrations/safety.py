@@ -32,11 +32,8 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
+from app.migrations.constants import FULL_WAY_OUT, LOCK_KEY, is_full
 from app.migrations.history import Irreversible, irreversible, revision_line, revision_message
-
-# pg_advisory_lock takes a bigint; any constant works as long as every
-# migrator of this database uses the same one.
-LOCK_KEY = 7_243_190_441_268_553_001
 
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
@@ -53,22 +50,12 @@ def migration_engine(settings: Settings) -> Engine:
     return create_engine(settings.database_url, poolclass=NullPool, connect_args=settings.connect_args())
 
 
-# Postgres refusing a connection because it has as many as it takes:
-# "too many clients already" (max_connections), "too many connections for role" (Heroku's plans).
-FULL = "too many c"
-FULL_WAY_OUT = (
-    "the database takes no more connections (its limit, as the Heroku plan's; each web thread keeps one, "
-    "even idle: dynos x WEB_CONCURRENCY x GUNICORN_THREADS; fewer dynos give theirs back, make scale web=1 "
-    "or heroku ps:scale web=1; or a larger plan, DB_MAX_CONNECTIONS here)"
-)
-
-
 def db_error_reason(exc: BaseException) -> str:
     """Return the first line of what the database (or driver) said; when it is full, the way out first."""
     said = getattr(exc, "orig", None) or exc
     text = str(said).strip()
     line = text.splitlines()[0] if text else type(said).__name__
-    return f"{FULL_WAY_OUT}: {line}" if FULL in line else line
+    return f"{FULL_WAY_OUT}: {line}" if is_full(line) else line
 
 
 def session_settings_sql(settings: Settings) -> list[str]:
