@@ -134,6 +134,8 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
     # A reset stopped once its database is recreated: empty, and it says what brings it to head.
     stopped = stack.interrupt("db-reset: dropping and recreating", "db-reset", "confirm=1")
     assert "the database is empty, at no revision: make migrate brings it to this code's head" in stopped.stderr
+    empty = stack.make("db-snapshot", "name=empty")  # no alembic_version table to read a revision from
+    assert empty.returncode == 0 and "(revision none)" in empty.stdout, empty.stdout + empty.stderr
     assert stack.make("migrate").returncode == 0
 
 
