@@ -106,15 +106,15 @@ heroku-app = app="$$($(HOST_PYTHON) bin/heroku_cli.py app)" || exit 1
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# Once uv is in it (it is pinned there), the virtualenv is synced to the pins:
-# a package no longer pinned (a branch switched away from the one that added
-# it) is removed, so an import of it fails here as it would in the image.
+# pip installs the pins (with pip's own configuration: an index or mirror
+# set there is used); then uv, pinned there too, removes what is no longer
+# pinned (a branch switched away from the one that added it), offline, so
+# an import of it fails here as it would in the image.
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@if [ -x $(BIN)/uv ]; then echo "==> syncing $(VENV) with requirements-dev.txt (uv pip sync)"; \
-		$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.txt; \
-	else echo "==> installing the pinned dependencies into $(VENV)"; \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; fi
+	@echo "==> installing the pinned dependencies into $(VENV)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(BIN)/uv pip sync --offline --quiet --python $(BIN)/python requirements-dev.txt
 	@touch $@
 
 # --- The local stack (Compose) ------------------------------------------------
