@@ -203,33 +203,6 @@ def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
     assert errors == ["error: the Docker engine is not running (docker version found no server): start it, then retry"]
 
 
-def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
-    """A second terminal's make up waits for the first; they used to race over live reload's watcher."""
-    first = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    turn = stack.directory / ".run" / "turn.pid"
-    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "up"], 30), "the first's turn"
-    second = stack.make("up")
-    said, _ = first.communicate(timeout=300)
-    assert first.returncode == 0 and second.returncode == 0, said + second.stdout + second.stderr
-    assert f"==> a make up of this checkout is running (pid {first.pid}): make up waits for it" in second.stdout
-    watcher = (stack.directory / ".run" / "watch.pid").read_text().strip()
-    assert watcher.isdecimal(), watcher
-    assert f"live reload: on (pid {watcher}," in stack.make("ps").stdout
-
-    # make down in another terminal waits too, then stops all that make up started, live reload included.
-    starting = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    assert poll(lambda: turn.read_text().split() == [str(starting.pid), "up"], 30)
-    down = stack.make("down")
-    said, _ = starting.communicate(timeout=300)
-    assert starting.returncode == 0 and down.returncode == 0, said + down.stdout + down.stderr
-    assert f"==> a make up of this checkout is running (pid {starting.pid}): make down waits" in down.stdout
-    assert stack.compose("ps", "--all", "--quiet").stdout.strip() == ""
-    assert "live reload: off" in stack.make("ps").stdout
-    stack.up()
-
-
 def test_make_up_with_a_port_taken_by_another_program_says_which_and_the_way_out(stack):
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
@@ -401,6 +374,35 @@ def test_make_local_stops_its_web_on_ctrl_c_and_when_its_terminal_closes(stack, 
         os.close(terminal)  # the window closes: SIGHUP
         local.wait(timeout=60)
     assert poll(lambda: http_status(url) is None, 30), "web stopped with its terminal"
+
+
+def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
+    """A second terminal's make up waits for the first; they used to race over live reload's watcher.
+
+    Next to last in this module: it leaves the stack down, which make clean's test (last) does not mind.
+    """
+    first = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    turn = stack.directory / ".run" / "turn.pid"
+    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "up"], 30), "the first's turn"
+    second = stack.make("up")
+    said, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, said + second.stdout + second.stderr
+    assert f"==> a make up of this checkout is running (pid {first.pid}): make up waits for it" in second.stdout
+    watcher = (stack.directory / ".run" / "watch.pid").read_text().strip()
+    assert watcher.isdecimal(), watcher
+    assert f"live reload: on (pid {watcher}," in stack.make("ps").stdout
+
+    # make down in another terminal waits too, then stops all that make up started, live reload included.
+    starting = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert poll(lambda: turn.read_text().split() == [str(starting.pid), "up"], 30)
+    down = stack.make("down")
+    said, _ = starting.communicate(timeout=300)
+    assert starting.returncode == 0 and down.returncode == 0, said + down.stdout + down.stderr
+    assert f"==> a make up of this checkout is running (pid {starting.pid}): make down waits" in down.stdout
+    assert stack.compose("ps", "--all", "--quiet").stdout.strip() == ""
+    assert "live reload: off" in stack.make("ps").stdout
 
 
 def test_make_clean_removes_the_containers_the_volume_and_the_app_images_but_no_base_image(stack):
