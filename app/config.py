@@ -97,6 +97,8 @@ class Settings:
     db_pool_size: int = _setting(5, "DB_POOL_SIZE", _between(1, 100))
     db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", _at_least(1))
     db_ping_after: int = _setting(10, "DB_PING_AFTER", _at_least(0))
+    # Seconds a worker's pool may have no connection in use before it closes them (0: kept open).
+    db_pool_idle: int = _setting(60, "DB_POOL_IDLE", _at_least(0))
     # How long one statement may run (0: no limit). gunicorn.conf.py sets it
     # for web, so a request gives up before the router's 30 s (H12).
     db_statement_timeout: str = _setting("0", "DB_STATEMENT_TIMEOUT", _duration)

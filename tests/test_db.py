@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -9,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from app import create_app
 from app.db import violates
 from app.models import Account, Favorite
+from devtools.http import poll
 from tests.conftest import CHEAP_HASH
 from tests.support.api import assert_error, sign_up
 from tests.support.databases import unpooled
@@ -139,3 +142,28 @@ def test_a_request_stuck_past_the_statement_timeout_is_a_503_and_commits_nothing
     [line] = [r for r in caplog.records if "statement timeout" in r.getMessage()]
     assert f"PATCH /locations/{location}" in line.getMessage() and line.exc_info is None, "one line, no traceback"
     assert client.get(f"/locations/{location}", headers=me.headers).get_json()["name"] == "Before"
+
+
+def app_sessions(db) -> int:
+    """Count the connections to the test's database other than this one: the app's pooled ones."""
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalar_one()
+
+
+def test_a_pool_idle_for_db_pool_idle_seconds_gives_its_connections_back_and_serves_on(fresh_app, db):
+    """Idle dynos must not hold every connection a Heroku plan takes: a release or psql could not connect."""
+    client = fresh_app(db_pool_idle=1).test_client()
+    me = sign_up(client)
+    for _ in range(2):  # and again: the pool serves on after it gave its connections back
+        assert client.get("/locations", headers=me.headers).status_code == 200
+        assert app_sessions(db) >= 1, "kept while in use"
+        assert poll(lambda: app_sessions(db) == 0, 10), "given back once idle"
+
+
+def test_with_db_pool_idle_0_the_pool_keeps_its_connections(fresh_app, db):
+    client = fresh_app(db_pool_idle=0).test_client()
+    assert client.get("/locations", headers=sign_up(client).headers).status_code == 200
+    time.sleep(1.5)
+    assert app_sessions(db) >= 1

@@ -14,8 +14,8 @@ LOCK_KEY = 7_243_190_441_268_553_001
 FULL = ("too many clients already", "too many connections for")
 FULL_WAY_OUT = (
     "the database takes no more connections (its limit, as the Heroku plan's; each web thread keeps one, "
-    "even idle: dynos x WEB_CONCURRENCY x GUNICORN_THREADS; fewer dynos give theirs back, make scale web=1 "
-    "or heroku ps:scale web=1; or a larger plan, DB_MAX_CONNECTIONS here)"
+    "and gives it back after DB_POOL_IDLE seconds unused: dynos x WEB_CONCURRENCY x GUNICORN_THREADS; fewer dynos "
+    "give theirs back at once, make scale web=1 or heroku ps:scale web=1; or a larger plan, DB_MAX_CONNECTIONS here)"
 )
 
 
