@@ -41,10 +41,9 @@ def whole_number(name: str, default: int) -> int:
     return int(raw)
 
 
-# Heroku assigns $PORT; listen on every interface so the router (or Docker) reaches us.
-# A dyno listens on every interface: the router reaches it from outside its
-# container. make local sets WEB_HOST=127.0.0.1, so on the host only this
-# machine's own programs reach it (as gunicorn's own default).
+# Heroku assigns $PORT. A dyno listens on every interface: the router
+# reaches it from outside its container. make local sets WEB_HOST=127.0.0.1,
+# so on the host only this machine's own programs reach it (as gunicorn's own default).
 bind = f"{os.environ.get('WEB_HOST') or '0.0.0.0'}:{whole_number('PORT', 5000)}"
 
 # WEB_CONCURRENCY, if set: Heroku's Python buildpack sets it from the dyno
