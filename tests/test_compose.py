@@ -381,10 +381,8 @@ def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
 
     Next to last in this module: it leaves the stack down, which make clean's test (last) does not mind.
     """
-    first = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    turn = stack.directory / ".run" / "turn.pid"
-    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "up"], 30), "the first's turn"
+    first = stack.start("up")
+    assert poll(lambda: stack.has_the_turn(first, "up"), 30), "the first's turn"
     second = stack.make("up")
     said, _ = first.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, said + second.stdout + second.stderr
@@ -394,9 +392,8 @@ def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
     assert f"live reload: on (pid {watcher}," in stack.make("ps").stdout
 
     # make down in another terminal waits too, then stops all that make up started, live reload included.
-    starting = subprocess.Popen(["make", "up"], cwd=stack.directory, env=stack.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    assert poll(lambda: turn.read_text().split() == [str(starting.pid), "up"], 30)
+    starting = stack.start("up")
+    assert poll(lambda: stack.has_the_turn(starting, "up"), 30)
     down = stack.make("down")
     said, _ = starting.communicate(timeout=300)
     assert starting.returncode == 0 and down.returncode == 0, said + down.stdout + down.stderr

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import time
 
 import psycopg2
@@ -118,18 +116,9 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
         assert re.search(rf"^{name} +{head()} ", listed, re.M), f"the snapshot {name} is whole"
 
     # Under nohup (a hang-up ignored from the start) a closed terminal changes nothing: the snapshot completes.
-    nohup = subprocess.Popen(
-        ["make", "db-snapshot", "name=nohup"], cwd=stack.directory, env=stack.env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
-    )  # fmt: skip
-    assert nohup.stdout is not None
-    for line in nohup.stdout:
-        if "snapshot nohup: copying database" in line:
-            os.killpg(nohup.pid, signal.SIGHUP)
-            break
-    rest, _ = nohup.communicate(timeout=120)
-    assert nohup.returncode == 0 and "==> snapshot nohup saved in " in rest, rest
+    cue = "snapshot nohup: copying database"
+    nohup = stack.interrupt(cue, "db-snapshot", "name=nohup", sig=signal.SIGHUP, ignoring=signal.SIGHUP)
+    assert nohup.returncode == 0 and "==> snapshot nohup saved in " in nohup.stdout, nohup.stdout + nohup.stderr
 
     # A reset stopped once its database is recreated: empty, and it says what brings it to head.
     stopped = stack.interrupt("db-reset: dropping and recreating", "db-reset", "confirm=1")
@@ -166,24 +155,21 @@ def test_a_snapshot_restore_or_reset_never_ends_a_migration_running_in_another_t
     waits = 'op.execute("SET LOCAL lock_timeout = 0"); op.execute("SELECT pg_advisory_xact_lock(4242)")'
     slow = stack.directory / "alembic" / "versions" / "2099_01_01_5104e5104e51_slow_note.py"
     slow.write_text(revision_source("5104e5104e51", head(), "Slow note", waits))
-    migrate = subprocess.Popen(["make", "migrate"], cwd=stack.directory, env=stack.env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    migrate = stack.start("migrate")
     try:
         waiting = (
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock(4242)%'"
             " AND pid <> pg_backend_pid()"
         )
         running = poll(lambda: stack.psql(waiting) == "1" or migrate.poll() is not None, 120)
-        assert running and migrate.poll() is None, "the migration is running"
+        ended = migrate.poll() is not None
+        assert running and not ended, migrate.communicate()[0] if ended else "the migration was not seen running"
         for target in (("db-snapshot", "name=during"), ("db-restore", "name=before-slow"), ("db-reset", "confirm=1")):
             refused = stack.make(*target)
             assert refused.returncode != 0
             assert "error: a migration is running on app (make migrate or make up in another terminal)" in (
                 refused.stderr
             ), refused.stderr
-    except AssertionError:
-        gate.close()
-        raise AssertionError(migrate.communicate(timeout=120)[0]) from None
     finally:
         gate.close()  # the migration goes on
         said, _ = migrate.communicate(timeout=120)
@@ -198,10 +184,8 @@ def test_a_snapshot_restore_or_reset_never_ends_a_migration_running_in_another_t
 
 def test_two_snapshots_at_once_take_turns(stack):
     """A second terminal's snapshot of the same name waits for the first, then says it exists: not psql's words."""
-    first = subprocess.Popen(["make", "db-snapshot", "name=twin"], cwd=stack.directory, env=stack.env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    turn = stack.directory / ".run" / "turn.pid"
-    assert poll(lambda: turn.exists() and turn.read_text().split() == [str(first.pid), "db-snapshot"], 30)
+    first = stack.start("db-snapshot", "name=twin")
+    assert poll(lambda: stack.has_the_turn(first, "db-snapshot"), 30)
     second = stack.make("db-snapshot", "name=twin")
     said, _ = first.communicate(timeout=120)
     assert first.returncode == 0, said

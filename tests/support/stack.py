@@ -81,16 +81,36 @@ class Stack:
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
-    def interrupt(self, cue: str, *targets: str, sig: int = signal.SIGINT) -> subprocess.CompletedProcess[str]:
+    def start(self, *targets: str) -> subprocess.Popen[str]:
+        """Start ``make targets`` in the background, as in another terminal; both its streams on ``stdout``."""
+        return subprocess.Popen(
+            ["make", *targets], cwd=self.directory, env=self.env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def has_the_turn(self, make: subprocess.Popen[str], target: str) -> bool:
+        """Whether ``make`` (running ``target``) has the turn bin/one_at_a_time.py gives: its pid in .run/turn.pid."""
+        turn = self.directory / ".run" / "turn.pid"
+        return turn.exists() and turn.read_text().split() == [str(make.pid), target]
+
+    def interrupt(
+        self, cue: str, *targets: str, sig: int = signal.SIGINT, ignoring: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``make targets`` and press Ctrl-C (SIGINT to its process group) as it prints a line with ``cue``.
 
         Or send ``sig`` to the group: SIGHUP as a closed terminal, SIGTERM as kill.
+        ``ignoring``: a signal make starts with ignored, as under nohup (SIGHUP).
         """
-        # SIGINT as a terminal gives it, even when the suite itself runs with it ignored (started in the background).
+
+        def signals() -> None:
+            # SIGINT as a terminal gives it, even when the suite runs with it ignored (started in the background).
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if ignoring is not None:
+                signal.signal(ignoring, signal.SIG_IGN)
+
         make = subprocess.Popen(
             ["make", *targets], cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True, preexec_fn=signals,
         )  # fmt: skip
         assert make.stdout is not None
         said = []
