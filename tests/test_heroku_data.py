@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -235,6 +238,36 @@ def test_a_restore_that_fails_says_its_error_not_the_line_of_context_after_it(st
     [said] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert said.startswith("error: the pull failed and the local database is as it was: ")
     assert 'relation "t" does not exist' in said, said
+
+
+def command_lines() -> list[str]:
+    """Every process's command line on this machine, the database containers' included, as `ps` shows them."""
+    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_the_sources_password_is_on_no_command_line_while_it_is_pulled(stack, heroku):
+    secret = f"pw-{uuid.uuid4().hex}"
+    source_sql(heroku, f"CREATE ROLE puller LOGIN PASSWORD '{secret}' IN ROLE pg_read_all_data")
+    url = f"postgres://puller:{secret}@{heroku['name']}:5432/prod"
+    # A lock pg_dump waits for keeps the dump running for a while.
+    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(3); COMMIT"
+    holder = subprocess.Popen(
+        ["docker", "exec", heroku["name"], "psql", "-X", "-q", "-U", "u", "-d", "prod", "-c", held]
+    )
+    try:
+        while source_sql(heroku, "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock'") == "0":
+            time.sleep(0.05)
+        with ThreadPoolExecutor(1) as pool:
+            pulling = pool.submit(pull, stack, heroku, "confirm=1", f"from={url}")
+            shown: set[str] = set()
+            while not pulling.done():
+                shown.update(line for line in command_lines() if secret in line)
+                time.sleep(0.02)
+            result = pulling.result()
+    finally:
+        holder.wait(30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not shown, f"the password was on a command line: {shown}"
 
 
 def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, heroku, tmp_path):
