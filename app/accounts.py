@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app import validation as v
 from app.auth import hash_password, new_token, password_matches, unauthorized
-from app.db import get_session, violates
+from app.db import get_session
 from app.models import EMAIL_MAX, Account, AccountToken
 
 bp = Blueprint("accounts", __name__)
@@ -42,19 +43,27 @@ def create_account(body: dict[str, str]) -> ResponseReturnValue:
     """Create an account and return its first token (shown this once only)."""
     email, password = body["email"], body["password"]
     session = get_session()
-    account = Account(email=email, password_hash=hash_password(password))
-    session.add(account)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        if not violates(exc, Account, "email"):
-            raise
+    account_id = session.execute(taken_or_created(email, hash_password(password))).scalar_one_or_none()
+    if account_id is None:
         abort(409, description=f"An account with email {email} already exists.")
     token, digest = new_token()
-    session.add(AccountToken(account_id=account.id, token_hash=digest))
+    session.add(AccountToken(account_id=account_id, token_hash=digest))
     session.commit()
-    return {"id": account.id, "email": account.email, "token": token}, 201, NOT_STORED
+    return {"id": account_id, "email": email, "token": token}, 201, NOT_STORED
+
+
+def taken_or_created(email: str, password_hash: str) -> ReturningInsert[int]:
+    """Return the INSERT of a new account that returns its id, or no row when the email is taken.
+
+    A taken email is not an error in the database: Postgres logs the whole
+    statement of an error, and this one holds the password's hash.
+    """
+    return (
+        insert(Account)
+        .values(email=email, password_hash=password_hash)
+        .on_conflict_do_nothing(index_elements=[Account.email])
+        .returning(Account.id)
+    )
 
 
 @bp.post("/tokens")

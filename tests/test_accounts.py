@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, ExceptionContext
 
 from tests.conftest import app_on
 from tests.support.api import assert_error, sign_up
@@ -41,6 +42,23 @@ def test_email_is_unique_case_insensitively(client, counts):
     response = client.post("/accounts", json={"email": "DUP@Example.COM", "password": "another-pw"})
     assert_error(response, 409, contains="dup@example.com")
     assert counts() == before
+
+
+def test_a_taken_email_is_no_error_in_the_database_whose_log_would_show_the_password_hash(client):
+    """Postgres logs the statement of every error it raises: a refused INSERT would log the hash."""
+    sign_up(client, "once@example.com")
+    refused: list[str] = []
+
+    def record(context: ExceptionContext) -> None:
+        refused.append(str(context.original_exception))
+
+    event.listen(Engine, "handle_error", record)
+    try:
+        response = client.post("/accounts", json={"email": "once@example.com", "password": "another-pw"})
+    finally:
+        event.remove(Engine, "handle_error", record)
+    assert_error(response, 409, contains="once@example.com")
+    assert refused == []
 
 
 def test_a_constraint_of_your_own_is_a_500_not_a_taken_email(migrated_db):
