@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import math
+import stringprep
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -216,9 +218,13 @@ class Text(fields.String):
 
 
 EMAIL_SHAPE = "must be an email address like name@example.com"
+EMAIL_DOMAIN_SPELLING = (
+    "must have its domain written plainly: no invisible characters, and no fullwidth or other compatibility "
+    "forms of letters and digits"
+)
 # marshmallow's check (RFC 5322's shape, international addresses included):
-# a@@example.com, a@example..com, ada@example.com. and invisible characters are
-# refused, so they cannot make a second account for the same mailbox.
+# a@@example.com, a@example..com, ada@example.com. and invisible characters in
+# the name are refused, so they cannot make a second account for the same mailbox.
 _email_syntax = validate.Email(error=EMAIL_SHAPE)
 
 
@@ -227,6 +233,21 @@ def _email_shape(address: str) -> None:
     if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in address):
         raise ValidationError(EMAIL_SHAPE)
     _email_syntax(address)
+    if not _plainly_spelled(domain):
+        raise ValidationError(EMAIL_DOMAIN_SPELLING)
+
+
+def _plainly_spelled(domain: str) -> bool:
+    """Whether ``domain`` is one spelling only: IDNA would not map any character of it to another or to nothing.
+
+    marshmallow's check passes a domain through IDNA, which drops a zero-width
+    space or a soft hyphen and maps fullwidth letters to ASCII: alice@exam\u200bple.com
+    and alice@\\uff45xample.com (a fullwidth e) are alice@example.com's mailbox, stored as other
+    strings, so a second account. (Case is not a second spelling: addresses
+    are stored lower-cased.)
+    """
+    invisible = any(stringprep.in_table_b1(c) or unicodedata.category(c) == "Cf" for c in domain)
+    return not invisible and unicodedata.normalize("NFKC", domain) == domain
 
 
 class Email(Text):
@@ -238,7 +259,8 @@ class Email(Text):
 
     def __init__(self, *, max_len: int, **kwargs: Any) -> None:
         described = (
-            "An address like name@example.com (marshmallow's check, with a dot in the domain), stored lower-cased; "
+            "An address like name@example.com (marshmallow's check, with a dot in the domain, which has no invisible "
+            "or fullwidth characters), stored lower-cased; "
             "surrounding whitespace is removed before the length is checked."
         )
         super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)
