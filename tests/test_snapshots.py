@@ -63,7 +63,8 @@ def test_a_snapshot_brings_back_the_data_and_its_revision_while_web_runs(stack):
 
 BAD_REQUESTS = [
     (("db-restore", "name=nothing-here"), "error: there is no snapshot named nothing-here (snapshots: "),
-    (("db-snapshot", "name=bad name"), "error: snapshot name 'bad name' must be 1-40 letters"),
+    (("db-snapshot", "name=bad name"), "error: snapshot name 'bad name' must be 1-53 letters"),
+    (("db-snapshot", f"name=feature/{'x' * 46}"), "error: snapshot name 'feature/xxx"),
     (("db-snapshot",), "error: name the snapshot: make db-snapshot name="),
     (("db-snapshot", 'name=x";touch injected;"'), """error: snapshot name 'x";touch injected;"' must be"""),
     (("db-reset",), "error: make db-reset deletes the local database: run it in a terminal to confirm, or add"),
@@ -133,14 +134,15 @@ def test_ctrl_c_as_a_snapshot_or_a_restore_closes_the_database_waits_and_leaves_
 def test_restoring_a_snapshot_of_another_branch_says_so(stack):
     """Its revision is not in this checkout: the restore succeeds, and says what /readyz will."""
     elsewhere = "0be1a5e0be1a"
+    other_branch = f"feature/other-branch.2-{'x' * 30}"  # 53 characters, the most a database name leaves
     assert stack.make("db-snapshot", "name=this-branch").returncode == 0
     stack.psql(f"UPDATE alembic_version SET version_num = '{elsewhere}'")
     try:
         # Named after a branch, slash and dot included, as make db-snapshot name=$(git branch --show-current) does.
-        assert stack.make("db-snapshot", "name=feature/other-branch.2").returncode == 0
+        assert stack.make("db-snapshot", f"name={other_branch}").returncode == 0
     finally:
         stack.psql(f"UPDATE alembic_version SET version_num = '{head()}'")
-    restored = stack.make("db-restore", "name=feature/other-branch.2")
+    restored = stack.make("db-restore", f"name={other_branch}")
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert f"==> note: revision {elsewhere} is not in this checkout's alembic/versions" in restored.stdout
     back = stack.make("db-restore", "name=this-branch")
