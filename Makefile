@@ -646,14 +646,14 @@ doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku 
 
 .PHONY: heroku-create
 heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-version's major, a SECRET_KEY (name=my-maps)
-	@printf '%s\n' $(call quote,$(name)) | grep -Eqx '[a-z][a-z0-9-]{2,29}' || { \
-		echo "error: name the app as Heroku names apps, 3 to 30 of a-z, 0-9 and - from a letter on: make heroku-create name=my-maps" >&2; exit 1; }
+	@printf '%s\n' $(call quote,$(name)) | grep -Eqx '[a-z][a-z0-9-]{1,28}[a-z0-9]' || { \
+		echo "error: name the app as Heroku names apps, 3 to 30 of a-z, 0-9 and -, from a letter to a letter or digit: make heroku-create name=my-maps" >&2; exit 1; }
 	@$(HOST_PYTHON) bin/heroku_cli.py cli || exit 1
 	@echo "==> heroku create $(name) --stack container"
 	@heroku create $(name) --stack container
-	@echo "==> heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name) (.postgres-version's major)"
-	@heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name) || { \
-		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --version=$(POSTGRES_MAJOR) --app $(name), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
+	@echo "==> heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR) (.postgres-version's major)"
+	@heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR) || { \
+		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
 	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
 	@heroku config:set --app $(name) \
 		SECRET_KEY="$$($(new-secret-key))" > /dev/null || { \

@@ -69,7 +69,7 @@ def test_heroku_targets_say_when_the_cli_is_not_logged_in(tmp_path):
 def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_major_and_a_secret_key(tmp_path):
     calls = tmp_path / "calls"
     path = stub_heroku(tmp_path / "bin", f'#!/bin/sh\necho "$*" >> {calls}\necho "heroku $*"\n')
-    for name in ("", 'a"b', "My_Maps"):
+    for name in ("", 'a"b', "My_Maps", "my-maps-"):
         refused = make("heroku-create", f"name={name}", path=path)
         assert refused.stderr.startswith("error: name the app as Heroku names apps"), (name, refused.stderr)
     assert not calls.exists(), "nothing was asked of Heroku"
@@ -78,7 +78,8 @@ def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_maj
     major = (PROJECT_ROOT / ".postgres-version").read_text().strip()
     whoami, create, addon, config = calls.read_text().splitlines()
     assert (whoami, create) == ("auth:whoami", "create my-maps --stack container")
-    assert addon == f"addons:create heroku-postgresql --version={major} --app my-maps"
+    # Options for the add-on after "--", as Heroku's CLI asks since v9 (the old form is deprecated).
+    assert addon == f"addons:create heroku-postgresql --app my-maps -- --version={major}"
     assert re.fullmatch(r"config:set --app my-maps SECRET_KEY=[0-9a-f]{64}", config), config
     assert config.split("=", 1)[1] not in result.stdout + result.stderr, "the key is never printed"
     assert result.stdout.rstrip().splitlines()[-1].startswith("==> my-maps is ready"), result.stdout
