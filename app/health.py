@@ -42,6 +42,8 @@ def readyz() -> ResponseReturnValue:
         except HistoryError:  # said once the database answers
             head = None
         body: dict[str, object] = {"database": "unavailable", "revision": None, "head": head, "pending": []}
+        if not current_app.extensions["settings"].local:
+            reason = public_reason(reason)
         if reason.startswith(FULL_WAY_OUT):  # it answered, and is full
             return {**body, "message": reason}, 503
         return {**body, "message": f"the database does not answer: {reason}"}, 503
@@ -50,3 +52,12 @@ def readyz() -> ResponseReturnValue:
     if state.current:
         return body, 200
     return {**body, "message": state.summary(current_app.extensions["settings"].local)}, 503
+
+
+def public_reason(reason: str) -> str:
+    """Return what readyz says on Heroku of a database error, where anyone can ask it.
+
+    The driver's words name the database's host, address and user; the
+    warning logged beside them keeps them for the app's owner.
+    """
+    return FULL_WAY_OUT if reason.startswith(FULL_WAY_OUT) else "why is in the app's log (heroku logs --tail)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app import create_app
+from app.migrations.constants import FULL_WAY_OUT
 from devtools.postgres import scratch_database
 from tests.support.api import assert_error, sign_up
 from tests.support.databases import at_its_connection_limit, unpooled, upgrade, version
@@ -66,14 +67,28 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
     assert client.get("/healthz").status_code == 200
 
 
+def test_on_heroku_readyz_keeps_the_databases_host_and_user_to_the_log(caplog):
+    """Anyone can ask a Heroku app's /readyz: what the driver said stays in the app's log."""
+    url = "postgresql://nobody:nothing@127.0.0.1:9/none?sslmode=disable"
+    response = _client_for(url, on_heroku=True).get("/readyz")
+    assert response.status_code == 503
+    message = response.get_json()["message"]
+    assert message == "the database does not answer: why is in the app's log (heroku logs --tail)"
+    [logged] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("readyz: database unavailable")]
+    assert "127.0.0.1" in logged and "port 9" in logged, logged
+
+
 def test_readyz_says_a_database_at_its_connection_limit_is_full_not_silent(server_url):
     """As Heroku's plans do, a role limited to its connections: the next one is refused, and readyz says why."""
     with at_its_connection_limit(server_url) as url:
         response = _client_for(url).get("/readyz")
+        heroku = _client_for(f"{url}?sslmode=disable", on_heroku=True).get("/readyz")  # the suite's server: no TLS
     assert response.status_code == 503
     message = response.get_json()["message"]
     assert message.startswith("the database takes no more connections (its limit, as the Heroku plan's"), message
     assert "too many connections for role" in message
+    assert heroku.status_code == 503
+    assert heroku.get_json()["message"] == FULL_WAY_OUT, "the way out, not the role's name"
 
 
 def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
