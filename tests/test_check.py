@@ -197,12 +197,52 @@ def test_two_heads_are_one_line_everywhere_until_make_merge_joins_them(tmp_path,
         assert readyz(url)[1]["revision"] == "aaaa1111aaaa", "that side alone"
 
 
-def test_models_ahead_of_the_migrations_fail_alembic_check(tmp_path, server_url):
-    ini = history_with(tmp_path, upto=SEED[2][0])  # cut before favorites: the models still declare them
+def alembic_check_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """Return what each alembic-check finding says, less the file, the rule and the way out they share."""
+    findings = [line.strip() for line in result.stderr.splitlines() if ": alembic-check: " in line]
+    way_out = ' Instead: write the revision for the difference: make revision m="..."'
+    assert all(line.endswith(way_out) for line in findings), findings
+    return [line.split(": alembic-check: ", 1)[1].removesuffix(way_out) for line in findings]
+
+
+def test_models_ahead_of_the_migrations_fail_alembic_check_with_a_line_per_difference(tmp_path, server_url):
+    ini = history_with(tmp_path, upto=SEED[1][0])  # cut before zoomlevel and favorites: the models still declare them
     result = check_history(ini, TEST_DATABASE_URL=server_url)
     assert result.returncode == 1
-    assert "alembic-check: `alembic check` failed: New upgrade operations detected: [('add_table'," in result.stderr
-    assert "make revision" in result.stderr
+    differences = alembic_check_lines(result)
+    assert "the models and the migrations differ: add table favorites." in differences
+    assert "the models and the migrations differ: add index ix_favorites_location_id on favorites (location_id)." in (
+        differences
+    )
+    assert (
+        "the models and the migrations differ: add column locations.zoomlevel INTEGER NOT NULL, server default 12."
+        in differences
+    )
+    assert "New upgrade operations detected" not in result.stderr, "Alembic's repr of its diffs is not shown"
+
+
+def test_a_revision_the_models_disagree_with_is_one_line_per_difference(tmp_path, server_url):
+    """Changed nullability, type and default of columns both have; an index and a table only the migrations have."""
+    disagree = """
+    op.alter_column("locations", "name", existing_type=sa.Text(), nullable=True)
+    op.alter_column("locations", "zoomlevel", type_=sa.BigInteger(), server_default=sa.text("5"))
+    op.create_index("ix_locations_name", "locations", ["name"])
+    op.create_table("stray", sa.Column("id", sa.BigInteger(), primary_key=True))
+    """
+    source = revision_source("d15a9ee0d15a", head(), "Disagree with the models", disagree)
+    ini = history_with(tmp_path, ("2099_06_01_d15a9ee0d15a_disagree_with_the_models.py", source))
+    result = check_history(ini, TEST_DATABASE_URL=server_url)
+    assert result.returncode == 1
+    assert sorted(alembic_check_lines(result)) == [
+        f"the models and the migrations differ: {line}."
+        for line in (
+            "drop index ix_locations_name on locations (name)",
+            "drop table stray",
+            "locations.name: NOT NULL in the models, nullable in the migrations",
+            "locations.zoomlevel: INTEGER in the models, BIGINT in the migrations",
+            "locations.zoomlevel: server default 12 in the models, server default 5 in the migrations",
+        )
+    ]
 
 
 def test_a_revision_that_fails_on_an_empty_database_is_named_with_its_error(tmp_path, server_url):
