@@ -6,11 +6,14 @@ autogenerates, as on two branches that git then merged: a merge revision
 joins them. Then the copy's own tests run: those that read the migration
 history, the models or the table list, and `make check`. The rest build
 their own histories on top of whatever head there is, or never look at
-the history; they are left out to keep `make test` fast.
+the history; they are left out to keep `make test` fast. The helper that
+makes the README's change finds Location by the table it maps, so it
+works on models the user has reordered or pared down too.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -19,11 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.postgres import scratch_database
-from tests.support.history import FIRST_MESSAGE, FIRST_SLUG, with_first_column
-
-pytestmark = pytest.mark.copies_the_suite
+from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, with_first_column
 
 HISTORY_TESTS = [
     "tests/test_migrations.py", "tests/test_health.py", "tests/test_local.py", "tests/test_accounts.py",
@@ -57,12 +59,14 @@ def autogenerate(project: Path, url: str, message: str) -> None:
     run(project, *alembic, "upgrade", "head", DATABASE_URL=url)
 
 
+@pytest.mark.copies_the_suite
 def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, server_url):
     project = copy_project(tmp_path / "project")
     models = project / "app" / "models.py"
+    noted = with_first_column(models.read_text())  # skipped here if the sample's Location is gone
     with scratch_database(server_url, "yours") as url:
         run(project, sys.executable, "-m", "alembic", "upgrade", "head", DATABASE_URL=url)
-        models.write_text(with_first_column(models.read_text()))
+        models.write_text(noted)
         autogenerate(project, url, FIRST_MESSAGE)
         models.write_text(models.read_text() + TAG_MODEL)
         autogenerate(project, url, "Add walkthrough_tag table")
@@ -86,3 +90,70 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     )  # fmt: skip
     summary = suite.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+
+
+# Models as a user may have left them, for where the README's column lands.
+HEADER = """from datetime import datetime
+
+from sqlalchemy import DateTime, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+"""
+ID = "id: Mapped[int] = mapped_column(primary_key=True)"
+CREATED_AT = "created_at: Mapped[datetime] = mapped_column(DateTime)"
+LABEL = ["", "def label(self) -> str:", "    return str(self.id)"]
+
+
+def mapped(name: str, table: str, *body: str) -> str:
+    """Return the source of a mapped class, as ruff formats it after the class before."""
+    lines = "".join(f"    {line}\n" if line else "\n" for line in (f'__tablename__ = "{table}"', "", *body))
+    return f"\n\nclass {name}(Base):\n{lines}"
+
+
+NOTE_LANDS_IN = {
+    "no-created-at-and-a-class-after": (
+        HEADER + mapped("Location", "locations", ID) + mapped("Favorite", "favorites", ID, CREATED_AT),
+        "Location",
+    ),
+    "last-after-a-class-with-created-at": (
+        HEADER + mapped("Account", "account", ID, CREATED_AT) + mapped("Location", "locations", ID),
+        "Location",
+    ),
+    "first-with-a-method-after-its-columns": (
+        HEADER + mapped("Location", "locations", ID, CREATED_AT, *LABEL) + mapped("Account", "account", ID, CREATED_AT),
+        "Location",
+    ),
+    "another-class-name": (
+        HEADER + mapped("Account", "account", ID, CREATED_AT) + mapped("Place", "locations", ID, *LABEL),
+        "Place",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOTE_LANDS_IN))
+def test_the_readme_column_lands_in_the_class_that_maps_locations_formatted(case):
+    """Whatever the user reordered or removed around it: not in the next class, and no ValueError."""
+    models, owner = NOTE_LANDS_IN[case]
+    noted = with_first_column(models)
+    holders = [
+        node.name
+        for node in ast.walk(ast.parse(noted))
+        if isinstance(node, ast.ClassDef)
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign) and ast.unparse(statement.target) == FIRST_COLUMN
+    ]
+    assert holders == [owner]
+    assert noted.replace(f"    {FIRST_COLUMN}: Mapped[str | None] = mapped_column(Text)\n", "", 1) == models
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--stdin-filename", "app/models.py"],
+        input=noted, cwd=PROJECT_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
+def test_models_that_map_no_locations_skip_the_readme_walkthrough():
+    with pytest.raises(pytest.skip.Exception, match=r"no class in app/models\.py maps the locations table"):
+        with_first_column(HEADER + mapped("Account", "account", ID, CREATED_AT))

@@ -7,12 +7,15 @@ never break them.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from app.migrations.history import PROJECT_ROOT, head_revision, script_directory
 
@@ -33,10 +36,44 @@ FIRST_MESSAGE = f"Add {FIRST_COLUMN} to locations"
 FIRST_SLUG = FIRST_MESSAGE.lower().replace(" ", "_")
 
 
+def locations_class(models: str) -> ast.ClassDef | None:
+    """Return the class of ``models`` (app/models.py's source) that maps the locations table, if one does."""
+    for node in ast.walk(ast.parse(models)):
+        if isinstance(node, ast.ClassDef) and "locations" in map(table_name, node.body):
+            return node
+    return None
+
+
+def table_name(statement: ast.stmt) -> object:
+    """Return the value ``statement`` gives ``__tablename__``, if it is that assignment."""
+    if isinstance(statement, ast.Assign):
+        targets, value = statement.targets, statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        targets, value = [statement.target], statement.value
+    else:
+        return None
+    named = any(isinstance(target, ast.Name) and target.id == "__tablename__" for target in targets)
+    return value.value if named and isinstance(value, ast.Constant) else None
+
+
 def with_first_column(models: str) -> str:
-    """Return the source of app/models.py with FIRST_COLUMN added to Location, before its created_at."""
-    at = models.index("    created_at", models.index("class Location(Base):"))
-    return models[:at] + f"    {FIRST_COLUMN}: Mapped[str | None] = mapped_column(Text)\n" + models[at:]
+    """Return the source of app/models.py with FIRST_COLUMN added to the class that maps locations.
+
+    The line goes after the last assignment in that class's body (its last
+    column, else its __tablename__), indented as that is: the class is found
+    by what it maps, not by where its text is, so a user's reordered classes or
+    removed columns do not move the line into another class. When no class
+    maps locations (the sample's models are gone), the README walkthrough
+    has nothing to add its column to: the calling test is skipped.
+    """
+    mapped = locations_class(models)
+    if mapped is None:
+        pytest.skip(f"no class in app/models.py maps the locations table, which {FIRST_MESSAGE!r} changes")
+    last = [statement for statement in mapped.body if isinstance(statement, ast.Assign | ast.AnnAssign)][-1]
+    lines = models.split("\n")
+    indent = lines[last.lineno - 1][: last.col_offset]
+    column = f"{indent}{FIRST_COLUMN}: Mapped[str | None] = mapped_column(Text)"
+    return "\n".join([*lines[: last.end_lineno], column, *lines[last.end_lineno :]])
 
 
 def head() -> str:
