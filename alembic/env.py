@@ -37,9 +37,10 @@ def refuse_empty_revision(
     upgrade_ops = directives[0].upgrade_ops
     if upgrade_ops is not None and upgrade_ops.is_empty():
         raise CommandError(
-            "autogenerate found no difference between app/models.py and the database, so no revision was "
-            "written (it compares tables, columns, types, defaults, indexes and foreign keys, not CHECK "
-            'constraints or enum values); for those, or a data migration, ask for an empty one: make revision m="..." '
+            "autogenerate found no difference between the models and the database, so no revision was "
+            "written. It sees the models app/models.py defines or imports (a model in a module of its own needs "
+            "an import there), and compares tables, columns, types, defaults, indexes and foreign keys, not CHECK "
+            'constraints or enum values; for those, or a data migration, ask for an empty one: make revision m="..." '
             "empty=1"
         )
 

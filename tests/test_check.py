@@ -271,6 +271,7 @@ def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, 
         assert refused.returncode != 0
         message = failure_line(refused)
         assert "no revision was written" in message and "empty=1" in message
+        assert "app/models.py defines or imports" in message, "a model app/models.py never imports is not seen"
         assert set(versions.iterdir()) == before
         allowed = subprocess.run(
             [*base, "-x", "empty=1", "revision", "--autogenerate", "-m", "Backfill colors"],
