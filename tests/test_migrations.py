@@ -68,7 +68,8 @@ def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(empty_db
 def test_downgrade_to_base_leaves_no_tables(empty_db):
     stops = [rev.revision for rev in revisions_oldest_first() if irreversible(rev)]
     if stops:
-        pytest.skip(f"the history cannot go back to base: {', '.join(stops)} declare IRREVERSIBLE")
+        declare = "declares" if len(stops) == 1 else "declare"
+        pytest.skip(f"the history cannot go back to base: {', '.join(stops)} {declare} IRREVERSIBLE")
     upgrade(empty_db, "head")
     assert user_tables(empty_db) == set(Base.metadata.tables)
     downgrade(empty_db, "base")
@@ -106,6 +107,8 @@ def test_a_downgrade_past_an_irreversible_revision_is_refused_before_it_reverts_
 
     assert alembic_cli(empty_db, "downgrade", "1eef1eef1eef", ini=ini).returncode == 0, "down to it is fine"
     assert version(empty_db) == "1eef1eef1eef"
+    at_it = failure_line(alembic_cli(empty_db, "downgrade", "-1", ini=ini))
+    assert "the database is still at 1eef1eef1eef. No downgrade goes below it; the way back" in at_it, at_it
 
 
 def test_location_written_before_zoomlevel_gets_zoom_12_from_the_zoomlevel_revision(empty_db):

@@ -284,10 +284,11 @@ def irreversible_message(on_the_way: list[Script], destination: str, current: st
     """Explain a downgrade refused before it began: it would pass a revision that declares IRREVERSIBLE."""
     newest = on_the_way[0]
     down_to = f"make downgrade to={newest.revision}" if local else f"heroku run alembic downgrade {newest.revision}"
+    limit = "No downgrade goes below it" if current == newest.revision else f"{down_to} goes down to it at most"
     return (
         f"downgrade to {destination} would revert revision {newest.revision} ({revision_message(newest)}), which is "
         f"irreversible: {irreversible(newest)}. Nothing was reverted; the database is still at "
-        f"{current or 'base (empty)'}. {down_to} goes down to it at most; the way back past it is {way_back(local)}"
+        f"{current or 'base (empty)'}. {limit}; the way back past it is {way_back(local)}"
     )
 
 
