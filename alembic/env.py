@@ -2,7 +2,6 @@
 
 from contextlib import suppress
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from alembic.operations.ops import MigrationScript
@@ -12,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import ConfigError, load_settings
 from app.migrations import history, safety
+from app.migrations.differences import COMPARE
 from app.models import Base
 
 config = context.config
@@ -20,10 +20,6 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-
-# Shared by online runs and autogenerate: compare column types and server
-# defaults too, so `alembic check` catches a changed default or type.
-COMPARE: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
 
 
 def refuse_empty_revision(

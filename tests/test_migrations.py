@@ -345,3 +345,25 @@ def test_constraints_that_share_a_first_column_get_names_of_their_own(empty_db):
             indexes = conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'ix_%'")).scalar()
             assert (unique, indexes) == (2, 2)
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_status_at_head_lists_what_differs_between_the_models_and_the_database(migrated_db):
+    """What alembic check cannot see: a database changed by hand, or by a revision edited after it ran."""
+
+    def status() -> list[str]:
+        said = subprocess.run(
+            [sys.executable, "-m", "app.migrations", "status"], cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": migrated_db}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert said.returncode == 0, said.stderr
+        return said.stdout.splitlines()
+
+    assert not [line for line in status() if "differ" in line], "at head, as the revisions made it: nothing"
+    table = Base.metadata.sorted_tables[0].name  # one of the models' tables, whichever they are
+    with unpooled(migrated_db) as engine, engine.begin() as conn:
+        conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN by_hand text'))
+        conn.execute(text("CREATE TABLE made_by_hand (id integer)"))
+    lines = status()
+    said = lines[lines.index(next(line for line in lines if line.startswith("The models and the database differ"))) :]
+    assert "make revision would write:" in said[0]
+    assert sorted(said[1:]) == [f"  drop column {table}.by_hand", "  drop table made_by_hand"]

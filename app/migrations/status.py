@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.config import Settings
+from app.migrations.differences import between_models_and
 from app.migrations.history import (
     PROJECT_ROOT,
     SchemaState,
@@ -41,9 +42,21 @@ def report(state: SchemaState, local: bool) -> list[str]:
     return lines
 
 
+def drift(found: list[str]) -> list[str]:
+    """Return the lines that list what differs between the models and a database at head (none: nothing)."""
+    if not found:
+        return []
+    return [
+        "The models and the database differ (a change to the models with no revision yet, a revision edited "
+        "after it was applied, or a change made by hand); make revision would write:",
+        *(f"  {line}" for line in found),
+    ]
+
+
 def run(settings: Settings) -> int:
-    """Print the status table; return the exit status."""
+    """Print the status table, and at head what differs between the models and the database; return 0."""
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
-    print("\n".join(report(state, settings.local)))
+        found = between_models_and(conn) if state.current else []
+    print("\n".join([*report(state, settings.local), *drift(found)]))
     return 0
