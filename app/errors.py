@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, UnprocessableEntity
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableEntity,
+)
 from werkzeug.wrappers import Response
 
 from app.db import get_engine
@@ -82,6 +88,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> Response:
         _rollback()
+        if isinstance(exc, NotFound) and exc.description == NotFound.description:  # no route, not a view's 404
+            exc.description = f"No route matches {request.path}: GET /openapi.json lists the API's."
         return error_response(exc)
 
     @app.errorhandler(OperationalError)

@@ -71,8 +71,9 @@ def test_a_chunked_body_over_64_kib_is_413_too_not_cut_and_parsed(client, me, co
     assert chunked(client, "/locations", small, **me.headers).status_code == 201, "within the limit it is read whole"
 
 
-def test_unknown_route_is_json_404(client):
-    assert_error(client.get("/no/such/thing"), 404)
+def test_unknown_route_is_json_404_that_says_where_the_routes_are(client):
+    error = assert_error(client.get("/no/such/thing"), 404)
+    assert error["message"] == "No route matches /no/such/thing: GET /openapi.json lists the API's."
 
 
 def test_wrong_method_is_json_405_with_allow(client):
