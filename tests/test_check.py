@@ -91,6 +91,31 @@ def test_a_revision_that_needs_a_database_for_its_sql_is_a_finding_and_the_rest_
     assert "0b0b0b0b0b0b  Backfill in batches: fails without a database" in result.stdout
 
 
+RENAMED_BY_AUTOGENERATE = """op.add_column("locations", sa.Column("zoom_level", sa.Integer(), nullable=True))
+op.drop_column("locations", "zoomlevel")"""
+
+
+def test_a_column_dropped_and_another_added_without_a_copy_is_a_finding_unless_copied_or_waived(tmp_path):
+    """Autogenerate's rename: the dropped column's values would be lost."""
+    for case in ("renamed", "copied", "waived"):
+        (tmp_path / case).mkdir()
+    result = check_history(unsafe_history(tmp_path / "renamed", RENAMED_BY_AUTOGENERATE), "--skip-alembic-check")
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if ": drop-and-add-column: " in line]
+    assert "it drops locations.zoomlevel and adds locations.zoom_level, copying nothing" in line
+    assert "new_column_name=" in line and "Instead: copy them before the drop" in line
+
+    copied = RENAMED_BY_AUTOGENERATE.replace(
+        "\nop.drop", '\nop.execute("UPDATE locations SET zoom_level = zoomlevel")\nop.drop'
+    )
+    result = check_history(unsafe_history(tmp_path / "copied", copied), "--skip-alembic-check")
+    assert "drop-and-add-column" not in result.stderr, result.stderr
+    waiver = "# squawk-waive: drop-and-add-column, ban-drop-column -- zoomlevel was never read; zoom_level is new"
+    result = check_history(unsafe_history(tmp_path / "waived", RENAMED_BY_AUTOGENERATE, waiver), "--skip-alembic-check")
+    assert "drop-and-add-column:" not in result.stderr, result.stderr
+    assert "(waives ban-drop-column, drop-and-add-column)" in result.stdout
+
+
 def test_a_waiver_with_a_reason_accepts_the_rule(tmp_path):
     code, rule = UNSAFE["dropped-column"]
     header = f"# squawk-waive: {rule} -- the app stopped reading zoomlevel two releases ago"
