@@ -29,6 +29,13 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed; the message is one line."""
 
 
+SECRET_KEY_MISSING = "SECRET_KEY is not set: it is required when APP_ENV=production (the default)"
+SECRET_KEY_WAY_OUT = (
+    "heroku config:set SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') on Heroku, "
+    "a line SECRET_KEY=... in .env locally"
+)
+
+
 def normalize_database_url(url: str) -> str:
     """Return ``url`` as a SQLAlchemy URL that uses psycopg2.
 
@@ -169,7 +176,7 @@ class Settings:
     def require_secret_key(self) -> Settings:
         """Return self, or fail: web signs with SECRET_KEY; migrations do not need it."""
         if not self.secret_key and self.environment == "production":
-            raise ConfigError("SECRET_KEY is not set: it is required when APP_ENV=production (the default)")
+            raise ConfigError(f"{SECRET_KEY_MISSING}; set one: {SECRET_KEY_WAY_OUT}")
         return self
 
 

@@ -197,7 +197,9 @@ def test_a_release_without_the_secret_key_web_needs_stops_before_it_migrates(emp
     assert (result.returncode, result.stderr) == (
         2,
         "release: SECRET_KEY is not set: it is required when APP_ENV=production (the default); "
-        "web could not start, so the release stops before it is deployed\n",
+        "web could not start, so the release stops before it is deployed. Set one: heroku config:set "
+        "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') on Heroku, "
+        "a line SECRET_KEY=... in .env locally\n",
     )
     assert version(empty_db) is None, "nothing was migrated"
 

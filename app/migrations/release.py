@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
 from tenacity.stop import stop_base
 
-from app.config import ConfigError, Settings
+from app.config import SECRET_KEY_MISSING, SECRET_KEY_WAY_OUT, ConfigError, Settings
 from app.migrations.history import SchemaState, alembic_config, schema_state
 from app.migrations.safety import db_error_reason, migration_engine
 
@@ -113,8 +113,11 @@ def run(settings: Settings) -> int:
     """Release: wait for the database, then migrate it to head; return the exit status."""
     try:
         settings.require_secret_key()
-    except ConfigError as exc:
-        raise ConfigError(f"{exc}; web could not start, so the release stops before it is deployed") from None
+    except ConfigError:
+        raise ConfigError(
+            f"{SECRET_KEY_MISSING}; web could not start, so the release stops before it is deployed. "
+            f"Set one: {SECRET_KEY_WAY_OUT}"
+        ) from None
     engine = migration_engine(settings)
     started = time.monotonic()
     state = wait_for_database(engine, settings.release_db_wait)
