@@ -226,6 +226,8 @@ EMAIL_DOMAIN_SPELLING = (
 # a@@example.com, a@example..com, ada@example.com. and invisible characters in
 # the name are refused, so they cannot make a second account for the same mailbox.
 _email_syntax = validate.Email(error=EMAIL_SHAPE)
+# What IDNA reads as the dot between labels besides "." itself (RFC 3490, section 3.1).
+IDNA_DOTS = "\u3002\uff0e\uff61"
 
 
 def _email_shape(address: str) -> None:
@@ -241,13 +243,16 @@ def _plainly_spelled(domain: str) -> bool:
     """Whether ``domain`` is one spelling only: IDNA would not map any character of it to another or to nothing.
 
     marshmallow's check passes a domain through IDNA, which drops a zero-width
-    space or a soft hyphen and maps fullwidth letters to ASCII: alice@exam\u200bple.com
-    and alice@\\uff45xample.com (a fullwidth e) are alice@example.com's mailbox, stored as other
+    space or a soft hyphen, maps fullwidth letters to ASCII and reads an
+    ideographic full stop as a dot: alice@exam\\u200bple.com, alice@\\uff45xample.com
+    and alice@example\\u3002com are alice@example.com's mailbox, stored as other
     strings, so a second account. (Case is not a second spelling: addresses
-    are stored lower-cased.)
+    are stored lower-cased. The joiners U+200C and U+200D are refused too,
+    though IDNA2008 allows them in some scripts' labels.)
     """
     invisible = any(stringprep.in_table_b1(c) or unicodedata.category(c) == "Cf" for c in domain)
-    return not invisible and unicodedata.normalize("NFKC", domain) == domain
+    dotted = any(c in IDNA_DOTS for c in domain)
+    return not invisible and not dotted and unicodedata.normalize("NFKC", domain) == domain
 
 
 class Email(Text):
@@ -266,7 +271,8 @@ class Email(Text):
         super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).lower()
+        # Composed (NFC), so bu\u0308cher.de, typed decomposed, is the bücher.de it shows as.
+        return unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs).lower())
 
 
 class Number(fields.Float):
