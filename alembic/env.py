@@ -56,7 +56,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
-        **COMPARE,
+        **COMPARE,  # what autogenerate compares and leaves out, make status included: app/migrations/differences.py
     )
     for statement in safety.session_settings_sql(settings):
         context.execute(statement)

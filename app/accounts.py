@@ -56,7 +56,9 @@ def taken_or_created(email: str, password_hash: str) -> ReturningInsert[int]:
     """Return the INSERT of a new account that returns its id, or no row when the email is taken.
 
     A taken email is not an error in the database: Postgres logs the whole
-    statement of an error, and this one holds the password's hash.
+    statement of an error, and this one holds the password's hash. The
+    conflict is the unique index on exactly (email): make it partial or on
+    lower(email) and say so here too, or every sign-up fails.
     """
     return (
         insert(Account)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
+from app.models import ZOOM_DEFAULT
 from devtools.docker import copy_project
 from devtools.postgres import scratch_database
 from tests.support.databases import failure_line, upgrade
@@ -240,8 +241,8 @@ def test_models_ahead_of_the_migrations_fail_alembic_check_with_a_line_per_diffe
         differences
     )
     assert (
-        "the models and the migrations differ: add column locations.zoomlevel INTEGER NOT NULL, server default 12."
-        in differences
+        "the models and the migrations differ: add column locations.zoomlevel INTEGER NOT NULL, "
+        f"server default {ZOOM_DEFAULT}." in differences
     )
     assert "New upgrade operations detected" not in result.stderr, "Alembic's repr of its diffs is not shown"
 
@@ -265,7 +266,7 @@ def test_a_revision_the_models_disagree_with_is_one_line_per_difference(tmp_path
             "drop table stray",
             "locations.name: NOT NULL in the models, nullable in the migrations",
             "locations.zoomlevel: INTEGER in the models, BIGINT in the migrations",
-            "locations.zoomlevel: server default 12 in the models, server default 5 in the migrations",
+            f"locations.zoomlevel: server default {ZOOM_DEFAULT} in the models, server default 5 in the migrations",
         )
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.migrations.constants import FULL_WAY_OUT
@@ -22,6 +23,11 @@ def test_readyz_is_200_at_head(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"database": "ok", "revision": head(), "head": head(), "pending": []}
+
+
+def without_tls(url: str) -> str:
+    """``url`` with sslmode=disable: on_heroku asks for TLS, which the suite's server does not serve."""
+    return make_url(url).update_query_dict({"sslmode": "disable"}).render_as_string(hide_password=False)
 
 
 def _client_for(url, **settings):
@@ -82,7 +88,7 @@ def test_readyz_says_a_database_at_its_connection_limit_is_full_not_silent(serve
     """As Heroku's plans do, a role limited to its connections: the next one is refused, and readyz says why."""
     with at_its_connection_limit(server_url) as url:
         response = _client_for(url).get("/readyz")
-        heroku = _client_for(f"{url}?sslmode=disable", on_heroku=True).get("/readyz")  # the suite's server: no TLS
+        heroku = _client_for(without_tls(url), on_heroku=True).get("/readyz")
     assert response.status_code == 503
     message = response.get_json()["message"]
     assert message.startswith("the database takes no more connections (its limit, as the Heroku plan's"), message
@@ -98,7 +104,7 @@ def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
         with unpooled(url) as engine, engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
         local = _client_for(url).get("/readyz")  # no DYNO: alembic by hand, make revision
-        heroku = _client_for(f"{url}?sslmode=disable", on_heroku=True).get("/readyz")  # the suite's server: no TLS
+        heroku = _client_for(without_tls(url), on_heroku=True).get("/readyz")
     for response in (local, heroku):
         assert response.status_code == 503
         body = response.get_json()

@@ -255,19 +255,23 @@ def test_the_sources_password_is_on_no_command_line_while_it_is_pulled(stack, he
         ["docker", "exec", heroku["name"], "psql", "-X", "-q", "-U", "u", "-d", "prod", "-c", held]
     )
     try:
+        deadline = time.monotonic() + 30
         while source_sql(heroku, "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock'") == "0":
+            assert holder.poll() is None and time.monotonic() < deadline, "the lock was never taken"
             time.sleep(0.05)
         with ThreadPoolExecutor(1) as pool:
             pulling = pool.submit(pull, stack, heroku, "confirm=1", f"from={url}")
             shown: set[str] = set()
             while not pulling.done():
-                shown.update(line for line in command_lines() if secret in line)
+                shown.update(line for line in command_lines() if "pg_dump" in line or secret in line)
                 time.sleep(0.02)
             result = pulling.result()
     finally:
         holder.wait(30)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert not shown, f"the password was on a command line: {shown}"
+    if not any("pg_dump" in line for line in shown):
+        pytest.skip("this machine's ps does not show the containers' processes (Docker Desktop, a remote engine)")
+    assert not [line for line in shown if secret in line], f"the password was on a command line: {shown}"
 
 
 def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, heroku, tmp_path):

@@ -259,6 +259,9 @@ def alembic_check(ini: Path) -> list[Finding]:
                 found = differences(alembic_config(ini, quiet=True))
         except CommandError as exc:  # not a difference: the database, or env.py, said no
             return [Finding(where, "alembic-check", f"`alembic check` failed: {exc}", "fix what it names")]
+        except Exception as exc:  # a comparison that broke: a finding, so the others are still listed
+            said = f"`alembic check` failed: {type(exc).__name__}: {exc}"
+            return [Finding(where, "alembic-check", said, "fix what it names")]
         advice = 'write the revision for the difference: make revision m="..."'
         return [
             Finding(where, "alembic-check", f"the models and the migrations differ: {line}.", advice) for line in found

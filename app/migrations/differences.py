@@ -18,8 +18,10 @@ from sqlalchemy import ClauseElement, ColumnClause, Connection
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.exc import CompileError
 
-# What autogenerate compares, for `make revision`, `alembic check` (alembic/env.py) and make status alike:
-# column types and server defaults too, so a changed default or type is a difference.
+# How autogenerate compares, for `make revision`, `alembic check` (alembic/env.py) and make status alike:
+# column types and server defaults too, so a changed default or type is a difference. Whatever else
+# tells it what to compare goes here as well, for all three: an include_object that leaves out a
+# table something else manages (PostGIS's spatial_ref_sys), include_schemas, a compare_type of your own.
 COMPARE: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
 # How types and defaults are spelled: as Postgres, which the migrations run on, spells them.
 POSTGRES = PGDialect()  # type: ignore[no-untyped-call]

@@ -43,9 +43,7 @@ def report(state: SchemaState, local: bool) -> list[str]:
 
 
 def drift(found: list[str]) -> list[str]:
-    """Return the lines that list what differs between the models and a database at head (none: nothing)."""
-    if not found:
-        return []
+    """Return the lines that list what differs between the models and a database at head."""
     return [
         "The models and the database differ (a change to the models with no revision yet, a revision edited "
         "after it was applied, or a change made by hand); make revision would write:",
@@ -54,9 +52,20 @@ def drift(found: list[str]) -> list[str]:
 
 
 def run(settings: Settings) -> int:
-    """Print the status table, and at head what differs between the models and the database; return 0."""
+    """Print the status table; locally, at head, what differs between the models and the database; return 0.
+
+    Only locally: comparing server defaults runs their expressions on the
+    database, which is not for production's.
+    """
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
-        found = between_models_and(conn) if state.current else []
-    print("\n".join([*report(state, settings.local), *drift(found)]))
+        print("\n".join(report(state, settings.local)), flush=True)
+        if state.current and settings.local:
+            try:
+                found = between_models_and(conn)
+            except Exception as exc:  # what the comparison met is said, as the table above was
+                print(f"The models could not be compared with the database: {type(exc).__name__}: {exc}")
+                return 0
+            if found:
+                print("\n".join(drift(found)))
     return 0
