@@ -10,7 +10,7 @@ import pytest
 
 from app import validation
 from app.errors import ValidationError
-from tests.support.api import assert_error, save_location, sign_up
+from tests.support.api import assert_error, operations_that_need_a_token, save_location, sign_up
 
 
 @pytest.fixture
@@ -80,20 +80,6 @@ def test_wrong_method_is_json_405_with_allow(client):
     response = client.delete("/accounts")
     assert_error(response, 405)
     assert "POST" in response.headers["Allow"]
-
-
-def operations_that_need_a_token(client) -> list[tuple[str, str]]:
-    """(method, URL) of every operation the OpenAPI document says needs a token, yours included; ids are 1."""
-    paths = client.get("/openapi.json").get_json()["paths"]
-    needed = [
-        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
-        for path, operations in paths.items()
-        for method, operation in operations.items()
-        if isinstance(operation, dict) and operation.get("security")  # not the path's own "parameters"
-    ]
-    if not needed:
-        pytest.skip("no operation needs a token")
-    return needed
 
 
 MISSING = "Authorization header is missing; send 'Authorization: Bearer <token>'."
