@@ -9,7 +9,7 @@ connects afresh.
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
@@ -58,7 +58,8 @@ def error_response(exc: HTTPException) -> Response:
     if field is not None:
         body["field"] = field
     response = exc.get_response()
-    response.set_data(current_app.json.dumps({"error": body}))
+    answer = cast(Response, current_app.json.response({"error": body}))  # written as every other answer is
+    response.set_data(answer.get_data())
     response.mimetype = "application/json"
     return response
 
