@@ -131,7 +131,11 @@ def json_object() -> dict[str, Any]:
     try:
         data = json.loads(raw, object_pairs_hook=_unique_keys, parse_int=_integer)
     except (ValueError, RecursionError) as exc:
-        abort(400, description=f"Request body is not valid JSON: {_short(exc)}")
+        sent_as = request.mimetype
+        # A form post or a file, sent as what it is: say that JSON is asked for (any Content-Type is
+        # accepted with a JSON body; curl -d labels JSON as a form).
+        hint = f" (it was sent as {sent_as}; send a JSON object)" if sent_as and "json" not in sent_as else ""
+        abort(400, description=f"Request body is not valid JSON: {_short(exc)}{hint}")
     if not isinstance(data, dict):
         abort(400, description=f"Request body must be a JSON object, not {_json_type(data)}.")
     return data

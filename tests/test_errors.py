@@ -39,6 +39,16 @@ def test_malformed_or_non_object_json_is_400(client, me, counts, raw, contains):
     assert counts() == before
 
 
+def test_a_form_post_is_400_saying_json_is_asked_for_and_json_under_any_content_type_is_read(client, counts):
+    form = client.post("/accounts", data={"email": "a@example.com", "password": "long enough"})
+    message = assert_error(form, 400)["message"]
+    assert message.endswith("(it was sent as application/x-www-form-urlencoded; send a JSON object)"), message
+    assert counts()["account"] == 0
+    # curl -d labels a JSON body as a form: it is read all the same.
+    body = '{"email": "a@example.com", "password": "long enough"}'
+    assert client.post("/accounts", data=body, content_type="application/x-www-form-urlencoded").status_code == 201
+
+
 def test_malformed_json_on_sign_up_is_400(client, counts):
     assert_error(client.post("/accounts", data="{", content_type="application/json"), 400)
     assert counts()["account"] == 0
