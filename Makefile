@@ -172,10 +172,10 @@ drifted-dynos = [ ! -f $(WEB_SYNCED) ] || for dyno in $$($(COMPOSE) ps --all --q
 
 # make up stops live reload first; when it fails, saves no longer reach a
 # web that still runs from before, and the user is told so.
-up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds" >&2; exit 1; }
+up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds (or make watch)" >&2; exit 1; }
 
 # One command at a time changes a checkout's stack or database (up, down,
-# scale, db-snapshot, db-restore, db-reset, db-pull, db-upgrade): another
+# scale, debug, db-snapshot, db-restore, db-reset, db-pull, db-upgrade): another
 # one waits its turn (make up: before it stops live reload, which the first
 # may be starting).
 %-turn:
@@ -605,7 +605,7 @@ debuggable: compose
 	@$(HOST_PYTHON) bin/doctor ports WEB_DIRECT_PORT
 
 .PHONY: debug
-debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
+debug: terminal debug-turn debuggable image db-up unwatch ## Run one web dyno in the foreground for breakpoint(), also on 127.0.0.1:WEB_DIRECT_PORT; Ctrl-C ends it
 	@echo "==> stopping web; running web.1 in the foreground: one worker, one thread, no timeout"
 	@echo "    through the router: http://127.0.0.1:$(WEB_PORT) (its 30 s timeout applies); straight to the dyno: http://127.0.0.1:$(WEB_DIRECT_PORT)"
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
@@ -614,7 +614,9 @@ debug: terminal debuggable image db-up unwatch ## Run one web dyno in the foregr
 	@project="$$($(compose-project))"; \
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
-	echo "==> starting web again"; $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
+	echo "==> starting web again, on an image with what you saved while debugging"; \
+	$(COMPOSE) build --quiet web || echo "==> the image did not build (above): web runs the one from before make debug" >&2; \
+	$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
 	@$(wait-routed)
 	$(start-watch)
 
