@@ -88,6 +88,10 @@ WEB_SYNCED := .run/web-synced
 # recorded pid when only that is killed; after a crash or a reboot the pid
 # may name another program by now, which must be left alone.
 watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch ' >/dev/null 2>&1; }
+# Whether web was started with live reload, whatever .env says now (WEB_RELOAD=0 make up starts it
+# without): gunicorn reloads what the watcher copies in only then. True when no dyno runs.
+web-reloads = { id="$$($(COMPOSE) ps -q web | head -n 1)"; [ -z "$$id" ] || \
+	docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$$id" | grep -qx 'WEB_RELOAD=1'; }
 # The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
 compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'
 # A shell test for whether a Docker engine answers.
@@ -336,6 +340,7 @@ endef
 
 .PHONY: watch
 watch: compose ## Start live reload again (make up starts it; a failed make up leaves it off)
+	@$(web-reloads) || { echo "error: web was started without live reload (WEB_RELOAD=0), so it would not load what the watcher copies in: make up starts it with live reload" >&2; exit 1; }
 	$(start-watch)
 
 .PHONY: unwatch
@@ -371,6 +376,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 	@# A reader that has all it wanted (make ps | head) is no failure: the line goes nowhere, quietly.
 	@trap '' PIPE; { if [ "$(WEB_RELOAD)" != 1 ]; then echo "live reload: off (WEB_RELOAD=$(WEB_RELOAD))"; \
 	elif $(watching); then echo "live reload: on (pid $$(cat $(WATCH_PID)), log: $(WATCH_LOG))"; \
+	elif ! $(web-reloads); then echo "live reload: off (web was started with WEB_RELOAD=0: make up turns it on)"; \
 	else echo "live reload: off until make up succeeds (or make watch)"; fi; } 2>/dev/null || :
 
 .PHONY: scale

@@ -169,6 +169,12 @@ def test_with_live_reload_off_web_runs_its_image_and_only_a_migration_deploys_a_
         assert stack.container_id() not in ("", web), "web runs the image the migration ran with"
         assert stack.api("GET", "/healthz") == (200, {"status": "deployed"})
         assert stack.api("GET", "/readyz")[0] == 200
+
+        # WEB_RELOAD=1 in .env again (as after WEB_RELOAD=0 make up): web still runs without it.
+        env_file.write_text(settings)
+        watch = stack.make("watch")
+        assert watch.returncode != 0 and "error: web was started without live reload" in watch.stderr, watch.stderr
+        assert "live reload: off (web was started with WEB_RELOAD=0: make up turns it on)" in stack.make("ps").stdout
     finally:
         env_file.write_text(settings)
         stack.write(health, original)
