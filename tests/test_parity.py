@@ -207,6 +207,20 @@ def test_bin_proc_refuses_an_unknown_type(tmp_path):
     assert result.returncode == 2 and "usage" in result.stderr
 
 
+@pytest.mark.parametrize("workers", ["abc", "2.5", "0", "-1"])
+def test_bin_proc_refuses_web_concurrency_gunicorn_would_crash_on_in_one_line(tmp_path, workers):
+    """gunicorn parses WEB_CONCURRENCY as it is imported, before gunicorn.conf.py could say a word."""
+    result = run_proc(tmp_path, "web: echo started\n", "web", WEB_CONCURRENCY=workers)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: WEB_CONCURRENCY must be a whole number of 1 or more, got '{workers}'\n"
+
+
+@pytest.mark.parametrize("workers", ["3", " 3 ", ""])  # empty is unset: gunicorn.conf.py's default
+def test_bin_proc_starts_web_with_a_whole_number_of_workers(tmp_path, workers):
+    result = run_proc(tmp_path, "web: echo started\n", "web", WEB_CONCURRENCY=workers)
+    assert (result.returncode, result.stdout) == (0, "started\n"), result.stderr
+
+
 def load_gunicorn_config(**env: str):
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", PROJECT_ROOT / "gunicorn.conf.py")
     module = importlib.util.module_from_spec(spec)
