@@ -128,5 +128,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
         _rollback()
-        app.logger.exception("unhandled error")
+        # The request's id, as the router's line and the access line carry it: one id finds all three.
+        said = f"unhandled error: {request.method} {request.path} request_id={request.headers.get('X-Request-Id', '-')}"
+        app.logger.exception(said)
         return error_response(InternalServerError(description="The server hit an unexpected error."))

@@ -10,6 +10,7 @@ import pytest
 
 from app import validation
 from app.errors import ValidationError
+from tests.conftest import app_on
 from tests.support.api import assert_error, operations_that_need_a_token, save_location, sign_up
 
 
@@ -174,3 +175,13 @@ def test_a_field_with_a_data_key_is_named_by_it_in_every_error(app, body, field,
     assert (refused.value.field, refused.value.description) == (field, f"{field}: {message}")
     with app.test_request_context(method="POST", json={"name": "a", "zoomlevel": 3}):
         assert validation.load(Renamed()) == {"name": "a", "zoom_level": 3}
+
+
+def test_an_unexpected_error_is_logged_with_its_request_and_the_id_the_router_gave_it(migrated_db, caplog):
+    with app_on(migrated_db) as app:
+        app.add_url_rule("/suite-boom", "suite_boom", lambda: 1 / 0)
+        response = app.test_client().get("/suite-boom", headers={"X-Request-Id": "a" * 20})
+    assert_error(response, 500)
+    [record] = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+    assert record.getMessage() == f"unhandled error: GET /suite-boom request_id={'a' * 20}"
+    assert record.exc_info is not None, "with its traceback"
