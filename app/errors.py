@@ -64,6 +64,11 @@ def error_response(exc: HTTPException) -> Response:
     return response
 
 
+def this_request() -> str:
+    """Return "GET /path request_id=..." for a log line: the id the router's and the access log's lines carry."""
+    return f"{request.method} {request.path} request_id={request.headers.get('X-Request-Id', '-')}"
+
+
 def _rollback() -> None:
     session = g.get("db_session")
     if session is not None:
@@ -99,15 +104,13 @@ def register_error_handlers(app: Flask) -> None:
         _rollback()
         if getattr(getattr(exc, "orig", None), "pgcode", None) == QUERY_CANCELED:
             return handle_statement_timeout(exc)
-        app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, db_error_reason(exc))
+        app.logger.warning("database unavailable: %s: %s", this_request(), db_error_reason(exc))
         return error_response(unavailable("The database is unavailable; retry shortly."))
 
     def handle_statement_timeout(exc: SQLAlchemyError) -> Response:
         """A statement past DB_STATEMENT_TIMEOUT: cancelled and rolled back, before the router's 30 s ran out."""
         timeout = app.extensions["settings"].db_statement_timeout
-        app.logger.warning(
-            "statement timeout (%s): %s %s: %s", timeout, request.method, request.path, db_error_reason(exc)
-        )
+        app.logger.warning("statement timeout (%s): %s: %s", timeout, this_request(), db_error_reason(exc))
         return error_response(
             unavailable(
                 f"The database did not finish this request within {timeout} "
@@ -122,13 +125,11 @@ def register_error_handlers(app: Flask) -> None:
         said = _schema_mismatch() if getattr(exc.orig, "pgcode", None) in MISSING_FROM_SCHEMA else None
         if said is None:
             return handle_unexpected(exc)
-        app.logger.warning("schema not at this code's head: %s %s: %s", request.method, request.path, said)
+        app.logger.warning("schema not at this code's head: %s: %s", this_request(), said)
         return error_response(unavailable(f"The database does not match this code: {said}"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
         _rollback()
-        # The request's id, as the router's line and the access line carry it: one id finds all three.
-        said = f"unhandled error: {request.method} {request.path} request_id={request.headers.get('X-Request-Id', '-')}"
-        app.logger.exception(said)
+        app.logger.exception("unhandled error: %s", this_request())
         return error_response(InternalServerError(description="The server hit an unexpected error."))
