@@ -68,7 +68,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run migrations against DATABASE_URL: locked, time-bounded, one transaction per revision."""
     try:
-        settings = load_settings()
+        # Alembic run in-process may name its database (make check's scratch one) rather than DATABASE_URL.
+        given = config.attributes.get("database_url")
+        settings = load_settings(database_url=given) if given else load_settings()
     except ConfigError as exc:  # one line (alembic's FAILED: ...), not a traceback
         raise CommandError(str(exc)) from None
     connectable = safety.migration_engine(settings)

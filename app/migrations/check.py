@@ -23,8 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,20 +223,6 @@ def differences(config: Config) -> list[str]:
     return []
 
 
-@contextmanager
-def database_url(url: str) -> Iterator[None]:
-    """Point DATABASE_URL at ``url`` while Alembic runs in-process: env.py reads it as the app does."""
-    before = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["DATABASE_URL"]
-        else:
-            os.environ["DATABASE_URL"] = before
-
-
 def alembic_check(ini: Path) -> list[Finding]:
     """Run the real `alembic check` against a database migrated to head: a finding per difference."""
     from devtools.postgres import running_postgres, scratch_database
@@ -255,8 +239,9 @@ def alembic_check(ini: Path) -> list[Finding]:
         if upgrade.returncode != 0:
             return [Finding(where, "alembic-check", *upgrade_failure(upgrade))]
         try:
-            with database_url(url):
-                found = differences(alembic_config(ini, quiet=True))
+            config = alembic_config(ini, quiet=True)
+            config.attributes["database_url"] = url  # env.py's, in place of DATABASE_URL
+            found = differences(config)
         except CommandError as exc:  # not a difference: the database, or env.py, said no
             return [Finding(where, "alembic-check", f"`alembic check` failed: {exc}", "fix what it names")]
         except Exception as exc:  # a comparison that broke: a finding, so the others are still listed
