@@ -182,19 +182,23 @@ def log_schema_state(app, log):
 
 
 def post_worker_init(worker):
-    """Have the first worker log the schema state, in a thread, so serving never waits for it."""
-    if worker.age == 1 and hasattr(worker.wsgi, "extensions"):
+    """Have the first worker (and the first after a live reload) log the schema state, in a thread, so
+    serving never waits for it."""
+    first = worker.age in (1, getattr(worker, "first_after_reload", 0))
+    if first and hasattr(worker.wsgi, "extensions"):
         threading.Thread(target=log_schema_state, args=(worker.wsgi, worker.log), daemon=True).start()
 
 
 def post_fork(server, worker):
-    """Drop pooled connections inherited from the master; each worker opens its own."""
+    """Drop pooled connections inherited from the master (each worker opens its own); under live reload,
+    let the worker load the app whatever it raises, and know whether it is the first after a reload."""
     app = server.app.callable
     engine = getattr(app, "extensions", {}).get("db.engine")
     if engine is not None:
         engine.dispose(close=False)
     if RELOAD:
         survive_load_errors(worker)
+        worker.first_after_reload = getattr(server, "first_age_after_reload", 0)
 
 
 def worker_exit(server, worker):
@@ -362,9 +366,16 @@ class CodeWatcher:
         self.restart()
 
 
+def reload_workers(server) -> None:
+    """Restart the workers with gunicorn's SIGHUP; the first new one logs the schema state, so a saved
+    revision is in make logs. Kept on the master, as this file is run afresh on each reload."""
+    server.first_age_after_reload = server.worker_age + 1
+    os.kill(server.pid, signal.SIGHUP)
+
+
 def watch_code(server, interval: float = 0.05):
-    """Look at the watched files every ``interval`` s; restart the workers with gunicorn's SIGHUP."""
-    watcher, failed = CodeWatcher(server.log, lambda: os.kill(server.pid, signal.SIGHUP)), None
+    """Look at the watched files every ``interval`` s; restart the workers when they changed."""
+    watcher, failed = CodeWatcher(server.log, lambda: reload_workers(server)), None
     while True:
         time.sleep(interval)
         try:

@@ -186,6 +186,8 @@ def test_revisions_added_and_deleted_as_on_a_branch_switch_reach_the_running_web
     new.write_text(revision_source("b4a4c4b4a4c4", head(), "Add branch work", "pass"))
     try:
         assert poll(lambda: stack.api("GET", "/readyz")[1].get("head") == "b4a4c4b4a4c4", 30)
+        # Said in make logs too, by the first worker of the reload.
+        assert poll(lambda: "1 pending: b4a4c4b4a4c4" in stack.logs(), 30), stack.logs()[-2000:]
     finally:
         new.unlink()
     assert poll(lambda: stack.api("GET", "/readyz")[1].get("head") == head(), 30), "the deleted file is gone from web"
