@@ -162,8 +162,9 @@ if os.environ.get("DYNO") == "web":
 control_socket_disable = True
 
 
-def log_schema_state(app, log):
-    """Log where the database schema stands, naming pending revisions; never stop the process for it."""
+def log_schema_state(app, log, only_if_behind: bool = False):
+    """Log where the database schema stands, naming pending revisions (``only_if_behind``: unless it is at
+    head); never stop the process for it."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.migrations.history import HistoryError, schema_state
@@ -178,7 +179,8 @@ def log_schema_state(app, log):
     except SQLAlchemyError as exc:
         log.warning("database unavailable at start-up: %s", db_error_reason(exc))
         return
-    (log.info if state.current else log.warning)(state.summary(app.extensions["settings"].local))
+    if not (state.current and only_if_behind):
+        (log.info if state.current else log.warning)(state.summary(app.extensions["settings"].local))
 
 
 def post_worker_init(worker):
@@ -186,7 +188,8 @@ def post_worker_init(worker):
     serving never waits for it."""
     first = worker.age in (1, getattr(worker, "first_after_reload", 0))
     if first and hasattr(worker.wsgi, "extensions"):
-        threading.Thread(target=log_schema_state, args=(worker.wsgi, worker.log), daemon=True).start()
+        args = (worker.wsgi, worker.log, worker.age != 1)  # after a reload, only a schema that is not at head
+        threading.Thread(target=log_schema_state, args=args, daemon=True).start()
 
 
 def post_fork(server, worker):
