@@ -230,8 +230,15 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         where = f"{shown(exc.filename)}:{exc.lineno}" if exc.filename else "?"
         return f"{where}: {type(exc).__name__}: {exc.msg}"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(PROJECT_ROOT))]
+    # The project's own lines, not this file's: its hooks only call into the app.
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename.startswith(str(PROJECT_ROOT)) and Path(f.filename).resolve() != Path(__file__).resolve()
+    ]
     where = f"{shown(frames[-1].filename)}:{frames[-1].lineno}: " if frames else ""
+    if not frames and type(exc).__name__ == "AppImportError":  # gunicorn finds no app where the Procfile says
+        where = "Procfile (web's app): "
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"{where}{type(exc).__name__}: {message}"
 

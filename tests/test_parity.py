@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import json
@@ -9,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import pytest
 import yaml
@@ -318,6 +320,19 @@ def test_live_reload_says_a_compile_error_once_and_restarts_once_it_compiles(tmp
     view.write_text("answer = 2\n")
     watcher.check()
     assert said.lines[2] == "reload: app/view.py changed; restarting the workers" and restarts == [1]
+
+
+def test_an_app_the_procfile_names_wrongly_is_blamed_on_the_procfile(tmp_path, monkeypatch):
+    """Not on gunicorn.conf.py, whose hook only called gunicorn's import of it."""
+    from gunicorn.util import import_app
+
+    conf = load_gunicorn_config(WEB_RELOAD="1")
+    monkeypatch.setattr(conf, "PROJECT_ROOT", tmp_path)  # gunicorn's own files are none of the project's
+    worker = types.SimpleNamespace(log=Said(), load_wsgi=functools.partial(import_app, "app:create_ap()"))
+    conf.survive_load_errors(worker)
+    worker.load_wsgi()
+    [line] = worker.log.lines
+    assert line.startswith("reload: the app failed to load: Procfile (web's app): AppImportError: "), line
 
 
 def test_gunicorn_accepts_the_config(tmp_path):
