@@ -539,7 +539,7 @@ revision: revision-message $(STAMP) $(if $(revision-empty),,db-up) ## Autogenera
 	@echo "==> $(if $(revision-empty),write its upgrade() and downgrade(),read the new revision (autogenerate is a draft)), then make check and make migrate"
 
 .PHONY: status
-status: image db-up ## Show the current revision and the pending ones
+status: image db-up ## Show the current revision, the pending ones and, at head, what differs from the models
 	@$(RUN) web python -m app.migrations status
 
 .PHONY: seed
