@@ -621,7 +621,7 @@ debug: terminal debug-turn debuggable image db-up unwatch ## Run one web dyno in
 	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again, on an image with what you saved while debugging"; \
-	$(COMPOSE) build --quiet web || echo "==> the image did not build (above): web runs the one from before make debug" >&2; \
+	( $(build-web) ) || echo "==> web runs the image from before make debug" >&2; \
 	$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build web
 	@$(wait-routed)
 	$(start-watch)
