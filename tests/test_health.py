@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.migrations.constants import FULL_WAY_OUT
 from devtools.postgres import scratch_database
 from tests.support.api import assert_error, sign_up
-from tests.support.databases import at_its_connection_limit, unpooled, upgrade, version
+from tests.support.databases import at_its_connection_limit, unpooled, upgrade, version, without_tls
 from tests.support.history import SEED, after, head, parents
 
 
@@ -23,11 +22,6 @@ def test_readyz_is_200_at_head(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"database": "ok", "revision": head(), "head": head(), "pending": []}
-
-
-def without_tls(url: str) -> str:
-    """``url`` with sslmode=disable: on_heroku asks for TLS, which the suite's server does not serve."""
-    return make_url(url).update_query_dict({"sslmode": "disable"}).render_as_string(hide_password=False)
 
 
 def _client_for(url, **settings):

@@ -25,6 +25,7 @@ from tests.support.databases import (
     upgrade,
     user_tables,
     version,
+    without_tls,
 )
 from tests.support.history import (
     SEED,
@@ -210,8 +211,7 @@ def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_
     with unpooled(empty_db) as engine, engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
     cli = [sys.executable, "-m", "app.migrations", "release"]
-    # With DYNO set the app asks for TLS, which the suite's server has not: the URL says so itself.
-    base = {**os.environ, "DATABASE_URL": f"{empty_db}?sslmode=disable", "SECRET_KEY": "test-secret"}
+    base = {**os.environ, "DATABASE_URL": without_tls(empty_db), "SECRET_KEY": "test-secret"}
     base = {k: v for k, v in base.items() if k not in ("LOCAL_STACK", "DYNO")}
     for local_env in ({}, {"DYNO": "release.1", "LOCAL_STACK": "1"}):  # on the host; in Compose
         local = subprocess.run(cli, env={**base, **local_env}, capture_output=True, text=True)
@@ -370,10 +370,5 @@ def test_status_at_head_lists_what_differs_between_the_models_and_the_database(m
     assert "make revision would write:" in said[0]
     assert sorted(said[1:]) == [f"  drop column {table}.by_hand", "  drop table made_by_hand"]
     # On Heroku (DYNO, no LOCAL_STACK) it compares nothing: that would run the defaults' SQL on production.
-    on_heroku = status(
-        DYNO="run.1",
-        DATABASE_URL=make_url(migrated_db)
-        .update_query_dict({"sslmode": "disable"})
-        .render_as_string(hide_password=False),
-    )
+    on_heroku = status(DYNO="run.1", DATABASE_URL=without_tls(migrated_db))
     assert on_heroku[-1].startswith("Pending: 0"), on_heroku

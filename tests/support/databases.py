@@ -53,6 +53,11 @@ def at_its_connection_limit(url: str) -> Iterator[str]:
             conn.commit()
 
 
+def without_tls(url: str) -> str:
+    """``url`` with sslmode=disable: with DYNO set the app asks for TLS, which the suite's server does not serve."""
+    return make_url(url).update_query_dict({"sslmode": "disable"}).render_as_string(hide_password=False)
+
+
 def alembic_cli(url: str, *args: str, ini: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real ``alembic`` command line from the project root against ``url`` (``-c ini`` if given)."""
     config = ["-c", str(ini)] if ini else []
