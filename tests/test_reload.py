@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from contextlib import suppress
 from pathlib import Path
 
 import pexpect
@@ -72,8 +73,14 @@ def make_logs(stack, marker: str, timeout: float = 30, linger: float = 1) -> lis
             poll(lambda: any(marker in line for line in list(lines)), timeout)
             time.sleep(linger)  # room for the same line to come twice
         finally:
+            # A Compose plugin signalled as it starts can miss the SIGTERM and
+            # hold the pipe open: then the rest of the group gets SIGKILL.
             os.killpg(process.pid, signal.SIGTERM)
-            reader.join(10)
+            reader.join(5)
+            if reader.is_alive():
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                reader.join(10)
     return lines
 
 
