@@ -8,7 +8,8 @@ reference: .dockerignore file" describes them): a line starting with ``#``
 is a comment; a line is cleaned as a path, without a leading ``/``; ``*``
 and ``?`` stay within a directory, ``**`` spans any number of them; ``!``
 makes an exception; and the last rule that matches a path, or a directory
-above it, decides. A suite test compares the result with `docker build`.
+above it, decides. A suite test compares the result with what a build
+through Compose puts in the image.
 
 Standard library only, like the scripts beside it.
 """
@@ -50,27 +51,51 @@ def parse(text: str) -> Rules:
 
 
 def _regex(pattern: str) -> str:
-    """Translate one cleaned pattern into a regular expression, character by character as Docker does."""
-    out, i = [], 0
+    """Translate one cleaned pattern into a regular expression, character by character as Docker does.
+
+    Docker compares a pattern with no wildcard, one that only ends in ``**``
+    and one that only starts with it as strings (equal, prefix, suffix), and
+    translates the rest into a regular expression: so ``q^z`` is the file
+    ``q^z``, while ``q^z*`` matches nothing (``^`` is an anchor there).
+    """
+    out, kind, i = [], "exact", 0
     while i < len(pattern):
-        char = pattern[i]
+        start, char = i, pattern[i]
         i += 1
         if char == "*" and pattern[i : i + 1] == "*":  # "**": any number of directories
             i += 1
             if pattern[i : i + 1] == "/":
                 i += 1
-            out.append(".*" if i == len(pattern) else "(.*/)?")
-        elif char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
+            if i < len(pattern):
+                out.append("(.*/)?")
+                kind = "regex"
+            elif kind == "exact":
+                kind = "prefix"
+            else:
+                out.append(".*")
+                kind = "regex"
+            if start == 0:
+                kind = "suffix"
+        elif char in "*?[]":
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(char, char))  # "[" and "]" pass through, as in Docker's
+            kind = "regex"
         elif char in _LITERAL:
             out.append("\\" + char)
-        elif char == "\\":  # the next character as it is; a trailing one stays
-            out.append(re.escape(pattern[i]) if i < len(pattern) else "\\\\")
+        elif char == "\\" and i < len(pattern):  # the next character as it is
+            out.append(re.escape(pattern[i]))
             i += 1
-        else:  # "[", "]" and the rest pass through, as in Docker's translation
+            kind = "regex"
+        elif char == "\\":  # a trailing one stays
+            out.append("\\\\")
+        else:  # the rest passes through, "^" included, as in Docker's translation
             out.append(char)
+    if kind == "exact":
+        return re.escape(pattern)
+    if kind == "prefix":
+        return re.escape(pattern[:-2]) + ".*"
+    if kind == "suffix":  # "**/x" is also "x" itself
+        suffix = pattern[2:]
+        return ".*" + re.escape(suffix) + ("|" + re.escape(suffix[1:]) if suffix.startswith("/") else "")
     return "".join(out)
 
 
