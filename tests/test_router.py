@@ -373,6 +373,35 @@ def test_make_up_with_fewer_dynos_in_env_and_a_changed_setting_leaves_web_1(stac
         stack.make("scale", "web=1")
 
 
+def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_kill(stack):
+    """Log lines reach stdout in batches (compose/router/log-lines.lua): none is lost when the router stops.
+
+    A request still being sent when the router is told to stop is served,
+    and logged; the router then exits by itself, well before Docker's SIGKILL.
+    """
+    marker = f"stopping-{uuid.uuid4().hex}"
+    body = b'{"email": "late@example.com", "password": "a long password"}'
+    client = socket.create_connection(("127.0.0.1", int(stack.port)), timeout=30)
+    try:
+        head = f"POST /tokens HTTP/1.1\r\nHost: late\r\nX-Request-Id: {marker}\r\nContent-Length: {len(body)}\r\n"
+        client.sendall(head.encode() + b"Content-Type: application/json\r\n\r\n" + body[:10])
+        started = time.monotonic()
+        stopping = subprocess.Popen(["docker", "compose", "stop", "--timeout", "30", "router"], cwd=stack.directory,
+                                    env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(1)
+        client.sendall(body[10:])
+        answer = client.recv(4096).decode()
+        assert stopping.wait(40) == 0
+        took = time.monotonic() - started
+    finally:
+        client.close()
+        stack.compose("start", "router")
+    assert answer.startswith("HTTP/1.1 401 "), answer
+    assert took < 10, f"the router took {took:.1f} s to stop (Docker kills it at 30 s)"
+    lines = [line for line in stack.logs("router").splitlines() if marker in line]
+    assert len(lines) == 1 and " method=POST " in lines[0] and " status=401 " in lines[0], lines
+
+
 def test_make_down_lets_requests_in_flight_finish(stack):
     credentials = {"email": "inflight@example.com", "password": "a long password"}
     assert stack.api("POST", "/accounts", credentials)[0] in (201, 409)
