@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,6 +202,41 @@ DIRECT = """services:
 """
 
 
+def cpu_seconds_by_process() -> defaultdict[str, float]:
+    """Return the CPU time (user and system) each running program has used so far, from /proc (Linux)."""
+    used: defaultdict[str, float] = defaultdict(float)
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        used[name] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+# Where a request's CPU goes, by the programs that spend it.
+CPU_PARTS = {
+    "HAProxy": ("haproxy",),
+    "Docker's log pipeline": ("dockerd", "containerd-shim", "containerd"),
+    "docker-proxy (published ports)": ("docker-proxy",),
+    "gunicorn": ("gunicorn",),
+    "Postgres": ("postgres",),
+}
+
+
+def say_cpu_per_request(seconds: dict[str, dict[str, float]]) -> None:
+    """Print the CPU each part spent per request, each way (where /proc shows the containers' processes)."""
+    if not any(seconds.values()):
+        return  # Docker Desktop: its containers run in a VM
+    parts = "; ".join(
+        f"{part} " + " / ".join(f"{sum(seconds[way].get(n, 0) for n in names) * 1e6:.0f}" for way in seconds) + " µs"
+        for part, names in CPU_PARTS.items()
+    )
+    say(f"router: CPU per request ({' / '.join(seconds)}), throughput rounds: {parts}")
+
+
 def bench_router(image: str, rounds: int = 5, seconds: int = 5, connections: int = 16) -> dict[str, float]:
     """Compare GET /locations through the router with the same request straight to web, in one stack.
 
@@ -227,15 +263,25 @@ def bench_router(image: str, rounds: int = 5, seconds: int = 5, connections: int
         wrk(routed, token, 2, connections)
         wrk(straight, token, 2, connections)
         ratios, via_p50, direct_p50 = [], [], []
+        spent: dict[str, defaultdict[str, float]] = {routed: defaultdict(float), straight: defaultdict(float)}
+        served = {routed: 0.0, straight: 0.0}
         for r in range(rounds):
             order = (routed, straight) if r % 2 == 0 else (straight, routed)
-            rps = {url: wrk(url, token, seconds, connections)[0] for url in order}
+            rps = {}
+            for url in order:
+                before = cpu_seconds_by_process()
+                rps[url] = wrk(url, token, seconds, connections)[0]
+                for name, used in cpu_seconds_by_process().items():
+                    spent[url][name] += max(0.0, used - before[name])
+                served[url] += rps[url] * seconds
             p50 = {url: wrk(url, token, seconds, 1)[1] for url in order}
             ratios.append(rps[routed] / rps[straight])
             via_p50.append(p50[routed])
             direct_p50.append(p50[straight])
             say(f"  round {r + 1}: router {rps[routed]:.0f} req/s, p50 {p50[routed]:.2f} ms; "
                 f"direct {rps[straight]:.0f} req/s, p50 {p50[straight]:.2f} ms; ratio {ratios[-1]:.2f}")  # fmt: skip
+        say_cpu_per_request({way: {name: used / served[url] for name, used in spent[url].items()}
+                             for way, url in (("router", routed), ("direct", straight))})  # fmt: skip
     ratio = statistics.median(ratios)
     added = statistics.median(via_p50) - statistics.median(direct_p50)
     say(f"router: throughput {ratio:.2f}x of direct, median of rounds (range {min(ratios):.2f}-{max(ratios):.2f}; "
