@@ -381,6 +381,7 @@ def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_
     """
     marker = f"stopping-{uuid.uuid4().hex}"
     body = b'{"email": "late@example.com", "password": "a long password"}'
+    stops = stack.logs("router").count("Exiting Master process")
     client = socket.create_connection(("127.0.0.1", int(stack.port)), timeout=30)
     try:
         head = f"POST /tokens HTTP/1.1\r\nHost: late\r\nX-Request-Id: {marker}\r\nContent-Length: {len(body)}\r\n"
@@ -388,7 +389,8 @@ def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_
         started = time.monotonic()
         stopping = subprocess.Popen(["docker", "compose", "stop", "--timeout", "30", "router"], cwd=stack.directory,
                                     env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(1)
+        # The rest of the body only once HAProxy has begun to stop (it says so as it does).
+        assert poll(lambda: stack.logs("router").count("Exiting Master process") > stops, 20)
         client.sendall(body[10:])
         answer = client.recv(4096).decode()
         assert stopping.wait(40) == 0

@@ -2,10 +2,11 @@
 --
 -- HAProxy writes every log line with a write of its own, and Docker wakes
 -- two processes (containerd-shim, dockerd) for each: about 0.1 ms of CPU a
--- request, on the cores the router shares with web and Postgres. So haproxy.cfg logs into a ring buffer, and this task follows
--- the ring through HAProxy's CLI (`show events <ring> -w`, as an operator
--- would) and writes what has come every 50 ms: a line reaches `make logs` at
--- most that much later. When HAProxy stops, the task writes the lines of
+-- request, on the cores the router shares with web and Postgres. So
+-- haproxy.cfg logs into a ring buffer, and this task follows the ring
+-- through HAProxy's CLI (`show events <ring> -w`, as an operator would) and
+-- writes what has come every 50 ms: a line reaches `make logs` at most that
+-- much later. When HAProxy stops, the task writes the lines of
 -- the requests it lets finish, then ends its CLI session, which HAProxy
 -- waits for before it exits.
 local CLI = "abns@router-cli"
