@@ -139,6 +139,15 @@ compose: docker-running dyno-size
 		echo "error: Docker Compose $$v is too old; $(COMPOSE_MIN) or newer is needed: update the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	fi
 
+# DATABASE_URL holds the password as it is, so only characters a URL
+# leaves alone: a "@" or "/" there would point web at another host.
+# Checked where a stack or make local starts, so every other target still
+# works (make psql, to change the password of a database made with it).
+.PHONY: db-password
+db-password:
+	@case '$(subst ','\'',$(POSTGRES_PASSWORD))' in *[!A-Za-z0-9._~-]*) \
+		echo "error: POSTGRES_PASSWORD may hold only letters, digits and - . _ ~ (DATABASE_URL holds it as it is): choose another in .env (a database made before keeps its own: README, POSTGRES_PASSWORD)" >&2; exit 1;; esac
+
 .PHONY: dyno-size
 dyno-size:
 	@test -n "$(DYNO_MEMORY)" || { echo "error: DYNO_SIZE=$(DYNO_SIZE) is not a Heroku dyno size: use eco, basic, standard-1x, standard-2x, performance-m or performance-l" >&2; exit 1; }
@@ -186,7 +195,7 @@ up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until m
 	@$(HOST_PYTHON) bin/one_at_a_time.py .run/turn.pid $$PPID $*
 
 .PHONY: up
-up: compose .env up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
+up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
 # In Heroku's order: the release process runs while web still serves what
@@ -638,7 +647,7 @@ local-env: .env
 	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nWEB_HOST=%s\nWEB_RELOAD=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" "$(LOCAL_HOST)" "$(WEB_RELOAD)" > $(LOCAL_ENV)
 
 .PHONY: local
-local: $(STAMP) db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)
+local: $(STAMP) db-password db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)
 	@PORT=$(LOCAL_PORT) $(HOST_PYTHON) bin/doctor ports PORT >/dev/null || exit 1
 	@echo "==> release (honcho run: .env, and the Compose database on 127.0.0.1:$(DB_PORT))"
 	@trap 'echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; trap - INT; kill -INT $$$$' INT; \

@@ -266,6 +266,19 @@ def test_a_setting_left_empty_is_unset_as_compose_reads_it(tmp_path):
     assert shown(WEB_PORT="7333") == "7333 7333"
 
 
+@pytest.mark.docker
+@pytest.mark.parametrize("password", ["p@ss/word", "it's", "two words"])
+def test_a_password_a_url_cannot_hold_as_it_is_stops_make_up_before_it_starts_anything(tmp_path, password):
+    """DATABASE_URL holds POSTGRES_PASSWORD as it is: "@" or "/" would send web to another host."""
+    (tmp_path / ".env").write_text(f'POSTGRES_PASSWORD="{password}"\nSECRET_KEY=x\nCOMPOSE_PROJECT_NAME=never\n')
+    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    result = makefile_in(tmp_path, "up", env=env)
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: POSTGRES_PASSWORD may hold only letters, digits and - . _ ~"), result.stderr
+    assert "==>" not in result.stdout, "nothing was built or started"
+    assert makefile_in(tmp_path, "db-password", "POSTGRES_PASSWORD=Url-safe_1.~", env=env).returncode == 0
+
+
 def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
     """Quotes, comments, export, blanks, a BOM, CRLF, a line added twice: make exports what Compose reads."""
     (tmp_path / ".env").write_bytes(
