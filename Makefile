@@ -68,7 +68,9 @@ POSTGRES_MAJOR := $(shell cat .postgres-version)
 # environment or .env, else the official image of the major.
 DB_IMAGE := $(call setting,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
-override DYNO_SIZE := $(call setting,DYNO_SIZE,standard-1x)
+# In any case: the CLI writes standard-2x, the dashboard Standard-2X.
+lowercase = $(shell printf '%s' '$(subst ','\'',$(1))' | tr '[:upper:]' '[:lower:]')
+override DYNO_SIZE := $(call lowercase,$(call setting,DYNO_SIZE,standard-1x))
 DYNO_MEMORY_eco := 512m
 DYNO_MEMORY_basic := 512m
 DYNO_MEMORY_standard-1x := 512m

@@ -279,6 +279,14 @@ def test_a_password_a_url_cannot_hold_as_it_is_stops_make_up_before_it_starts_an
     assert makefile_in(tmp_path, "db-password", "POSTGRES_PASSWORD=Url-safe_1.~", env=env).returncode == 0
 
 
+def test_a_dyno_size_is_read_in_any_case_as_heroku_reads_it(tmp_path):
+    """The CLI writes standard-2x, the dashboard Standard-2X: both are 1 GB."""
+    (tmp_path / ".env").write_text("DYNO_SIZE=Standard-2X\n")
+    show = ["-s", "--eval", "show: dyno-size ; @echo $(DYNO_SIZE) $(DYNO_MEMORY) $$DYNO_SIZE", "show"]
+    result = makefile_in(tmp_path, *show, env={k: v for k, v in os.environ.items() if k != "DYNO_SIZE"})
+    assert (result.returncode, result.stdout.strip()) == (0, "standard-2x 1024m standard-2x"), result.stderr
+
+
 def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
     """Quotes, comments, export, blanks, a BOM, CRLF, a line added twice: make exports what Compose reads."""
     (tmp_path / ".env").write_bytes(
