@@ -352,6 +352,18 @@ def test_dockerignore_keeps_secrets_and_clutter_out(path):
     assert path in entries
 
 
+def test_the_routers_and_the_databases_configuration_stay_out_of_the_app_image():
+    """Compose mounts them: a change to the router's configuration rebuilds no web image and restarts no dyno."""
+    sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+    import dockerignore
+
+    rules = dockerignore.parse((PROJECT_ROOT / ".dockerignore").read_text())
+    for path in sorted((PROJECT_ROOT / "compose").rglob("*")):
+        if path.is_file():
+            assert dockerignore.left_out(str(path.relative_to(PROJECT_ROOT)), rules), path
+    assert not dockerignore.left_out("app/__init__.py", rules)
+
+
 def test_env_is_ignored_by_git_and_has_an_example():
     assert re.search(r"^\.env$", (PROJECT_ROOT / ".gitignore").read_text(), re.M)
     example = (PROJECT_ROOT / ".env.example").read_text()
