@@ -373,6 +373,27 @@ def test_make_up_with_fewer_dynos_in_env_and_a_changed_setting_leaves_web_1(stac
         stack.make("scale", "web=1")
 
 
+def test_make_up_restarts_the_router_when_its_configuration_changed_and_only_then(stack):
+    """Compose mounts compose/router: an edited haproxy.cfg takes effect at the next make up."""
+
+    def router_id() -> str:
+        return docker("inspect", "--format", "{{.Id}}", f"{stack.name}-router-1").stdout.strip()
+
+    config = stack.read("compose/router/haproxy.cfg")
+    before = router_id()
+    assert stack.make("up").returncode == 0
+    assert router_id() == before, "an unchanged configuration keeps the router and its connections"
+    stack.write("compose/router/haproxy.cfg", config.replace("timeout queue 30s", "timeout queue 29s"))
+    try:
+        up = stack.make("up")
+        assert up.returncode == 0, up.stderr
+        assert router_id() != before, "the router runs the configuration as edited"
+        assert seen(stack)["headers"]["Via"] == "1.1 vegur"
+    finally:
+        stack.write("compose/router/haproxy.cfg", config)
+        assert stack.make("up").returncode == 0
+
+
 def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_kill(stack):
     """Log lines reach stdout in batches (compose/router/log-lines.lua): none is lost when the router stops.
 
