@@ -287,7 +287,7 @@ def docker_without_compose(directory, version: str | None) -> str:
 def test_docker_targets_without_compose_v2_fail_with_one_line_saying_what_to_install(stack, tmp_path, version, says):
     path = docker_without_compose(tmp_path, version)
     for target in ("up", "migrate", "status", "db-reset"):
-        result = stack.make(target, PATH=path)
+        result = stack.make(target, PATH=path, COMPOSE_PLUGIN="")  # through the docker CLI, not the plugin itself
         assert result.returncode != 0, target
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0].startswith(says), (target, result.stderr)
