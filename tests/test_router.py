@@ -16,7 +16,7 @@ import pytest
 
 from devtools.docker import docker
 from devtools.http import http_raw, poll
-from tests.support.stack import project_stack
+from tests.support.stack import COMPOSE, project_stack
 
 pytestmark = pytest.mark.docker
 
@@ -408,7 +408,7 @@ def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_
         head = f"POST /tokens HTTP/1.1\r\nHost: late\r\nX-Request-Id: {marker}\r\nContent-Length: {len(body)}\r\n"
         client.sendall(head.encode() + b"Content-Type: application/json\r\n\r\n" + body[:10])
         started = time.monotonic()
-        stopping = subprocess.Popen(["docker", "compose", "stop", "--timeout", "30", "router"], cwd=stack.directory,
+        stopping = subprocess.Popen([*COMPOSE, "stop", "--timeout", "30", "router"], cwd=stack.directory,
                                     env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         # The rest of the body only once HAProxy has begun to stop (it says so as it does).
         assert poll(lambda: stack.logs("router").count("Exiting Master process") > stops, 20)

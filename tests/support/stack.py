@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -20,6 +21,10 @@ from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 MAKES_OWN = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
 
 
+# Compose as make runs it (make test exports the Makefile's choice): the plugin itself, where found.
+COMPOSE = shlex.split(os.environ.get("COMPOSE_COMMAND") or "docker compose")
+
+
 def outside_make(env: Mapping[str, str]) -> dict[str, str]:
     """Return ``env`` less make's own variables: a make started with it runs as a user's would."""
     return {name: value for name, value in env.items() if name not in MAKES_OWN}
@@ -30,7 +35,7 @@ def compose_services(env: Mapping[str, str], *options: str, directory: Path | No
     as --env-file), from ``directory`` (the project's own by default): no engine is needed."""
     project = ["--project-directory", str(directory)] if directory else []
     config = subprocess.run(
-        ["docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), *project, *options, "config",
+        [*COMPOSE, "-f", str(PROJECT_ROOT / "docker-compose.yml"), *project, *options, "config",
          "--format", "json"],
         env=dict(env), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -125,7 +130,7 @@ class Stack:
     def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``docker compose args`` for this stack."""
         return subprocess.run(
-            ["docker", "compose", *args], cwd=self.directory, env=self.env, capture_output=True, text=True,
+            [*COMPOSE, *args], cwd=self.directory, env=self.env, capture_output=True, text=True,
             timeout=timeout,
         )  # fmt: skip
 
