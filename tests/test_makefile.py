@@ -287,6 +287,21 @@ def test_a_dyno_size_is_read_in_any_case_as_heroku_reads_it(tmp_path):
     assert (result.returncode, result.stdout.strip()) == (0, "standard-2x 1024m standard-2x"), result.stderr
 
 
+@pytest.mark.docker
+def test_make_runs_the_compose_plugin_the_docker_cli_would_find_first(tmp_path):
+    """It runs the plugin itself, not through `docker compose`: DOCKER_CONFIG's comes first, as for the CLI."""
+    plugin = tmp_path / "config" / "cli-plugins" / "docker-compose"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "ran"}\necho 2.21.0\n')
+    plugin.chmod(0o755)
+    env = {**os.environ, "DOCKER_CONFIG": str(plugin.parent.parent)}
+    env.pop("COMPOSE_PLUGIN", None)
+    result = makefile_in(tmp_path, "ps", env=env)
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: Docker Compose 2.21.0 is too old; 2.22 or newer is needed"), result.stderr
+    assert (tmp_path / "ran").read_text() == "version --short\n"
+
+
 def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
     """Quotes, comments, export, blanks, a BOM, CRLF, a line added twice: make exports what Compose reads."""
     (tmp_path / ".env").write_bytes(
