@@ -46,6 +46,14 @@ def seen(stack, tls: bool = False, headers=()) -> dict:
     return json.loads(body)
 
 
+def routed(stack) -> bool:
+    """Whether GET /healthz answers 200 through the router (False while it starts or finds the dynos)."""
+    try:
+        return http_raw(stack.port, "GET", "/healthz")[0] == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
 def router_lines(stack) -> list[str]:
     return [line for line in stack.logs("router").splitlines() if line.startswith(("at=", "sock="))]
 
@@ -419,6 +427,7 @@ def test_a_stopping_router_logs_the_requests_it_lets_finish_and_exits_without_a_
     finally:
         client.close()
         stack.compose("start", "router")
+        assert poll(lambda: routed(stack), 30), "the router serves again, for the tests after this one"
     assert answer.startswith("HTTP/1.1 401 "), answer
     assert took < 10, f"the router took {took:.1f} s to stop (Docker kills it at 30 s)"
     lines = [line for line in stack.logs("router").splitlines() if marker in line]

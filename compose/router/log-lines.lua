@@ -6,9 +6,14 @@
 -- haproxy.cfg logs into a ring buffer, and this task follows the ring
 -- through HAProxy's CLI (`show events <ring> -w`, as an operator would) and
 -- writes what has come every 50 ms: a line reaches `make logs` at most that
--- much later. When HAProxy stops, the task writes the lines of
--- the requests it lets finish, then ends its CLI session, which HAProxy
--- waits for before it exits.
+-- much later. When HAProxy stops, the task writes the lines of the requests
+-- it lets finish, then ends its CLI session, which HAProxy waits for before
+-- it exits.
+--
+-- The write to stdout blocks HAProxy until the pipe takes it, where its own
+-- `log stdout` dropped lines instead: docker-compose.yml has Docker read the
+-- router's output in non-blocking mode, so a slow log pipeline costs lines,
+-- never requests.
 local CLI = "abns@router-cli"
 local RING = "router-log"
 local EVERY_MS = 50
@@ -31,25 +36,33 @@ local function all_done()
     return tostring(info.Stopping) == "1" and tonumber(info.CurrConns) == 0
 end
 
+-- Follows the ring. A session that ends while HAProxy runs on (it should
+-- not) is followed again from the ring's end, with a line saying so.
 core.register_task(function()
-    cli = core.tcp()
-    local connected, why = cli:connect(CLI)
-    if not connected then
-        core.Alert("router log lines cannot be read from " .. CLI .. ": " .. tostring(why))
-        return
-    end
-    cli:send("show events " .. RING .. " -w\n")
-    while true do
-        local line, err = cli:receive("*l")
-        if not line then
-            if not stopping then
-                pending[#pending + 1] = "router: no more log lines (" .. tostring(err) .. ")"
+    local from_end = ""
+    while not stopping do
+        cli = core.tcp()
+        local connected, why = cli:connect(CLI)
+        if connected then
+            cli:send("show events " .. RING .. " -w" .. from_end .. "\n")
+            while true do
+                local line, err = cli:receive("*l")
+                if not line then
+                    why = err
+                    break
+                end
+                pending[#pending + 1] = line
             end
-            write_pending()
-            return
         end
-        pending[#pending + 1] = line
+        if stopping then
+            break
+        end
+        pending[#pending + 1] = "router: log lines may be missing here (" .. tostring(why) .. "); following again"
+        write_pending()
+        from_end = " -n"
+        core.msleep(1000)
     end
+    write_pending()
 end)
 
 core.register_task(function()
@@ -61,7 +74,9 @@ core.register_task(function()
         quiet = all_done() and quiet + 1 or 0
         if quiet == 2 then
             stopping = true
-            cli:close()
+            if cli then
+                cli:close()
+            end
             write_pending()
             return
         end
