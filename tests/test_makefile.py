@@ -289,17 +289,34 @@ def test_a_dyno_size_is_read_in_any_case_as_heroku_reads_it(tmp_path):
 
 @pytest.mark.docker
 def test_make_runs_the_compose_plugin_the_docker_cli_would_find_first(tmp_path):
-    """It runs the plugin itself, not through `docker compose`: DOCKER_CONFIG's comes first, as for the CLI."""
-    plugin = tmp_path / "config" / "cli-plugins" / "docker-compose"
+    """It runs the plugin itself, not through `docker compose`: DOCKER_CONFIG's comes first, as for the CLI.
+
+    Where config.json names extra plugin directories (searched first by the CLI), make goes through the CLI.
+    """
+    config = tmp_path / "config"
+    plugin = config / "cli-plugins" / "docker-compose"
     plugin.parent.mkdir(parents=True)
     plugin.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "ran"}\necho 2.21.0\n')
     plugin.chmod(0o755)
-    env = {**os.environ, "DOCKER_CONFIG": str(plugin.parent.parent)}
+    # The user's Docker config and contexts, so the engine is the one the suite uses (Colima, OrbStack).
+    own = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    settings = json.loads((own / "config.json").read_text()) if (own / "config.json").is_file() else {}
+    settings.pop("cliPluginsExtraDirs", None)
+    (config / "config.json").write_text(json.dumps(settings))
+    if (own / "contexts").is_dir():
+        (config / "contexts").symlink_to(own / "contexts")
+    env = {**os.environ, "DOCKER_CONFIG": str(config)}
     env.pop("COMPOSE_PLUGIN", None)
     result = makefile_in(tmp_path, "ps", env=env)
     assert result.returncode != 0
-    assert result.stderr.startswith("error: Docker Compose 2.21.0 is too old; 2.22 or newer is needed"), result.stderr
+    assert result.stderr.startswith(f"error: Docker Compose 2.21.0 ({plugin}) is too old; 2.22 or newer"), result.stderr
     assert (tmp_path / "ran").read_text() == "version --short\n"
+
+    (config / "config.json").write_text(json.dumps({**settings, "cliPluginsExtraDirs": [str(tmp_path / "extra")]}))
+    result = makefile_in(tmp_path, "ps", env=env)
+    assert "too old" not in result.stderr, "through docker compose, which looks in the extra directory first"
+    ran = (tmp_path / "ran").read_text().splitlines()
+    assert ran.count("version --short") == 1, "make did not run the plugin in DOCKER_CONFIG itself again"
 
 
 def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
