@@ -69,6 +69,11 @@ def write_env(name: str, value: str) -> None:
         copy.unlink(missing_ok=True)
 
 
+def dyno_size() -> str:
+    """Return DYNO_SIZE in the CLI's spelling (standard-2x), whichever case it was written in."""
+    return read_env("DYNO_SIZE", "standard-1x").lower()
+
+
 def compose_command() -> list[str]:
     """Return how to run Docker Compose: as make runs it (the plugin itself, faster), else `docker compose`."""
     return shlex.split(os.environ.get("COMPOSE_COMMAND") or "docker compose")

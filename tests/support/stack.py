@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -16,13 +16,16 @@ from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 
+sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+from localstack import compose_command  # bin/ is not a package: its scripts import it the same way
+
 # make's own variables: under make test, a make the suite starts would think itself a sub-make
 # (make[1] lines, and -j from the user's MAKEFLAGS).
 MAKES_OWN = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
 
 
 # Compose as make runs it (make test exports the Makefile's choice): the plugin itself, where found.
-COMPOSE = shlex.split(os.environ.get("COMPOSE_COMMAND") or "docker compose")
+COMPOSE = compose_command()
 
 
 def outside_make(env: Mapping[str, str]) -> dict[str, str]:
