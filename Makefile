@@ -18,6 +18,11 @@ HOST_PYTHON := $(shell [ -x $(BIN)/python ] && echo $(BIN)/python || echo $(PYTH
 # go out in the order tests/conftest.py gives them (longest first), not by size.
 PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 
+# A value as one shell word, whatever quotes it holds: what the user typed
+# after name=, m=, to= or from= (or in .env, or a path) is passed on as it
+# is, and runs nothing.
+quote = '$(subst ','\'',$(1))'
+
 # Docker Compose v2: 2.22 added develop.watch, which live reload needs.
 # It is a Docker CLI plugin; run straight from where the docker CLI finds it
 # (in the CLI's order, skipping what cannot run), each command starts about
@@ -29,7 +34,7 @@ COMPOSE_PLUGIN ?= $(shell config="$${DOCKER_CONFIG:-$$HOME/.docker}"; \
 	for dir in "$$config/cli-plugins" /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins \
 		/usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins; do \
 		[ -f "$$dir/docker-compose" ] && [ -x "$$dir/docker-compose" ] && { printf '%s' "$$dir/docker-compose"; exit; }; done)
-COMPOSE := $(if $(COMPOSE_PLUGIN),'$(subst ','\'',$(COMPOSE_PLUGIN))',docker compose)
+COMPOSE := $(if $(COMPOSE_PLUGIN),$(call quote,$(COMPOSE_PLUGIN)),docker compose)
 # The scripts in bin/ run Compose the same way.
 export COMPOSE_COMMAND := $(COMPOSE)
 COMPOSE_MIN := 2.22
@@ -71,9 +76,6 @@ override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 override WEB_SCALE := $(call setting,WEB_SCALE,1)
 # The Compose database as processes on the host reach it (make local, make revision).
 HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
-# A value as one shell word, whatever quotes it holds: what the user typed
-# after name=, m=, to= or from= is passed on as it is, and runs nothing.
-quote = '$(subst ','\'',$(1))'
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
@@ -81,7 +83,7 @@ POSTGRES_MAJOR := $(shell cat .postgres-version)
 DB_IMAGE := $(call setting,POSTGRES_IMAGE,postgres:$(POSTGRES_MAJOR))
 # Heroku's dyno sizes and their memory ("Dyno Types"); DYNO_SIZE picks one.
 # In any case: the CLI writes standard-2x, the dashboard Standard-2X.
-lowercase = $(shell printf '%s' '$(subst ','\'',$(1))' | tr '[:upper:]' '[:lower:]')
+lowercase = $(shell printf '%s' $(call quote,$(1)) | tr '[:upper:]' '[:lower:]')
 override DYNO_SIZE := $(call lowercase,$(call setting,DYNO_SIZE,standard-1x))
 DYNO_MEMORY_eco := 512m
 DYNO_MEMORY_basic := 512m
@@ -163,7 +165,7 @@ compose: docker-running dyno-size
 # works (make psql, to change the password of a database made with it).
 .PHONY: db-password
 db-password:
-	@case '$(subst ','\'',$(POSTGRES_PASSWORD))' in *[!A-Za-z0-9._~-]*) \
+	@case $(call quote,$(POSTGRES_PASSWORD)) in *[!A-Za-z0-9._~-]*) \
 		echo "error: POSTGRES_PASSWORD may hold only letters, digits and - . _ ~ (DATABASE_URL holds it as it is): choose another in .env (a database made before keeps its own: README, POSTGRES_PASSWORD)" >&2; exit 1;; esac
 
 .PHONY: dyno-size
