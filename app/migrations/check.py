@@ -137,8 +137,8 @@ def lint(config: Config, scripts: ScriptDirectory, squawk: str) -> list[Finding]
             own = [] if DROP_AND_ADD in waived else dropped_and_added(rev, sql_file.read_text())
             findings += own
             args = [squawk, "--reporter", "json", "--pg-version", POSTGRES_MAJOR, str(sql_file)]
-            if waived - {DROP_AND_ADD}:
-                args += ["--exclude", ",".join(sorted(waived - {DROP_AND_ADD}))]
+            if squawks_waived := waived - {DROP_AND_ADD}:
+                args += ["--exclude", ",".join(sorted(squawks_waived))]
             result = subprocess.run(args, capture_output=True, text=True)
             if result.returncode not in (0, 1) or not result.stdout.strip().startswith("["):
                 raise SystemExit(f"error: squawk failed on {relative(rev.path)}: {result.stderr.strip()}")
