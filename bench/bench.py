@@ -118,6 +118,12 @@ class ProjectCopy:
             raise SystemExit(f"make {target} failed:\n{result.stdout}\n{result.stderr}")
         return time.monotonic() - started
 
+    def restart(self, service: str, url: str) -> None:
+        """Restart ``service`` (``docker compose restart``) and wait until ``url`` answers 200 again."""
+        subprocess.run(["docker", "compose", "restart", service], cwd=self.directory, env=self.env,
+                       capture_output=True, check=True)  # fmt: skip
+        wait_for(functools.partial(answers, url), 30, 0.05)
+
     def remove(self) -> None:
         subprocess.run(["make", "down"], cwd=self.directory, env=self.env, capture_output=True)
         subprocess.run(["docker", "compose", "down", "-v"], cwd=self.directory, env=self.env, capture_output=True)
@@ -248,6 +254,14 @@ def bench_router(image: str, rounds: int = 5, seconds: int = 5, connections: int
     on gunicorn's two workers swung the direct figure between about 1,000
     and 1,450 req/s from one run to the next, while the router's pooled
     connections stayed put.
+
+    With 16, the split is still lopsided (1/15 to 3/13 connections per
+    worker, seen with `ss` in web's network namespace), and a worker with
+    too few of them leaves its core idle. wrk's connections through
+    docker-proxy are new each run, so the direct figure draws a new split
+    every round; the router's pooled ones would keep one split for the
+    whole bench and decide every round's ratio alike. So the router is
+    restarted before each of its rounds: both ways draw anew each round.
     """
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -269,6 +283,8 @@ def bench_router(image: str, rounds: int = 5, seconds: int = 5, connections: int
             order = (routed, straight) if r % 2 == 0 else (straight, routed)
             rps = {}
             for url in order:
+                if url == routed:
+                    copy.restart("router", f"http://127.0.0.1:{copy.port}/healthz")
                 before = cpu_seconds_by_process()
                 rps[url] = wrk(url, token, seconds, connections)[0]
                 for name, used in cpu_seconds_by_process().items():
