@@ -215,7 +215,7 @@ up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until m
 	@$(HOST_PYTHON) bin/one_at_a_time.py .run/turn.pid $$PPID $*
 
 .PHONY: up
-up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it is healthy
+up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it serves through the router
 	@echo "==> building the app image"
 	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
 # In Heroku's order: the release process runs while web still serves what
@@ -251,36 +251,54 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 	$(keep-dyno-numbers); \
 	drifted="$$($(drifted-dynos))"; \
 	[ -z "$$drifted" ] || echo "==> web holds code live reload copied into it: recreating it from the image just built"; \
-	$(COMPOSE) up --detach --wait --no-build --no-deps $${drifted:+--force-recreate} web || { \
+	unhealthy() { echo "error: web did not become healthy; what it said:" >&2; \
+		$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; $(up-failed); }; \
+	$(COMPOSE) up --detach $(if $(filter-out 0 1,$(WEB_SCALE)),--wait) --no-build --no-deps $${drifted:+--force-recreate} web || { \
 		if $(COMPOSE) ps --all --format '{{.Name}} {{.Labels}}' web | grep 'oneoff=True' | grep -q -- '-web-1 '; then \
 			echo "error: the dyno a make debug ran is still there (its terminal closed?): make down removes it, then make up" >&2; \
-		else echo "error: web did not become healthy; what it said:" >&2; \
-			$(COMPOSE) logs --no-log-prefix --since "$$since" web >&2; fi; \
-		$(up-failed); }
-	@rm -f $(WEB_SYNCED)
-	@if [ "$(WEB_SCALE)" = 0 ]; then \
+			$(up-failed); \
+		else unhealthy; fi; }; \
+	rm -f $(WEB_SYNCED); \
+	if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
-	else $(wait-routed) || $(up-failed); fi
+	else dynos="$$($(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' web | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1)"; \
+		$(wait-routed) $$dynos || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
 	@[ "$(WEB_SCALE)" -le 1 ] 2>/dev/null || $(HOST_PYTHON) bin/dynos connections
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
 
-# Wait until a request through the router reaches web: up --wait sees web
-# healthy, not the router finding it (its DNS and connect checks run every
-# second); the router has no healthcheck of its own. Arguments: URL.
+# Wait until a request through the router reaches web: what a user waits
+# for, and sooner than Docker's healthcheck says so (its first probe runs a
+# second after the start; the router's checks of a dyno that is down run
+# every 100 ms). The router has no healthcheck of its own. Arguments: URL,
+# then the web containers to watch: one that stops, that its healthcheck
+# finds unhealthy, or that answers with an error of its own (not the
+# router's 502-504 for a dyno not there yet) ends the wait with status 3.
 define ROUTED
-import signal, sys, time, urllib.request
+import signal, subprocess, sys, time, urllib.error, urllib.request
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
-url, deadline = sys.argv[1], time.monotonic() + 30
+url, containers, deadline = sys.argv[1], sys.argv[2:], time.monotonic() + 30
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
+state = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+checked = time.monotonic()
 while True:
     try:
         urllib.request.urlopen(probe, timeout=2).close()
         break
+    except urllib.error.HTTPError as exc:
+        if containers and exc.code not in (502, 503, 504):
+            sys.exit(3)
+        error: OSError = exc
     except OSError as exc:
-        if time.monotonic() > deadline:
-            sys.exit(f"error: {url} did not answer through the router within 30 s ({exc}): make logs shows why")
-        time.sleep(0.1)
+        error = exc
+    if time.monotonic() > deadline:
+        sys.exit(f"error: {url} did not answer through the router within 30 s ({error}): make logs shows why")
+    if containers and time.monotonic() - checked > 0.5:
+        checked = time.monotonic()
+        said = subprocess.run(["docker", "inspect", "--format", state, *containers], capture_output=True, text=True)
+        if any(line.split()[:1] != ["running"] or "unhealthy" in line for line in said.stdout.splitlines()):
+            sys.exit(3)
+    time.sleep(0.05)
 endef
 export ROUTED
 # How make up, make scale and make debug end: ROUTED on the router's plain port.

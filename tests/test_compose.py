@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,32 @@ def test_failing_release_keeps_web_from_starting(stack):
     finally:
         stack.compose(*files, "down")
         override.unlink()
+
+
+@pytest.mark.parametrize("reload", ["1", "0"])
+def test_web_that_cannot_load_its_code_fails_make_up_at_once_with_what_it_said(stack, reload):
+    """Not after the healthcheck's 60 s start period: make up waits for an answer through the router, and an
+    error from the app itself (live reload's workers answer 500) or a web that exits ends the wait."""
+    health = "app/health.py"
+    assert stack.make(".env").returncode == 0, "the .env make up writes, whichever test ran first"
+    # From a database at this code's head, whatever revision the walkthrough left it at.
+    reset = stack.make("db-reset", "confirm=1")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    original = stack.read(health)
+    stack.write(health, original + '\nraise RuntimeError("the view module cannot load")\n')
+    try:
+        started = time.monotonic()
+        up = stack.make("up", WEB_RELOAD=reload)
+        took = time.monotonic() - started
+        assert up.returncode != 0, up.stdout + up.stderr
+        assert "error: web did not become healthy; what it said:" in up.stderr, up.stderr
+        assert "the view module cannot load" in up.stderr, "web's own words follow"
+        assert took < 30, f"make up took {took:.0f} s to give up"
+    finally:
+        stack.write(health, original)
+    assert stack.make("up", WEB_RELOAD=reload).returncode == 0, "the next make up serves the fixed code"
+    assert stack.api("GET", "/healthz") == (200, {"status": "ok"})
+    stack.make("down")
 
 
 def test_make_up_without_a_docker_engine_fails_with_one_line(stack):
