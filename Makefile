@@ -262,7 +262,7 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 	if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else dynos="$$($(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' web | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1)"; \
-		$(wait-routed) $$dynos || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
+		$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/readyz $$dynos || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
 	@[ "$(WEB_SCALE)" -le 1 ] 2>/dev/null || $(HOST_PYTHON) bin/dynos connections
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
@@ -270,7 +270,9 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 # Wait until a request through the router reaches web: what a user waits
 # for, and sooner than Docker's healthcheck says so (its first probe runs a
 # second after the start; the router's checks of a dyno that is down run
-# every 100 ms). The router has no healthcheck of its own. Arguments: URL,
+# every 100 ms). make up asks /readyz, so it returns with web serving the
+# database it just migrated; make scale and make debug ask /healthz. The
+# router has no healthcheck of its own. Arguments: URL,
 # then the web containers to watch: one that stops, that its healthcheck
 # finds unhealthy, or that answers with an error of its own (not the
 # router's 502-504 for a dyno not there yet) ends the wait with status 3.
@@ -292,7 +294,7 @@ while True:
     except OSError as exc:
         error = exc
     if time.monotonic() > deadline:
-        sys.exit(f"error: {url} did not answer through the router within 30 s ({error}): make logs shows why")
+        sys.exit(f"error: {url} did not answer 200 through the router within 30 s ({error}): make logs shows why")
     if containers and time.monotonic() - checked > 0.5:
         checked = time.monotonic()
         said = subprocess.run(["docker", "inspect", "--format", state, *containers], capture_output=True, text=True)
