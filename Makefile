@@ -186,6 +186,9 @@ new-secret-key = $(HOST_PYTHON) -c 'import secrets; print(secrets.token_hex(32))
 	@echo "==> creating .env from .env.example with a random SECRET_KEY"
 	@sed "s/^SECRET_KEY=$$/SECRET_KEY=$$($(new-secret-key))/" .env.example > .env
 
+# The ids of a service's own containers, running or not (not those of make debug or compose run).
+service-containers = $(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' $(1) | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1
+
 # Fewer dynos in .env than run: drop the extra ones before web is recreated
 # on a changed image or setting, so the dynos left are web.1 to web.N, as on
 # Heroku (bin/dynos scale says why Compose needs two steps for that).
@@ -233,7 +236,7 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 		$(HOST_PYTHON) bin/doctor ports || $(up-failed); \
 		echo "error: db, the router or the release process did not start; what they said:" >&2; \
 		$(COMPOSE) logs --no-log-prefix --since "$$since" db router release >&2; $(up-failed); }; \
-	release="$$($(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' release | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1)"; \
+	release="$$($(call service-containers,release))"; \
 	[ -n "$$release" ] || { echo "error: the release process's container is gone: make up again" >&2; $(up-failed); }; \
 	docker logs --follow --since "$$(docker inspect --format '{{.State.StartedAt}}' "$$release")" "$$release" || \
 		echo "note: the release process's output cannot be shown (docker logs failed)" >&2; \
@@ -261,8 +264,7 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 	rm -f $(WEB_SYNCED); \
 	if [ "$(WEB_SCALE)" = 0 ]; then \
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
-	else dynos="$$($(COMPOSE) ps --all --format '{{.ID}} {{.Labels}}' web | grep 'com.docker.compose.oneoff=False' | cut -d' ' -f1)"; \
-		$(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/readyz $$dynos || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
+	else $(call wait-routed,readyz) $$($(call service-containers,web)) || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
 	@[ "$(WEB_SCALE)" -le 1 ] 2>/dev/null || $(HOST_PYTHON) bin/dynos connections
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
@@ -303,8 +305,9 @@ while True:
     time.sleep(0.05)
 endef
 export ROUTED
-# How make up, make scale and make debug end: ROUTED on the router's plain port.
-wait-routed = $(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/healthz
+# How make up, make scale and make debug end: ROUTED on the router's plain
+# port, for /healthz unless a page is named ($(call wait-routed,readyz)).
+wait-routed = $(HOST_PYTHON) -c "$$ROUTED" http://127.0.0.1:$(WEB_PORT)/$(or $(1),healthz)
 
 # Start a command in the background, in a session of its own: closing the
 # terminal that ran make does not end it, and `kill -- -PID` ends all of it.
