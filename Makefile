@@ -75,7 +75,9 @@ override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # Read, not exported: make scale changes it in .env for the Compose it runs.
 override WEB_SCALE := $(call setting,WEB_SCALE,1)
 # The Compose database as processes on the host reach it (make local, make revision).
-HOST_DATABASE_URL = postgres://app:$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
+# The role the dynos connect as (docker-compose.yml's DYNO_ROLE): it owns the database, and is no superuser.
+DYNO_ROLE = dyno
+HOST_DATABASE_URL = postgres://$(DYNO_ROLE):$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)
 # The db image as docker-compose.yml picks it: POSTGRES_IMAGE from the
@@ -600,8 +602,8 @@ seed: image db-up ## Load the demo accounts, locations and favourites (again add
 	@$(RUN) web python -m app.migrations seed
 
 .PHONY: psql
-psql: db-up ## Open psql on the Compose database
-	@if [ -t 0 ]; then $(COMPOSE) exec db psql -U app app; else $(COMPOSE) exec -T db psql -U app app; fi
+psql: db-up ## Open psql on the Compose database, as the role the dynos use (like heroku pg:psql)
+	@if [ -t 0 ]; then $(COMPOSE) exec db psql -U $(DYNO_ROLE) app; else $(COMPOSE) exec -T db psql -U $(DYNO_ROLE) app; fi
 
 .PHONY: shell
 shell: image db-up ## Open a Python shell with the app loaded, in a one-off container

@@ -1,4 +1,4 @@
-"""A way out when the database is where the code cannot follow: another branch's revision, a restart."""
+"""Whose the database is, and a way out when it is where the code cannot follow (another branch, a restart)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,68 @@ def stack(tmp_path_factory):
     with project_stack(tmp_path_factory.mktemp("states")) as stack:
         stack.up()
         yield stack
+
+
+# The db service's POSTGRES_USER, which the make db-* commands connect as; PGDATA's marker of the handover.
+SUPERUSER = "app"
+HANDED_OVER = "/var/lib/postgresql/data/dyno-role.done"
+
+
+def table_owners(stack) -> set[str]:
+    return set(stack.psql("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'").split())
+
+
+def hand_back_to_the_superuser(stack) -> None:
+    """Leave the tables and the database a superuser's, as in a volume made before the dynos had a role."""
+    stack.psql(
+        "DO $$DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP "
+        f"EXECUTE format('ALTER TABLE %I OWNER TO {SUPERUSER}', t); END LOOP; END$$; "
+        f"ALTER DATABASE app OWNER TO {SUPERUSER}"
+    )
+
+
+def test_the_app_connects_as_the_databases_owner_which_is_no_superuser_as_on_heroku(stack):
+    stack.sign_up("role@example.com")
+    [dyno] = table_owners(stack)
+    assert dyno != SUPERUSER
+    assert stack.psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = '{dyno}'") == "f|f|f"
+    assert stack.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'") == dyno
+    sessions = "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid()"
+    assert stack.psql(sessions).split() == [dyno], "web's connections"
+
+    # What only a superuser may do fails here as on Heroku, in Postgres's words and ours, and changes nothing.
+    superuser_only = "5afe5afe0001"
+    path = stack.directory / "alembic" / "versions" / f"2099_01_01_{superuser_only}_load_rows_fast.py"
+    path.write_text(revision_source(superuser_only, head(), "Load rows fast",
+                                    'op.execute("ALTER TABLE locations DISABLE TRIGGER ALL")'))  # fmt: skip
+    try:
+        refused = stack.make("migrate")
+    finally:
+        path.unlink()
+    said = refused.stdout + refused.stderr
+    why = "is a system trigger (the app's role owns the database but is no superuser, as on Heroku"
+    assert refused.returncode != 0 and why in said, said
+    assert stack.psql("SELECT version_num FROM alembic_version") == head()
+
+    # A volume made before the dynos had a role: handed over once, as db starts, before anyone connects.
+    hand_back_to_the_superuser(stack)
+    stack.compose("exec", "-T", "db", "rm", HANDED_OVER)
+    assert stack.compose("restart", "db").returncode == 0
+    assert poll(lambda: stack.status("/readyz") == 200, 30), "web reconnects by itself"
+    assert f"handing the database and its tables to {dyno}, the role the dynos connect as" in stack.logs("db")
+    assert table_owners(stack) == {dyno}
+    assert stack.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'") == dyno
+    for step in ("downgrade", "migrate"):  # dropping and creating a table needs the database and its tables
+        done = stack.make(step)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    # A snapshot of such a database: restored, it is the dynos' too.
+    hand_back_to_the_superuser(stack)
+    for target in (("db-snapshot", "name=superusers"), ("db-restore", "name=superusers")):
+        done = stack.make(*target)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert table_owners(stack) == {dyno}
+    assert stack.api("POST", "/tokens", {"email": "role@example.com", "password": "a long password"})[0] == 201
 
 
 def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_out(stack):

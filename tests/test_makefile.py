@@ -371,4 +371,4 @@ def test_make_local_reaches_the_compose_database_on_db_port(tmp_path):
     result = makefile_in(tmp_path, "-s", f"VENV={venv}", *as_local,
                          env={**settings_unset(), "DATABASE_URL": "postgres://elsewhere/db"})  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "postgres://app:app@127.0.0.1:6543/app"
+    assert result.stdout.strip() == "postgres://dyno:app@127.0.0.1:6543/app"

@@ -97,7 +97,7 @@ def test_every_setting_in_env_reaches_the_app_under_compose_as_a_config_var_reac
     web, release = services["web"]["environment"], services["release"]["environment"]
     assert {n for n in names - COMPOSE_SETS if web.get(n) != "from-env-file"} == set(), "web"
     assert {n for n in names - COMPOSE_SETS - {"WEB_RELOAD"} if release.get(n) != "from-env-file"} == set(), "release"
-    assert web["PORT"] == "5000" and web["DATABASE_URL"].startswith("postgres://app:"), "Compose's own, not .env's"
+    assert web["PORT"] == "5000" and web["DATABASE_URL"].startswith("postgres://dyno:"), "Compose's own, not .env's"
 
 
 def test_one_postgres_major_for_compose_the_tests_ci_and_the_heroku_add_on():

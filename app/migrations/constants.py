@@ -22,3 +22,17 @@ FULL_WAY_OUT = (
 def is_full(said: str) -> bool:
     """Return whether the database's answer ``said`` is that it takes no more connections."""
     return any(words in said for words in FULL)
+
+
+# What Postgres says when only a superuser may do it: the dynos' role owns
+# the database and is no superuser, as Heroku's credential is not one.
+SUPERUSER_ONLY = ("must be superuser", "is a system trigger", "permission denied to ")
+SUPERUSER_ONLY_NOTE = (
+    "the app's role owns the database but is no superuser, as on Heroku, where this fails the same way; "
+    "do it another way (a trigger of your own disabled by name, not ALL; a role made with heroku pg:credentials)"
+)
+
+
+def is_superuser_only(said: str) -> bool:
+    """Return whether the database's answer ``said`` is that only a superuser may do that."""
+    return any(words in said for words in SUPERUSER_ONLY)

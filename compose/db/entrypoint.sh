@@ -32,4 +32,19 @@ if [ ! -s "$tls/server.key" ]; then
 	mv "$tls/server.key.new" "$tls/server.key"
 fi
 sh /compose/router/make-cert.sh /router-tls
+# The dynos connect as a role that owns the database and is no superuser, as
+# Heroku's credential (dyno-role.sql). A new volume gets it as it is made; one
+# made before it existed is handed over once, on a socket-only server, so no
+# dyno connects before the role is there.
+mkdir -p /docker-entrypoint-initdb.d /var/run/postgresql
+chown postgres:postgres /var/run/postgresql
+cp /compose/db/dyno-role.sh /docker-entrypoint-initdb.d/50-dyno-role.sh
+if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/dyno-role.done" ]; then
+	echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
+	setpriv --reuid=postgres --regid=postgres --init-groups sh -c '
+		pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /var/run/postgresql" start > /dev/null || exit 1
+		sh -e /compose/db/dyno-role.sh; handed=$?
+		pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
+		exit $handed'
+fi
 exec docker-entrypoint.sh "$@"
