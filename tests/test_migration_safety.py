@@ -16,7 +16,16 @@ from sqlalchemy.engine import make_url
 
 from app.migrations.history import PROJECT_ROOT, script_directory
 from app.migrations.safety import LOCK_KEY
-from tests.support.databases import alembic_cli, columns, dbapi_dsn, failure_line, unpooled, upgrade, version
+from tests.support.databases import (
+    alembic_cli,
+    columns,
+    dbapi_dsn,
+    failure_line,
+    owned_by_a_role_that_is_no_superuser,
+    unpooled,
+    upgrade,
+    version,
+)
 from tests.support.history import head, history_with, revision_source
 
 
@@ -95,6 +104,20 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
     assert "the database is at c0105c0105c0: the steps from base to it are done and stay done" in message
     assert version(empty_db) == "c0105c0105c0"
     assert columns(empty_db, "suite_scratch") == ["id"], "the scratch table is there, without size"
+
+
+def test_what_only_a_superuser_may_do_fails_in_one_line_that_says_heroku_refuses_it_too(empty_db, tmp_path):
+    """The app's role owns its database and is no superuser, as Heroku's (and Compose's) is."""
+    replica = 'op.execute("SET session_replication_role = replica")'
+    ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("5e15e15e15e1", replica))
+    with owned_by_a_role_that_is_no_superuser(empty_db) as url:
+        result = alembic_cli(url, "upgrade", "head", ini=ini)
+    assert result.returncode != 0
+    message = failure_line(result)
+    assert 'permission denied to set parameter "session_replication_role"' in message
+    assert "owns the database but is no superuser, as on Heroku, where this fails the same way" in message
+    assert version(empty_db) == "c0105c0105c0"
+    assert columns(empty_db, "suite_scratch") == ["id"]
 
 
 def test_a_python_error_in_a_revision_is_one_line_with_where_it_raised_and_the_rollback(empty_db, tmp_path):

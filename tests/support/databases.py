@@ -36,21 +36,41 @@ def unpooled(url: str) -> Iterator[Engine]:
 
 
 @contextmanager
-def at_its_connection_limit(url: str) -> Iterator[str]:
-    """Yield a URL of ``url``'s database whose role the server refuses, as full (CONNECTION LIMIT 0, as Heroku's plans).
-
-    The role is dropped afterwards.
-    """
-    role = f"full_{uuid.uuid4().hex[:8]}"
+def login_role(url: str, prefix: str, attributes: str = "") -> Iterator[tuple[str, str]]:
+    """Yield a new role with ``attributes`` and ``url`` as that role; afterwards what it owns is the superuser's
+    again, and it is dropped."""
+    role = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with unpooled(url) as engine, engine.connect() as conn:
-        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'full' CONNECTION LIMIT 0"))
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD '{prefix}' {attributes}"))
         conn.commit()
     try:
-        yield make_url(url).set(username=role, password="full").render_as_string(hide_password=False)
+        yield role, make_url(url).set(username=role, password=prefix).render_as_string(hide_password=False)
     finally:
         with unpooled(url) as engine, engine.connect() as conn:
-            conn.execute(text(f"DROP ROLE {role}"))
+            for statement in (
+                f"REASSIGN OWNED BY {role} TO CURRENT_USER",
+                f"DROP OWNED BY {role}",
+                f"DROP ROLE {role}",
+            ):
+                conn.execute(text(statement))
             conn.commit()
+
+
+@contextmanager
+def at_its_connection_limit(url: str) -> Iterator[str]:
+    """Yield a URL of ``url``'s database as a role the server refuses as full (CONNECTION LIMIT 0, as Heroku plans)."""
+    with login_role(url, "full", "CONNECTION LIMIT 0") as (_, as_role):
+        yield as_role
+
+
+@contextmanager
+def owned_by_a_role_that_is_no_superuser(url: str) -> Iterator[str]:
+    """Yield a URL of ``url``'s database as a role that owns it and is no superuser, as Heroku's credential."""
+    with login_role(url, "owner", "NOSUPERUSER") as (role, as_role):
+        with unpooled(url) as engine, engine.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{make_url(url).database}" OWNER TO {role}'))
+            conn.commit()
+        yield as_role
 
 
 def without_tls(url: str) -> str:
