@@ -3,7 +3,9 @@
 -- Heroku refuses (DISABLE TRIGGER ALL, session_replication_role, CREATE ROLE,
 -- an extension Postgres does not trust) fails here too, with Postgres's words.
 --
---   psql -d DATABASE -v role=ROLE -v password=PASSWORD -f dyno-role.sql
+--   psql -1 -d DATABASE -v role=ROLE -v password=PASSWORD -f dyno-role.sql
+--
+-- (-1: all of it or, when a statement fails, none of it.)
 --
 -- Run as a superuser on a new volume, on one made before this role existed
 -- (its tables are the superuser's), and on every database bin/localdb puts

@@ -45,6 +45,8 @@ if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/dyno-role.done" ]; then
 		pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /var/run/postgresql" start > /dev/null || exit 1
 		sh -e /compose/db/dyno-role.sh; handed=$?
 		pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
-		exit $handed'
+		exit $handed' ||
+		echo "db: warning: handing the database to $DYNO_ROLE failed (psql said why, above), so nothing changed and" \
+			"the app cannot use what the superuser owns; the next start tries again; make db-reset starts over empty" >&2
 fi
 exec docker-entrypoint.sh "$@"
