@@ -603,7 +603,7 @@ seed: image db-up ## Load the demo accounts, locations and favourites (again add
 
 .PHONY: psql
 psql: db-up ## Open psql on the Compose database, as the role the dynos use (like heroku pg:psql)
-	@if [ -t 0 ]; then $(COMPOSE) exec db psql -U $(DYNO_ROLE) app; else $(COMPOSE) exec -T db psql -U $(DYNO_ROLE) app; fi
+	@$(COMPOSE) exec $$([ -t 0 ] || echo -T) db psql -U $(DYNO_ROLE) app
 
 .PHONY: shell
 shell: image db-up ## Open a Python shell with the app loaded, in a one-off container

@@ -33,6 +33,10 @@ def table_owners(stack) -> set[str]:
     return set(stack.psql("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'").split())
 
 
+def database_owner(stack) -> str:
+    return stack.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'")
+
+
 def hand_back_to_the_superuser(stack) -> None:
     """Leave the tables and the database a superuser's, as in a volume made before the dynos had a role."""
     stack.psql(
@@ -47,7 +51,7 @@ def test_the_app_connects_as_the_databases_owner_which_is_no_superuser_as_on_her
     [dyno] = table_owners(stack)
     assert dyno != SUPERUSER
     assert stack.psql(f"SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = '{dyno}'") == "f|f|f"
-    assert stack.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'") == dyno
+    assert database_owner(stack) == dyno
     sessions = "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid()"
     assert stack.psql(sessions).split() == [dyno], "web's connections"
 
@@ -72,7 +76,7 @@ def test_the_app_connects_as_the_databases_owner_which_is_no_superuser_as_on_her
     assert poll(lambda: stack.status("/readyz") == 200, 30), "web reconnects by itself"
     assert f"handing the database and its tables to {dyno}, the role the dynos connect as" in stack.logs("db")
     assert table_owners(stack) == {dyno}
-    assert stack.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'") == dyno
+    assert database_owner(stack) == dyno
     for step in ("downgrade", "migrate"):  # dropping and creating a table needs the database and its tables
         done = stack.make(step)
         assert done.returncode == 0, done.stdout + done.stderr
