@@ -1,4 +1,4 @@
-"""Sign up and sign in: ``POST /accounts`` and ``POST /tokens``."""
+"""Sign up, sign in and sign out: ``POST /accounts``, ``POST /tokens`` and ``DELETE /tokens``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql.dml import ReturningInsert
 
 from app import validation as v
-from app.auth import hash_password, new_token, password_matches, unauthorized
+from app.auth import hash_password, issue_token, login_required, password_matches, revoke_token, unauthorized
 from app.db import get_session
-from app.models import EMAIL_MAX, Account, AccountToken
+from app.models import EMAIL_MAX, Account
 
 bp = Blueprint("accounts", __name__)
 
@@ -40,16 +40,15 @@ class NewAccount(Credentials):
 @bp.post("/accounts")
 @v.body(NewAccount())
 def create_account(body: dict[str, str]) -> ResponseReturnValue:
-    """Create an account and return its first token (shown this once only)."""
+    """Create an account and return its first token (shown this once only) and when it expires."""
     email, password = body["email"], body["password"]
     session = get_session()
     account_id = session.execute(taken_or_created(email, hash_password(password))).scalar_one_or_none()
     if account_id is None:
         abort(409, description=f"An account with email {email} already exists.")
-    token, digest = new_token()
-    session.add(AccountToken(account_id=account_id, token_hash=digest))
+    token = issue_token(session, account_id)
     session.commit()
-    return {"id": account_id, "email": email, "token": token}, 201, NOT_STORED
+    return {"id": account_id, "email": email, **token}, 201, NOT_STORED
 
 
 def taken_or_created(email: str, password_hash: str) -> ReturningInsert[int]:
@@ -71,7 +70,7 @@ def taken_or_created(email: str, password_hash: str) -> ReturningInsert[int]:
 @bp.post("/tokens")
 @v.body(Credentials())
 def create_token(body: dict[str, str]) -> ResponseReturnValue:
-    """Exchange email and password for a new token."""
+    """Exchange email and password for a new token, and say when it expires."""
     email, password = body["email"], body["password"]
     session = get_session()
     account = session.execute(select(Account.id, Account.password_hash).where(Account.email == email)).first()
@@ -79,7 +78,16 @@ def create_token(body: dict[str, str]) -> ResponseReturnValue:
     matched = password_matches(account.password_hash if account else None, password)
     if account is None or not matched:
         raise unauthorized("Email or password is wrong.")
-    token, digest = new_token()
-    session.add(AccountToken(account_id=account.id, token_hash=digest))
+    token = issue_token(session, account.id)
     session.commit()
-    return {"token": token}, 201, NOT_STORED
+    return token, 201, NOT_STORED
+
+
+@bp.delete("/tokens")
+@login_required
+def delete_token() -> ResponseReturnValue:
+    """Sign out: the token this request is made with stops working; the account's others keep working."""
+    session = get_session()
+    revoke_token(session)
+    session.commit()
+    return "", 204

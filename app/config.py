@@ -111,6 +111,8 @@ class Settings:
     db_statement_timeout: str = _setting("0", "DB_STATEMENT_TIMEOUT", _duration)
     proxy_hops: int = _setting(1, "PROXY_HOPS", _at_least(0))
     max_content_length: int = _setting(64 * 1024)
+    # Days a token works after it is issued; then the client signs in again (POST /tokens).
+    token_ttl_days: int = _setting(30, "TOKEN_TTL_DAYS", _between(1, 3650))
     # werkzeug's default; the test suite passes a cheaper scrypt to save CPU, never weaker in production.
     password_hash_method: str = _setting("scrypt")
     # How migrations protect production (app/migrations/safety.py): fail fast behind a

@@ -32,7 +32,8 @@ API_VERSION = "1.0.0"
 API_DESCRIPTION = (
     "Accounts save map locations (with the zoom level to show them at) and mark favourites. "
     "Sign up (`POST /accounts`) or sign in (`POST /tokens`) for a token, then send "
-    "`Authorization: Bearer <token>`. Every error is the JSON `Error` body."
+    "`Authorization: Bearer <token>`. A token works until `DELETE /tokens` signs it out or it expires "
+    "(`expires_at`). Every error is the JSON `Error` body."
 )
 BEARER = "bearer"
 
@@ -54,14 +55,19 @@ class Locations(Schema):
     locations = fields.List(fields.Nested(Location), required=True)
 
 
+_EXPIRES = "When the token stops working (TOKEN_TTL_DAYS after it was issued); then sign in again."
+
+
 class AccountCreated(Schema):
     id = fields.Integer(required=True)
     email = fields.String(required=True)
     token = fields.String(required=True, metadata={"description": "Shown this once only."})
+    expires_at = fields.DateTime(required=True, metadata={"description": _EXPIRES})
 
 
 class TokenCreated(Schema):
     token = fields.String(required=True)
+    expires_at = fields.DateTime(required=True, metadata={"description": _EXPIRES})
 
 
 class Health(Schema):
@@ -106,7 +112,7 @@ class Error(Schema):
 # operation can say what one means for it (Operation.described).
 ERRORS = {
     400: "The body is not JSON, is empty, or is not a JSON object.",
-    401: "The credentials are missing or wrong: the bearer token, or the email and password of POST /tokens.",
+    401: "The credentials are missing, wrong or expired: the bearer token, or the email and password of POST /tokens.",
     404: "Nothing at this path among the caller's (another account's is a 404 too).",
     409: "It conflicts with what exists already.",
     413: "The body is larger than the app accepts (MAX_CONTENT_LENGTH).",
@@ -116,7 +122,8 @@ ERRORS = {
 }
 ERROR_HEADERS = {
     401: {
-        "WWW-Authenticate": "The scheme to authenticate with: Bearer; error=invalid_token when a token sent is none."
+        "WWW-Authenticate": "The scheme to authenticate with: Bearer; "
+        "error=invalid_token when the token sent is unknown, signed out or expired."
     },
     503: {"Retry-After": "Seconds to wait before retrying."},
 }
@@ -189,6 +196,7 @@ OPERATIONS: dict[str, Operation] = {
         headers=_NOT_STORED,
     ),
     "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503), headers=_NOT_STORED),
+    "accounts.delete_token": Operation(204, "Signed out: the token sent no longer works.", errors=(503,)),
     "locations.list_locations": Operation(200, "The caller's locations, oldest first.", Locations, errors=(503,)),
     "locations.create_location": Operation(
         201,

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -105,9 +106,9 @@ CHEAP_HASH = "scrypt:1024:8:1"
 
 
 @contextmanager
-def app_on(url: str) -> Iterator[Flask]:
-    """Yield the app on ``url`` as the tests run it (cheap password hashes), its pool closed afterwards."""
-    app = create_app({"database_url": url, "environment": "testing", "password_hash_method": CHEAP_HASH})
+def app_on(url: str, **settings: Any) -> Iterator[Flask]:
+    """Yield the app on ``url`` as the tests run it (cheap hashes, ``settings`` on top), then close its pool."""
+    app = create_app({"database_url": url, "environment": "testing", "password_hash_method": CHEAP_HASH, **settings})
     try:
         yield app
     finally:

@@ -1,8 +1,10 @@
-"""Sign-up and sign-in: POST /accounts and POST /tokens."""
+"""Sign-up, sign-in and sign-out: POST /accounts, POST /tokens and DELETE /tokens, and when a token expires."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, text
@@ -18,7 +20,7 @@ def test_sign_up_returns_id_email_and_a_working_token(client):
     assert response.status_code == 201
     assert response.headers["Cache-Control"] == "no-store", "no cache keeps a token"
     body = response.get_json()
-    assert set(body) == {"id", "email", "token"}
+    assert set(body) == {"id", "email", "token", "expires_at"}
     assert body["email"] == "ada@example.com"
     assert len(body["token"]) >= 32
     me = client.get("/locations", headers={"Authorization": f"Bearer {body['token']}"})
@@ -155,3 +157,100 @@ def test_an_international_address_signs_up(client, typed, stored):
     response = client.post("/accounts", json={"email": typed, "password": "long enough"})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["email"] == stored
+
+
+# --- A token's life: it expires, and signing out ends it sooner ---
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def a_listing(client) -> tuple[str, str]:
+    """(method, URL) of a listing that needs a token and names no id, whichever the API has."""
+    return next((m, u) for m, u in operations_that_need_a_token(client) if m == "GET" and "/1" not in u)
+
+
+def issued_days_ago(db, token: str, days: float) -> None:
+    """Make ``token`` look issued ``days`` ago, by the database's clock."""
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE account_token SET created_at = now() - make_interval(secs => :secs) WHERE token_hash = :h"),
+            {"secs": days * 86400, "h": hashlib.sha256(token.encode()).hexdigest()},
+        )
+
+
+def issued_at(db, token: str) -> datetime:
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT created_at FROM account_token WHERE token_hash = :h"),
+            {"h": hashlib.sha256(token.encode()).hexdigest()},
+        ).scalar_one()
+
+
+def test_a_new_token_says_when_it_expires_token_ttl_days_after_it_was_issued(client, app, db):
+    ttl = timedelta(days=app.extensions["settings"].token_ttl_days)
+    signed_up = client.post("/accounts", json={"email": "expiry@example.com", "password": "s3cret-pass"}).get_json()
+    signed_in = client.post("/tokens", json={"email": "expiry@example.com", "password": "s3cret-pass"}).get_json()
+    for body in (signed_up, signed_in):
+        assert body["expires_at"].endswith("+00:00"), "in UTC, with its offset"
+        assert datetime.fromisoformat(body["expires_at"]) == issued_at(db, body["token"]) + ttl
+
+
+def test_an_expired_token_is_refused_with_a_message_that_says_so_and_how_to_get_another(client, app, db):
+    days = app.extensions["settings"].token_ttl_days
+    account = sign_up(client, "old@example.com")
+    method, url = a_listing(client)
+    issued_days_ago(db, account.token, days - 0.01)
+    assert client.open(url, method=method, headers=bearer(account.token)).status_code == 200
+    issued_days_ago(db, account.token, days + 0.01)
+    response = client.open(url, method=method, headers=bearer(account.token))
+    error = assert_error(response, 401)
+    assert error["message"] == (
+        f"The token has expired ({days} days after it was issued); sign in again for a new one: POST /tokens."
+    )
+    assert re.search(r'error="?invalid_token"?', response.headers["WWW-Authenticate"]), "RFC 6750: sign in again"
+    fresh = client.post("/tokens", json={"email": account.email, "password": account.password}).get_json()["token"]
+    assert client.open(url, method=method, headers=bearer(fresh)).status_code == 200
+
+
+def test_token_ttl_days_sets_how_long_a_token_works(migrated_db):
+    with app_on(migrated_db, token_ttl_days=2) as app, unpooled(migrated_db) as db:
+        client = app.test_client()
+        account = sign_up(client, "short@example.com")
+        method, url = a_listing(client)
+        issued_days_ago(db, account.token, 1.9)
+        assert client.open(url, method=method, headers=bearer(account.token)).status_code == 200
+        issued_days_ago(db, account.token, 2.1)
+        assert (
+            "expired (2 days"
+            in assert_error(client.open(url, method=method, headers=bearer(account.token)), 401)["message"]
+        )
+
+
+def test_signing_in_drops_the_accounts_expired_tokens_and_keeps_its_live_ones(client, app, db):
+    days = app.extensions["settings"].token_ttl_days
+    account = sign_up(client, "tidy@example.com", password="s3cret-pass")
+    other = sign_up(client, "neighbour@example.com")
+    live = client.post("/tokens", json={"email": account.email, "password": "s3cret-pass"}).get_json()["token"]
+    issued_days_ago(db, account.token, days + 1)
+    issued_days_ago(db, other.token, days + 1)
+    newest = client.post("/tokens", json={"email": account.email, "password": "s3cret-pass"}).get_json()["token"]
+    with db.connect() as conn:
+        kept = set(conn.execute(text("SELECT token_hash FROM account_token")).scalars())
+    digest = {t: hashlib.sha256(t.encode()).hexdigest() for t in (account.token, other.token, live, newest)}
+    assert kept == {digest[live], digest[newest], digest[other.token]}, "only the signed-in account's expired go"
+
+
+def test_signing_out_ends_the_token_sent_and_no_other(client, counts):
+    account = sign_up(client, "leaving@example.com", password="s3cret-pass")
+    other_device = client.post("/tokens", json={"email": account.email, "password": "s3cret-pass"}).get_json()
+    method, url = a_listing(client)
+    before = counts()
+    response = client.delete("/tokens", headers=bearer(account.token))
+    assert response.status_code == 204 and response.get_data() == b""
+    assert counts() == {**before, "account_token": before["account_token"] - 1}
+    error = assert_error(client.open(url, method=method, headers=bearer(account.token)), 401)
+    assert error["message"] == "The token is not valid."
+    assert_error(client.delete("/tokens", headers=bearer(account.token)), 401)
+    assert client.open(url, method=method, headers=bearer(other_device["token"])).status_code == 200

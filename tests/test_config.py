@@ -88,6 +88,7 @@ def test_passwords_use_werkzeugs_scrypt_outside_tests():
         ("DB_POOL_SIZE", "0", "DB_POOL_SIZE must be between 1 and 100, got 0"),
         ("DB_CONNECT_TIMEOUT", "soon", "DB_CONNECT_TIMEOUT must be an integer, got 'soon'"),
         ("PROXY_HOPS", "-1", "PROXY_HOPS must be 0 or more, got -1"),
+        ("TOKEN_TTL_DAYS", "0", "TOKEN_TTL_DAYS must be between 1 and 3650, got 0"),
         ("MIGRATION_LOCK_TIMEOUT", "forever", "MIGRATION_LOCK_TIMEOUT must be a duration such as 5s"),
         ("MIGRATION_LOCK_WAIT", "1.5", "MIGRATION_LOCK_WAIT must be an integer, got '1.5'"),
         ("DATABASE_URL", "postgres://u:secret@h:port/d", "DATABASE_URL is not a valid URL: its port must be a number"),
