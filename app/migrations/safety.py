@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from tenacity import RetryCallState, retry, retry_if_result, stop_after_delay, wait_fixed
 
 from app.config import Settings
-from app.migrations.constants import FULL_WAY_OUT, LOCK_KEY, SUPERUSER_ONLY_NOTE, is_full, is_superuser_only
+from app.migrations.constants import FULL_WAY_OUT, LOCK_KEY, is_full, superuser_only_note
 from app.migrations.history import Irreversible, irreversible, revision_line, revision_message
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -52,13 +52,14 @@ def migration_engine(settings: Settings) -> Engine:
 
 def db_error_reason(exc: BaseException) -> str:
     """Return the first line of what the database (or driver) said; when it is full, the way out first;
-    when only a superuser may do it, why that fails here as on Heroku."""
+    when only a superuser may do it, why that fails here, and whether on Heroku too."""
     said = getattr(exc, "orig", None) or exc
     text = str(said).strip()
     line = text.splitlines()[0] if text else type(said).__name__
     if is_full(line):
         return f"{FULL_WAY_OUT}: {line}"
-    return f"{line} ({SUPERUSER_ONLY_NOTE})" if is_superuser_only(line) else line
+    note = superuser_only_note(line)
+    return f"{line} ({note})" if note else line
 
 
 def session_settings_sql(settings: Settings) -> list[str]:
