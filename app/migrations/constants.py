@@ -41,7 +41,8 @@ UNTRUSTED_EXTENSION_NOTE = (
     "trusts; Heroku Postgres allows some others (Dev Center: Extensions, PostGIS, and Full Text Search "
     "Dictionaries on Heroku Postgres). If {name} is one, create it here once as the superuser: "
     "docker compose exec db psql -U app app -c 'CREATE EXTENSION \"{name}\"' (then the revision's "
-    "CREATE EXTENSION IF NOT EXISTS passes); if not, it fails on Heroku too"
+    "CREATE EXTENSION IF NOT EXISTS passes; DROP it the same way before a downgrade past it); "
+    "if not, it fails on Heroku too"
 )
 
 
