@@ -29,6 +29,19 @@ def procfile() -> dict[str, str]:
     return types
 
 
+def dyno_types() -> dict[str, str]:
+    """Return the Procfile's process types that run as dynos (web, and a worker or clock of yours), with commands.
+
+    Not release, which runs once per deploy, nor the one-offs, whose commands
+    go through bin/oneoff (migrate, upgrade, downgrade).
+    """
+    return {
+        name: command
+        for name, command in procfile().items()
+        if name != "release" and not command.startswith("bin/oneoff ")
+    }
+
+
 def python_image() -> str:
     """Return the app image's base, from PYTHON_IMAGE (as Compose passes it to the Dockerfile)."""
     return os.environ.get("PYTHON_IMAGE") or DEFAULT_PYTHON_IMAGE
