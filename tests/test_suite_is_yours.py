@@ -3,8 +3,9 @@
 A copy of the project gets the README's first migration (a nullable column on
 locations) and a table of the user's own, each with the revision Alembic
 autogenerates, as on two branches that git then merged: a merge revision
-joins them. Then the copy's own tests run: those that read the migration
-history, the models or the table list, and `make check`. The rest build
+joins them; and a worker process type in the Procfile and heroku.yml. Then
+the copy's own tests run: those that read the migration history, the
+models, the table list or the process types, and `make check`. The rest build
 their own histories on top of whatever head there is, or never look at
 the history; they are left out to keep `make test` fast. The helper that
 makes the README's change finds Location by the table it maps, so it
@@ -31,6 +32,10 @@ HISTORY_TESTS = [
     "tests/test_migrations.py", "tests/test_health.py", "tests/test_local.py", "tests/test_accounts.py",
     "tests/test_check.py::test_make_check_passes_on_the_project",
 ]  # fmt: skip
+# Those that read the Procfile and heroku.yml, after a process type of the user's own is added.
+PROCESS_TESTS = ["tests/test_parity.py", "tests/test_app_json.py"]
+WORKER = "worker: python -m app.worker\n"
+WORKER_RUN = "  worker:\n    command:\n      - bin/proc worker\n    image: web\n"
 
 # A table of the user's own, with a name no project is likely to have already.
 TAG_MODEL = '''
@@ -83,9 +88,14 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     tag.write_text(tag.read_text().replace(note_id, parent))
     run(project, sys.executable, "-m", "alembic", "merge", "-m", "Merge the note and tag branches", "heads")
     # alembic.ini's post_write_hooks formatted them all: make check's ruff passes with no step of ours.
+    # A worker of the user's own, in the Procfile and in heroku.yml's run:, as the README says.
+    (project / "Procfile").write_text((project / "Procfile").read_text() + WORKER)
+    manifest = (project / "heroku.yml").read_text()
+    assert manifest.endswith("  web: bin/proc web\n"), "run: is heroku.yml's last section"
+    (project / "heroku.yml").write_text(manifest + WORKER_RUN)
 
     suite = run(
-        project, sys.executable, "-m", "pytest", *HISTORY_TESTS, "-m", "not docker",
+        project, sys.executable, "-m", "pytest", *HISTORY_TESTS, *PROCESS_TESTS, "-m", "not docker",
         "-p", "no:xdist", "-q", "-p", "no:cacheprovider", TEST_DATABASE_URL=server_url,
     )  # fmt: skip
     summary = suite.stdout.strip().splitlines()[-1]
