@@ -119,8 +119,8 @@ def test_a_failing_revision_leaves_the_database_at_the_one_before(empty_db, tmp_
             "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
             'permission denied to create extension "pg_stat_statements"',
             "Heroku Postgres allows some others (Dev Center: Extensions, PostGIS, and Full Text Search Dictionaries on "
-            "Heroku Postgres). If pg_stat_statements is one, create it here once as the superuser: docker compose "
-            "exec db psql -U app app -c 'CREATE EXTENSION \"pg_stat_statements\"'",
+            "Heroku Postgres). If pg_stat_statements is one, create it once as the superuser in the local database: "
+            "docker compose exec db psql -U app app -c 'CREATE EXTENSION \"pg_stat_statements\"'",
         ),
     ],
 )

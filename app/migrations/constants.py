@@ -39,8 +39,8 @@ UNTRUSTED_EXTENSION = re.compile(r'permission denied to create extension "([^"]+
 UNTRUSTED_EXTENSION_NOTE = (
     "the app's role owns the database but is no superuser, so Postgres lets it create only the extensions it "
     "trusts; Heroku Postgres allows some others (Dev Center: Extensions, PostGIS, and Full Text Search "
-    "Dictionaries on Heroku Postgres). If {name} is one, create it here once as the superuser: "
-    "docker compose exec db psql -U app app -c 'CREATE EXTENSION \"{name}\"' (then the revision's "
+    "Dictionaries on Heroku Postgres). If {name} is one, create it once as the superuser in the local "
+    "database: docker compose exec db psql -U app app -c 'CREATE EXTENSION \"{name}\"' (then the revision's "
     "CREATE EXTENSION IF NOT EXISTS passes; DROP it the same way before a downgrade past it); "
     "if not, it fails on Heroku too"
 )
