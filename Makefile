@@ -268,8 +268,19 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 		echo "==> web is scaled to 0 (WEB_SCALE=0 in .env): the router answers 503 (H10) until make scale web=1"; \
 	else $(call wait-routed,readyz) $$($(call service-containers,web)) || { [ $$? != 3 ] || unhealthy; $(up-failed); }; fi
 	@[ "$(WEB_SCALE)" -le 1 ] 2>/dev/null || $(HOST_PYTHON) bin/dynos connections
+	$(start-others)
 	$(start-watch)
 	@echo "==> up: http://127.0.0.1:$(WEB_PORT) and https://127.0.0.1:$(WEB_TLS_PORT) through the router  (make logs, make ps, make debug, make down)"
+
+# Once web serves, start (or recreate, on a new image) the Procfile's other
+# dyno types, a worker of yours say (none in the seed), each the Compose
+# service of its name, as many as its replicas (make scale worker=N keeps
+# that count in .env), as Heroku starts the whole formation after a release.
+define start-others
+	@others="$$($(HOST_PYTHON) bin/dynos others)" || $(up-failed); \
+	[ -z "$$others" ] || { echo "==> starting $$others"; \
+		$(COMPOSE) --progress quiet up --detach --no-build --no-deps $$others || $(up-failed); }
+endef
 
 # Wait until a request through the router reaches web: what a user waits
 # for, and sooner than Docker's healthcheck says so (its first probe runs a
@@ -434,12 +445,12 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 	else echo "live reload: off until make up succeeds (or make watch)"; fi; } 2>/dev/null || :
 
 .PHONY: scale
-scale: compose .env scale-turn ## Run N web dynos behind the router, like heroku ps:scale: make scale web=N
+scale: compose .env scale-turn ## Run N dynos of a type, like heroku ps:scale: make scale web=N [worker=N]
 	@$(note-syncs); drifted="$$($(drifted-dynos))"; \
 	if [ -n "$$drifted" ]; then \
 		echo "==> web holds code live reload copied into it: building the image first, and every dyno starts afresh on it"; \
 		$(build-web); fi; \
-	$(HOST_PYTHON) bin/dynos scale $(call quote,web=$(web)) $${drifted:+--recreate}
+	$(HOST_PYTHON) bin/dynos scale $(foreach v,$(MAKEOVERRIDES),$(call quote,$(v))) $(if $(filter environment,$(origin web)),$(call quote,web=$(web))) $${drifted:+--recreate}
 	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
 	$(stop-watch)
 	$(start-watch)

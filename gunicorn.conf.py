@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -134,28 +133,6 @@ logger_class = AccessLog
 # Heartbeat files on tmpfs, not the container's overlay filesystem.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
-
-
-def replica_number() -> str:
-    """Return this container's Compose replica number: the N of <project>-web-N whose address is this container's."""
-    project = os.environ.get("COMPOSE_PROJECT_NAME", "")
-    try:
-        own = socket.gethostbyname(socket.gethostname())
-    except OSError:
-        return "1"
-    for number in range(1, 11):
-        try:
-            if socket.gethostbyname(f"{project}-web-{number}") == own:
-                return str(number)
-        except OSError:
-            continue
-    return "1"
-
-
-# Heroku names each dyno (DYNO=web.1, web.2, ...). Compose cannot give each
-# replica its own value, so it sets DYNO=web and the dyno adds its number.
-if os.environ.get("DYNO") == "web":
-    os.environ["DYNO"] = f"web.{replica_number()}"
 
 # gunicorn 24+ opens a control socket under $HOME; a dyno's arbitrary user has
 # no writable home, and nothing here manages gunicorn at run time.

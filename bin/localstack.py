@@ -69,6 +69,26 @@ def write_env(name: str, value: str) -> None:
         copy.unlink(missing_ok=True)
 
 
+def procfile() -> dict[str, str]:
+    """Return the Procfile's process types and their commands, in its order."""
+    types = {}
+    for line in (ENV_FILE.parent / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            types[name.strip()] = command.strip()
+    return types
+
+
+def dyno_types() -> list[str]:
+    """Return the Procfile's process types that run as dynos: web, and a worker or clock of yours.
+
+    Not release, which runs once per deploy, nor the one-offs, whose commands
+    go through bin/oneoff (migrate, upgrade, downgrade). Each runs as the
+    Compose service of its name; heroku.yml's run: must name it too.
+    """
+    return [name for name, command in procfile().items() if name != "release" and not command.startswith("bin/oneoff ")]
+
+
 def dyno_size() -> str:
     """Return DYNO_SIZE in the CLI's spelling (standard-2x), whichever case it was written in."""
     return read_env("DYNO_SIZE", "standard-1x").lower()

@@ -19,29 +19,6 @@ DEFAULT_PYTHON_IMAGE = f"python:{PYTHON_VERSION}-slim-bookworm"
 DEFAULT_POSTGRES_IMAGE = f"postgres:{POSTGRES_MAJOR}"
 
 
-def procfile() -> dict[str, str]:
-    """Return the Procfile's process types and their commands."""
-    types = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, command = line.partition(":")
-            types[name.strip()] = command.strip()
-    return types
-
-
-def dyno_types() -> dict[str, str]:
-    """Return the Procfile's process types that run as dynos (web, and a worker or clock of yours), with commands.
-
-    Not release, which runs once per deploy, nor the one-offs, whose commands
-    go through bin/oneoff (migrate, upgrade, downgrade).
-    """
-    return {
-        name: command
-        for name, command in procfile().items()
-        if name != "release" and not command.startswith("bin/oneoff ")
-    }
-
-
 def python_image() -> str:
     """Return the app image's base, from PYTHON_IMAGE (as Compose passes it to the Dockerfile)."""
     return os.environ.get("PYTHON_IMAGE") or DEFAULT_PYTHON_IMAGE

@@ -11,7 +11,10 @@ import yaml
 
 from app.config import Settings
 from app.migrations.history import PROJECT_ROOT
-from devtools.project import POSTGRES_MAJOR, procfile
+from devtools.project import POSTGRES_MAJOR
+
+sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+import localstack  # bin/ is not a package: the scripts beside it import it the same way
 
 MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())
 
@@ -49,7 +52,9 @@ def test_every_key_and_type_is_one_the_dev_center_documents():
 def test_it_agrees_with_the_procfile_heroku_yml_and_the_postgres_major():
     heroku_yml = yaml.safe_load((PROJECT_ROOT / "heroku.yml").read_text())
     assert MANIFEST["stack"] == "container", "heroku.yml builds the image: the container stack"
-    assert set(MANIFEST["formation"]) <= set(procfile()) & set(heroku_yml["run"]), "formation names process types"
+    assert set(MANIFEST["formation"]) <= set(localstack.procfile()) & set(heroku_yml["run"]), (
+        "formation names process types"
+    )
     sizes = set(re.findall(r"^DYNO_MEMORY_([\w-]+) :=", (PROJECT_ROOT / "Makefile").read_text(), re.MULTILINE))
     assert {scale["size"].lower() for scale in MANIFEST["formation"].values()} <= sizes, "a size make knows"
     [postgres] = [

@@ -271,6 +271,58 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
         stack.make("down")
 
 
+# A worker that says which dyno it is and stops at once on SIGTERM, as a dyno must.
+WORKER_LINE = (
+    'worker: python -c "import os, signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); '
+    "print('worker up as', os.environ['DYNO'], flush=True); time.sleep(3600)\"\n"
+)
+
+
+def readme_yaml(first_line: str) -> str:
+    """Return the README's YAML block that starts with the comment ``first_line``, without it."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(rf"```yaml\n{re.escape(first_line)}\n(.*?)```", readme, re.S)
+    assert block, f"the README has no YAML block that starts with {first_line!r}"
+    return block.group(1)
+
+
+def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_scales_and_make_ps_lists(stack):
+    """The README's three places for a worker: make up starts it, each dyno is named worker.N, as on Heroku."""
+    originals = {name: stack.read(name) for name in ("Procfile", "heroku.yml", "docker-compose.yml")}
+    compose_file = originals["docker-compose.yml"]
+    service = readme_yaml("# docker-compose.yml, under services:")
+    try:
+        stack.write("Procfile", originals["Procfile"] + WORKER_LINE)
+        stack.write("heroku.yml", originals["heroku.yml"] + readme_yaml("# heroku.yml, under run:"))
+        stack.write("docker-compose.yml", compose_file.replace("\nservices:\n", f"\nservices:\n{service}\n", 1))
+        up = stack.up()
+        assert "==> starting worker" in up.stdout
+        assert poll(lambda: "worker up as worker.1" in stack.logs("worker"), 30), stack.logs("worker")
+
+        scaled = stack.make("scale", "worker=2")
+        assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+        assert "==> now running worker at 2:" in scaled.stdout and "WORKER_SCALE=2" in stack.read(".env")
+        assert poll(lambda: "worker up as worker.2" in stack.logs("worker"), 30), stack.logs("worker")
+        ps = stack.make("ps").stdout
+        assert re.search(
+            r"^=== worker \(\S+\): bin/proc worker \(2\)\nworker\.1: up .*of \d+ MB\nworker\.2: up ", ps, re.M
+        ), ps
+        assert stack.up().returncode == 0 and len(stack.container_id("worker").split()) == 2, "make up keeps the count"
+
+        wrong = stack.make("scale", "wrker=2")
+        assert wrong.returncode != 0
+        assert "error: no dyno type wrker in the Procfile; its dyno types are web, worker" in wrong.stderr
+
+        stack.write("docker-compose.yml", compose_file)
+        up = stack.make("up")
+        assert up.returncode != 0
+        assert "error: the Procfile's worker runs as a dyno, but docker-compose.yml has no service worker" in up.stderr
+    finally:
+        for name, text in originals.items():
+            stack.write(name, text)
+        stack.make("down")
+
+
 def test_a_debug_dyno_left_running_is_named_by_make_up_and_removed_by_make_down(stack):
     """make debug's dyno outlives a closed terminal: make up says so, make down clears it."""
     assert stack.make(".env").returncode == 0

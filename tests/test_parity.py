@@ -17,15 +17,11 @@ import yaml
 
 from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
-from devtools.project import (
-    DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_PYTHON_IMAGE,
-    POSTGRES_MAJOR,
-    PYTHON_VERSION,
-    dyno_types,
-    procfile,
-)
+from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.stack import compose_services
+
+sys.path.insert(0, str(PROJECT_ROOT / "bin"))
+import localstack  # bin/ is not a package: the scripts beside it import it the same way
 
 # The project's own process types: the Makefile, Compose and heroku.yml run them. Yours may be added.
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
@@ -50,7 +46,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def test_procfile_defines_the_projects_process_types():
-    types = procfile()
+    types = localstack.procfile()
     assert set(types) >= PROCESS_TYPES, "a process type of yours may be added, none of these taken away"
     assert types["web"].startswith("gunicorn ")
     # One-offs go through bin/oneoff: `honcho start` or `heroku local` without a name must not run them.
@@ -69,12 +65,12 @@ def test_heroku_yml_runs_procfile_types():
     # A process type's entry is its command, or {command, image}.
     run = {name: proc_type(cmd["command"] if isinstance(cmd, dict) else cmd) for name, cmd in manifest["run"].items()}
     assert {name: kind for name, kind in run.items() if name != kind} == {}, "each runs the Procfile type it names"
-    missing = sorted(set(dyno_types()) - set(run))
+    missing = sorted(set(localstack.dyno_types()) - set(run))
     assert not missing, (
         f"heroku.yml's run: lacks {', '.join(missing)}: on the container stack Heroku runs the process types "
         f"heroku.yml names, not the Procfile's, so add {missing[0]}: bin/proc {missing[0]} under run:"
     )
-    assert set(run) <= set(dyno_types()), "heroku.yml runs a type the Procfile does not have as a dyno type"
+    assert set(run) <= set(localstack.dyno_types()), "heroku.yml runs a type the Procfile does not have as a dyno type"
 
 
 def test_compose_runs_procfile_types():
