@@ -22,6 +22,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, free_port
 from devtools.http import http_status, poll
 from devtools.project import postgres_image
+from tests.support.formation import add_worker
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import compose_services, project_stack
 
@@ -271,30 +272,10 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
         stack.make("down")
 
 
-# A worker that says which dyno it is and stops at once on SIGTERM, as a dyno must.
-WORKER_LINE = (
-    'worker: python -c "import os, signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); '
-    "print('worker up as', os.environ['DYNO'], flush=True); time.sleep(3600)\"\n"
-)
-
-
-def readme_yaml(first_line: str) -> str:
-    """Return the README's YAML block that starts with the comment ``first_line``, without it."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    block = re.search(rf"```yaml\n{re.escape(first_line)}\n(.*?)```", readme, re.S)
-    assert block, f"the README has no YAML block that starts with {first_line!r}"
-    return block.group(1)
-
-
 def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_scales_and_make_ps_lists(stack):
     """The README's three places for a worker: make up starts it, each dyno is named worker.N, as on Heroku."""
-    originals = {name: stack.read(name) for name in ("Procfile", "heroku.yml", "docker-compose.yml")}
-    compose_file = originals["docker-compose.yml"]
-    service = readme_yaml("# docker-compose.yml, under services:")
+    originals = add_worker(stack.directory)
     try:
-        stack.write("Procfile", originals["Procfile"] + WORKER_LINE)
-        stack.write("heroku.yml", originals["heroku.yml"] + readme_yaml("# heroku.yml, under run:"))
-        stack.write("docker-compose.yml", compose_file.replace("\nservices:\n", f"\nservices:\n{service}\n", 1))
         up = stack.up()
         assert "==> starting worker" in up.stdout
         assert poll(lambda: "worker up as worker.1" in stack.logs("worker"), 30), stack.logs("worker")
@@ -313,7 +294,7 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
         assert wrong.returncode != 0
         assert "error: no dyno type wrker in the Procfile; its dyno types are web, worker" in wrong.stderr
 
-        stack.write("docker-compose.yml", compose_file)
+        stack.write("docker-compose.yml", originals["docker-compose.yml"])
         up = stack.make("up")
         assert up.returncode != 0
         assert "error: the Procfile's worker runs as a dyno, but docker-compose.yml has no service worker" in up.stderr

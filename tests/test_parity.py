@@ -81,6 +81,13 @@ def test_compose_runs_procfile_types():
     assert services["release"]["image"] == services["web"]["image"]
     assert services["release"]["depends_on"] == {"db": {"condition": "service_started"}}, "release waits itself"
     assert services["web"]["depends_on"] == {"release": {"condition": "service_completed_successfully"}}
+    # Every dyno type, yours too, is the service of its name: make up starts those besides web.
+    runs = {name: service["command"] for name, service in services.items()}
+    missing = [kind for kind in localstack.dyno_types() if runs.get(kind) != ["bin/proc", kind]]
+    assert not missing, (
+        f"docker-compose.yml has no service {missing[0]} running bin/proc {missing[0]}: "
+        "add one (README: A process type of your own)"
+    )
 
 
 def settings_read() -> set[str]:

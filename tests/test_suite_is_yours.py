@@ -3,7 +3,7 @@
 A copy of the project gets the README's first migration (a nullable column on
 locations) and a table of the user's own, each with the revision Alembic
 autogenerates, as on two branches that git then merged: a merge revision
-joins them; and a worker process type in the Procfile and heroku.yml. Then
+joins them; and a worker process type in the Procfile, heroku.yml and Compose. Then
 the copy's own tests run: those that read the migration history, the
 models, the table list or the process types, and `make check`. The rest build
 their own histories on top of whatever head there is, or never look at
@@ -26,6 +26,7 @@ import pytest
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.postgres import scratch_database
+from tests.support.formation import add_worker
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, with_first_column
 
 HISTORY_TESTS = [
@@ -34,8 +35,6 @@ HISTORY_TESTS = [
 ]  # fmt: skip
 # Those that read the Procfile and heroku.yml, after a process type of the user's own is added.
 PROCESS_TESTS = ["tests/test_parity.py", "tests/test_app_json.py"]
-WORKER = "worker: python -m app.worker\n"
-WORKER_RUN = "  worker:\n    command:\n      - bin/proc worker\n    image: web\n"
 
 # A table of the user's own, with a name no project is likely to have already.
 TAG_MODEL = '''
@@ -88,11 +87,7 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     tag.write_text(tag.read_text().replace(note_id, parent))
     run(project, sys.executable, "-m", "alembic", "merge", "-m", "Merge the note and tag branches", "heads")
     # alembic.ini's post_write_hooks formatted them all: make check's ruff passes with no step of ours.
-    # A worker of the user's own, in the Procfile and in heroku.yml's run:, as the README says.
-    (project / "Procfile").write_text((project / "Procfile").read_text() + WORKER)
-    manifest = (project / "heroku.yml").read_text()
-    assert manifest.endswith("  web: bin/proc web\n"), "run: is heroku.yml's last section"
-    (project / "heroku.yml").write_text(manifest + WORKER_RUN)
+    add_worker(project)  # a process type of the user's own, in the three places the README names
 
     suite = run(
         project, sys.executable, "-m", "pytest", *HISTORY_TESTS, *PROCESS_TESTS, "-m", "not docker",
