@@ -703,13 +703,14 @@ local-env: .env
 	@mkdir -p $(dir $(LOCAL_ENV)) && printf 'DATABASE_URL=%s\nPORT=%s\nWEB_HOST=%s\nWEB_RELOAD=%s\n' "$(HOST_DATABASE_URL)" "$(LOCAL_PORT)" "$(LOCAL_HOST)" "$(WEB_RELOAD)" > $(LOCAL_ENV)
 
 .PHONY: local
-local: $(STAMP) db-password db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002)
+local: $(STAMP) db-password db-up local-env ## Run the Procfile on the host with honcho: release, then web (on PORT, 5002) and your other dyno types
 	@PORT=$(LOCAL_PORT) $(HOST_PYTHON) bin/doctor ports PORT >/dev/null || exit 1
 	@echo "==> release (honcho run: .env, and the Compose database on 127.0.0.1:$(DB_PORT))"
 	@trap 'echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; trap - INT; kill -INT $$$$' INT; \
 	$(HONCHO) run bin/proc release || { echo "error: the release process failed (above), so web was not started (as on Heroku): fix it, then make local" >&2; exit 1; }
-	@echo "==> web on http://127.0.0.1:$(LOCAL_PORT) (honcho start web; Ctrl-C or closing the terminal stops it; honcho stops all processes when one exits)"
-	@$(HOST_PYTHON) bin/local env $(HONCHO) start web
+	@others="$$($(HOST_PYTHON) bin/dynos others)" || exit 1; \
+	echo "==> web on http://127.0.0.1:$(LOCAL_PORT)$${others:+, and $$others} (honcho start web$${others:+ $$others}; Ctrl-C or closing the terminal stops it; honcho stops all processes when one exits)"; \
+	$(HOST_PYTHON) bin/local env $(HONCHO) start web $$others
 
 # --- Heroku --------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ import stat
 import subprocess
 import termios
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -290,6 +292,11 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
         ), ps
         assert stack.up().returncode == 0 and len(stack.container_id("worker").split()) == 2, "make up keeps the count"
 
+        port = str(free_port())
+        said = serving_locally(stack, port).output
+        assert f"==> web on http://127.0.0.1:{port}, and worker (honcho start web worker;" in said, said
+        assert "worker up as no dyno" in said, "honcho runs it on the host beside web"
+
         wrong = stack.make("scale", "wrker=2")
         assert wrong.returncode != 0
         assert "error: no dyno type wrker in the Procfile; its dyno types are web, worker" in wrong.stderr
@@ -369,13 +376,14 @@ def listening_addresses(port: int) -> set[str]:
     return addresses
 
 
-def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
-    """Beside the stack: a port the stack publishes is refused at once; PORT=... wins over .env."""
-    taken = stack.make("local", PORT=stack.env["DB_PORT"])
-    assert taken.returncode != 0
-    assert f"error: port {stack.env['DB_PORT']} (PORT): make up's stack publishes it: set PORT=" in taken.stderr
+@dataclass
+class Served:
+    output: str  # what make local printed until Ctrl-C
+    addresses: set[str]
 
-    port = str(free_port())
+
+def serving_locally(stack, port: str, look: Callable[[], set[str]] = set) -> Served:
+    """Run make local on ``port`` until its web answers /healthz, ``look()`` then, and Ctrl-C; return what it said."""
     local = subprocess.Popen(
         ["make", "local"], cwd=stack.directory, env={**stack.env, "PORT": port, "WEB_RELOAD": "0"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
@@ -383,12 +391,24 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     )  # fmt: skip
     try:
         assert poll(lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200, 60), "web on the host, on PORT"
-        assert listening_addresses(int(port)) == {"127.0.0.1"}, "this machine only, as the stack's published ports"
+        addresses = look()
     finally:
         os.killpg(local.pid, signal.SIGINT)
-        said, _ = local.communicate(timeout=60)
-    assert f"==> web on http://127.0.0.1:{port} " in said, said
-    assert "reload: watching" not in said, "WEB_RELOAD=0 wins over .env's 1, as with make up"
+        output, _ = local.communicate(timeout=60)
+    return Served(output, addresses)
+
+
+def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
+    """Beside the stack: a port the stack publishes is refused at once; PORT=... wins over .env."""
+    taken = stack.make("local", PORT=stack.env["DB_PORT"])
+    assert taken.returncode != 0
+    assert f"error: port {stack.env['DB_PORT']} (PORT): make up's stack publishes it: set PORT=" in taken.stderr
+
+    port = str(free_port())
+    served = serving_locally(stack, port, lambda: listening_addresses(int(port)))
+    assert served.addresses == {"127.0.0.1"}, "this machine only, as the stack's published ports"
+    assert f"==> web on http://127.0.0.1:{port} " in served.output, served.output
+    assert "reload: watching" not in served.output, "WEB_RELOAD=0 wins over .env's 1, as with make up"
 
     # A release that fails (a database at another branch's revision) starts no web, and says so.
     at = stack.psql("SELECT version_num FROM alembic_version")
