@@ -89,6 +89,11 @@ def dyno_types() -> list[str]:
     return [name for name, command in procfile().items() if name != "release" and not command.startswith("bin/oneoff ")]
 
 
+def scale_variable(kind: str) -> str:
+    """Return the .env setting that keeps how many dynos of ``kind`` run (WEB_SCALE, WORKER_SCALE)."""
+    return f"{kind.upper().replace('-', '_')}_SCALE"
+
+
 def dyno_size() -> str:
     """Return DYNO_SIZE in the CLI's spelling (standard-2x), whichever case it was written in."""
     return read_env("DYNO_SIZE", "standard-1x").lower()

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import docker, free_port
+from devtools.docker import copy_project, docker, free_port
 from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.docker import require_docker, shared_app_image
+from tests.support.formation import add_worker
 from tests.support.heroku import path_without_heroku, stub_heroku
 
 # Answers `heroku ARGS --app APP` from the JSON file in $STUB_HEROKU: {"auth:whoami": [status, stdout], ...}.
@@ -47,12 +48,12 @@ def heroku_answers(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "answers.json"
 
 
-def doctor(answers: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def doctor(answers: Path | None = None, root: Path = PROJECT_ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     path = [str(answers.parent / "bin")] if answers else []
     path.append(path_without_heroku())
     ports = {"WEB_PORT": str(free_port()), "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port())}
     return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bin" / "doctor")],
+        [sys.executable, str(root / "bin" / "doctor")],
         env={**os.environ, **ports, "PATH": os.pathsep.join(path), "STUB_HEROKU": str(answers or ""), **env},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -127,6 +128,26 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
         "(and DYNO_SIZE=standard-2x in .env)",
     ]
     assert result.returncode == 1
+
+
+def test_a_process_type_of_yours_is_compared_with_herokus_formation_too(heroku_answers, tmp_path):
+    """Heroku starts a new type at 0 dynos; locally its service starts one: doctor says so, and how to match."""
+    project = copy_project(tmp_path / "project")
+    add_worker(project)
+    answers = agreeing("my-maps")
+    heroku_answers.write_text(json.dumps(answers))
+    env = {"HEROKU_APP": "my-maps", "STUB_APP": "my-maps", "WEB_SCALE": "1", "DYNO_SIZE": "standard-1x"}
+    result = doctor(heroku_answers, root=project, **env)
+    assert [line for line in lines(result, "✗") if "formation" in line or " runs web=" in line] == [
+        "✗ my-maps runs web=1:standard-1x worker=0:standard-1x, locally web=1:standard-1x worker=1:standard-1x: "
+        "make scale web=1 worker=0 DYNO_SIZE=standard-1x (and DYNO_SIZE=standard-1x in .env)"
+    ]
+    answers["ps:scale"] = [0, "web=1:Standard-1X worker=2:Standard-1X"]  # as heroku ps:scale prints it
+    heroku_answers.write_text(json.dumps(answers))
+    result = doctor(heroku_answers, root=project, **env, WORKER_SCALE="2")
+    assert "✓ my-maps runs web=1:standard-1x worker=2:standard-1x, locally web=1:standard-1x worker=2:standard-1x" in (
+        lines(result, "✓")
+    )
 
 
 def test_only_config_vars_nothing_here_reads_are_unknown(heroku_answers):
