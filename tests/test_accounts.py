@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
 
+from app.auth import token_hash
 from tests.conftest import app_on
 from tests.support.api import assert_error, operations_that_need_a_token, sign_up
 from tests.support.databases import unpooled
@@ -115,6 +116,15 @@ def test_email_length_is_checked_as_stored(client, counts):
     assert counts()["account"] == 0
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def a_listing(client) -> tuple[str, str]:
+    """(method, URL) of a listing that needs a token and names no id, whichever the API has."""
+    return next((m, u) for m, u in operations_that_need_a_token(client) if m == "GET" and "/1" not in u)
+
+
 def test_sign_in_issues_a_new_independent_token(client):
     account = sign_up(client, "login@example.com", password="s3cret-pass")
     response = client.post("/tokens", json={"email": "LOGIN@example.com", "password": "s3cret-pass"})
@@ -122,10 +132,9 @@ def test_sign_in_issues_a_new_independent_token(client):
     assert response.headers["Cache-Control"] == "no-store", "no cache keeps a token"
     token = response.get_json()["token"]
     assert token != account.token
-    # A listing that needs a token and names no id, whichever the API has.
-    method, url = next((m, u) for m, u in operations_that_need_a_token(client) if m == "GET" and "/1" not in u)
+    method, url = a_listing(client)
     for t in (token, account.token):
-        assert client.open(url, method=method, headers={"Authorization": f"Bearer {t}"}).status_code == 200
+        assert client.open(url, method=method, headers=bearer(t)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -162,21 +171,12 @@ def test_an_international_address_signs_up(client, typed, stored):
 # --- A token's life: it expires, and signing out ends it sooner ---
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def a_listing(client) -> tuple[str, str]:
-    """(method, URL) of a listing that needs a token and names no id, whichever the API has."""
-    return next((m, u) for m, u in operations_that_need_a_token(client) if m == "GET" and "/1" not in u)
-
-
 def issued_days_ago(db, token: str, days: float) -> None:
     """Make ``token`` look issued ``days`` ago, by the database's clock."""
     with db.begin() as conn:
         conn.execute(
             text("UPDATE account_token SET created_at = now() - make_interval(secs => :secs) WHERE token_hash = :h"),
-            {"secs": days * 86400, "h": hashlib.sha256(token.encode()).hexdigest()},
+            {"secs": days * 86400, "h": token_hash(token)},
         )
 
 
@@ -184,7 +184,7 @@ def issued_at(db, token: str) -> datetime:
     with db.connect() as conn:
         return conn.execute(
             text("SELECT created_at FROM account_token WHERE token_hash = :h"),
-            {"h": hashlib.sha256(token.encode()).hexdigest()},
+            {"h": token_hash(token)},
         ).scalar_one()
 
 
@@ -238,7 +238,7 @@ def test_signing_in_drops_the_accounts_expired_tokens_and_keeps_its_live_ones(cl
     newest = client.post("/tokens", json={"email": account.email, "password": "s3cret-pass"}).get_json()["token"]
     with db.connect() as conn:
         kept = set(conn.execute(text("SELECT token_hash FROM account_token")).scalars())
-    digest = {t: hashlib.sha256(t.encode()).hexdigest() for t in (account.token, other.token, live, newest)}
+    digest = {t: token_hash(t) for t in (account.token, other.token, live, newest)}
     assert kept == {digest[live], digest[newest], digest[other.token]}, "only the signed-in account's expired go"
 
 
