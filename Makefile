@@ -291,10 +291,13 @@ endef
 # then the web containers to watch: one that stops, that its healthcheck
 # finds unhealthy, or that answers with an error of its own (not the
 # router's 502-504 for a dyno not there yet) ends the wait with status 3.
+# It waits 30 s, and longer while a web is still starting: a dyno that has
+# not bound $$PORT by its boot timeout stops itself, as on Heroku (R10).
 define ROUTED
 import signal, subprocess, sys, time, urllib.error, urllib.request
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
-url, containers, deadline = sys.argv[1], sys.argv[2:], time.monotonic() + 30
+url, containers, began = sys.argv[1], sys.argv[2:], time.monotonic()
+deadline, told = began + 30, False
 probe = urllib.request.Request(url, headers={"User-Agent": "healthcheck"})
 state = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
 checked = time.monotonic()
@@ -308,13 +311,19 @@ while True:
         error: OSError = exc
     except OSError as exc:
         error = exc
+    waited = time.monotonic() - began
     if time.monotonic() > deadline:
-        sys.exit(f"error: {url} did not answer 200 through the router within 30 s ({error}): make logs shows why")
+        sys.exit(f"error: {url} did not answer 200 through the router within {waited:.0f} s ({error}): make logs shows why")
     if containers and time.monotonic() - checked > 0.5:
         checked = time.monotonic()
         said = subprocess.run(["docker", "inspect", "--format", state, *containers], capture_output=True, text=True)
         if any(line.split()[:1] != ["running"] or "unhealthy" in line for line in said.stdout.splitlines()):
             sys.exit(3)
+        if "starting" in said.stdout:
+            deadline = max(deadline, time.monotonic() + 30)
+    if waited > 10 and not told:
+        print("==> web is not serving yet after 10 s; waiting while it starts (make logs shows what it says)", flush=True)
+        told = True
     time.sleep(0.05)
 endef
 export ROUTED

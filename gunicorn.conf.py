@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -44,6 +45,14 @@ def whole_number(name: str, default: int) -> int:
 # reaches it from outside its container. make local sets WEB_HOST=127.0.0.1,
 # so on the host only this machine's own programs reach it (as gunicorn's own default).
 bind = f"{os.environ.get('WEB_HOST') or '0.0.0.0'}:{whole_number('PORT', 5000)}"
+
+# Heroku stops a web dyno that has not bound $PORT within 60 s of its launch
+# (R10 "Boot timeout"; its boot timeout tool can raise that). gunicorn binds
+# once the app is imported (preload_app below; under live reload the master
+# imports it first too, in on_starting), so what trips it is a slow import.
+# A Compose dyno (LOCAL_STACK=1) gets the same limit from here; on Heroku,
+# Heroku's own applies, and make debug's dyno has none (a breakpoint waits).
+BOOT_TIMEOUT = whole_number("WEB_BOOT_TIMEOUT", 60)
 
 # WEB_CONCURRENCY, if set: Heroku's Python buildpack sets it from the dyno
 # size, but the container stack runs no buildpack, so on Heroku it is what
@@ -139,6 +148,52 @@ if os.path.isdir("/dev/shm"):
 control_socket_disable = True
 
 
+def launched_ago() -> float:
+    """Return the seconds since this process was launched (bin/proc's exec kept its pid), from /proc."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, the start time in clock ticks
+
+
+def boot_timed_out(address: tuple[str, int]) -> None:
+    """Stop the dyno as Heroku does when web has not bound $PORT in time (R10): at once, with status 137.
+
+    Before the bind gunicorn has no workers, so nothing is left running.
+    """
+    try:
+        socket.create_connection(address, timeout=1).close()
+        return  # bound in time; a timer armed by a reload of this file finds it so
+    except OSError:
+        pass
+    sys.stderr.write(
+        f"Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {BOOT_TIMEOUT} seconds of launch: "
+        "Heroku stops such a dyno with SIGKILL; load less when the app is imported, or raise the limit "
+        "(Heroku's boot timeout tool, and WEB_BOOT_TIMEOUT here)\n"
+    )
+    sys.stderr.flush()
+    os._exit(137)
+
+
+def watch_boot() -> None:
+    """In a Compose dyno, time the boot as Heroku does: a timer ends the process if $PORT is not bound in time.
+
+    gunicorn runs this file again on every reload (SIGHUP): the timer is set
+    from the process's launch, so once the boot's time is over none is set.
+    """
+    if os.environ.get("LOCAL_STACK") != "1" or DEBUG:
+        return
+    left = BOOT_TIMEOUT - launched_ago()
+    if left > 0:
+        host, port = bind.rsplit(":", 1)
+        address = ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
+        timer = threading.Timer(left, boot_timed_out, args=(address,))
+        timer.daemon = True
+        timer.start()
+
+
+watch_boot()
+
+
 def log_schema_state(app, log, only_if_behind: bool = False):
     """Log where the database schema stands, naming pending revisions (``only_if_behind``: unless it is at
     head); never stop the process for it."""
@@ -189,12 +244,18 @@ def worker_exit(server, worker):
         engine.dispose()
 
 
+def on_starting(server):
+    """Under live reload, import the app before binding $PORT, as preload_app does on Heroku: a slow
+    import delays the bind, and counts against the boot timeout, the same way in both."""
+    if RELOAD:
+        preload_libraries(server)
+
+
 def when_ready(server):
     """Say which dyno this is, and start watching the code when reloading is on."""
     if os.environ.get("DYNO"):
         server.log.info("dyno %s is up", os.environ["DYNO"])
     if RELOAD:
-        preload_libraries(server)
         threading.Thread(target=watch_code, args=(server,), name="reload", daemon=True).start()
         server.log.info("reload: watching %s; a saved change restarts the workers", ", ".join(w.name for w in WATCHED))
 

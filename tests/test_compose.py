@@ -210,7 +210,8 @@ def test_failing_release_keeps_web_from_starting(stack):
 @pytest.mark.parametrize("reload", ["1", "0"])
 def test_web_that_cannot_load_its_code_fails_make_up_at_once_with_what_it_said(stack, reload):
     """Not after the healthcheck's 60 s start period: make up waits for an answer through the router, and an
-    error from the app itself (live reload's workers answer 500) or a web that exits ends the wait."""
+    error from the app itself (live reload's workers answer 500) or a web that exits ends the wait; so does
+    a web that has not bound $PORT by its boot timeout."""
     health = "app/health.py"
     assert stack.make(".env").returncode == 0, "the .env make up writes, whichever test ran first"
     # From a database at this code's head, whatever revision the walkthrough left it at.
@@ -225,6 +226,18 @@ def test_web_that_cannot_load_its_code_fails_make_up_at_once_with_what_it_said(s
         assert up.returncode != 0, up.stdout + up.stderr
         assert "error: web did not become healthy; what it said:" in up.stderr, up.stderr
         assert "the view module cannot load" in up.stderr, "web's own words follow"
+        assert took < 30, f"make up took {took:.0f} s to give up"
+    finally:
+        stack.write(health, original)
+    # An app slower to load than Heroku's boot timeout: the dyno stops itself, as Heroku stops it (R10).
+    stack.write(health, original + "\nimport time\n\ntime.sleep(60)\n")
+    try:
+        started = time.monotonic()
+        up = stack.make("up", WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="3")
+        took = time.monotonic() - started
+        assert up.returncode != 0, up.stdout + up.stderr
+        r10 = "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 3 seconds of launch: "
+        assert r10 in up.stderr, up.stderr
         assert took < 30, f"make up took {took:.0f} s to give up"
     finally:
         stack.write(health, original)
