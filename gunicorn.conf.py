@@ -12,6 +12,9 @@ Compose asks for them (Heroku sets neither variable):
   line per worker, which then answers 500 until the next save.
 - ``WEB_DEBUG=1`` (``make debug``): one worker, one thread, no timeout, so a
   ``breakpoint()`` can be stepped through at the terminal.
+
+A Compose dyno (``LOCAL_STACK=1``) also keeps Heroku's boot timeout
+(``BOOT_TIMEOUT``), which Heroku's dyno manager keeps for its own dynos.
 """
 
 import contextlib
@@ -162,7 +165,7 @@ def boot_timed_out(address: tuple[str, int]) -> None:
     """
     try:
         socket.create_connection(address, timeout=1).close()
-        return  # bound in time; a timer armed by a reload of this file finds it so
+        return  # bound in time
     except OSError:
         pass
     sys.stderr.write(
@@ -177,18 +180,17 @@ def boot_timed_out(address: tuple[str, int]) -> None:
 def watch_boot() -> None:
     """In a Compose dyno, time the boot as Heroku does: a timer ends the process if $PORT is not bound in time.
 
-    gunicorn runs this file again on every reload (SIGHUP): the timer is set
-    from the process's launch, so once the boot's time is over none is set.
+    The timer is set from the process's launch: past the boot's time (a
+    launch slower than the limit, or gunicorn running this file again on a
+    reload, SIGHUP) it looks at once, and finds $PORT bound on a reload.
     """
     if os.environ.get("LOCAL_STACK") != "1" or DEBUG:
         return
-    left = BOOT_TIMEOUT - launched_ago()
-    if left > 0:
-        host, port = bind.rsplit(":", 1)
-        address = ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
-        timer = threading.Timer(left, boot_timed_out, args=(address,))
-        timer.daemon = True
-        timer.start()
+    host, port = bind.rsplit(":", 1)
+    address = ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
+    timer = threading.Timer(max(0.0, BOOT_TIMEOUT - launched_ago()), boot_timed_out, args=(address,))
+    timer.daemon = True
+    timer.start()
 
 
 watch_boot()

@@ -102,13 +102,13 @@ def test_a_dyno_that_has_not_bound_port_at_the_boot_timeout_stops_with_herokus_r
 
 @pytest.mark.parametrize("reload", ["0", "1"])
 def test_an_app_that_loads_within_the_boot_timeout_serves_and_stays(tmp_path, reload):
-    """Past the boot, the dyno serves on. Under live reload each worker imports the project's code again,
-    and gunicorn's worker timeout (1 s here, 25 s in the project) counts only once it has loaded it."""
-    with web(tmp_path, "--timeout", "1", WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="6", IMPORT_SECONDS="2.5") as dyno:
+    """Past the boot the dyno serves on: the timer finds $PORT bound (under live reload, after the master's
+    import of the app and the worker's own)."""
+    with web(tmp_path, WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="10", IMPORT_SECONDS="2") as dyno:
         assert served_within(dyno.url, 15), "served"
-        time.sleep(max(0.0, dyno.launched + 6.5 - time.monotonic()))
+        time.sleep(max(0.0, dyno.launched + 10.5 - time.monotonic()))
         assert dyno.process.poll() is None and served_within(dyno.url, 2), "still serving past the boot timeout"
-    assert "Error R10" not in dyno.said and "WORKER TIMEOUT" not in dyno.said, dyno.said
+    assert "Error R10" not in dyno.said, dyno.said
 
 
 def test_heroku_keeps_its_own_boot_timeout(tmp_path):
