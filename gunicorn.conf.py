@@ -51,8 +51,9 @@ bind = f"{os.environ.get('WEB_HOST') or '0.0.0.0'}:{whole_number('PORT', 5000)}"
 
 # Heroku stops a web dyno that has not bound $PORT within 60 s of its launch
 # (R10 "Boot timeout"; its boot timeout tool can raise that). gunicorn binds
-# once the app is imported (preload_app below; under live reload the master
-# imports it first too, in on_starting), so what trips it is a slow import.
+# once the app is imported (preload_app below), so what trips it is a slow
+# import; under live reload the master binds first, and the boot counts
+# until it has imported the app.
 # A Compose dyno (LOCAL_STACK=1) gets the same limit from here; on Heroku,
 # Heroku's own applies, and make debug's dyno has none (a breakpoint waits).
 BOOT_TIMEOUT = whole_number("WEB_BOOT_TIMEOUT", 60)
@@ -158,16 +159,27 @@ def launched_ago() -> float:
     return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, the start time in clock ticks
 
 
-def boot_timed_out(address: tuple[str, int]) -> None:
-    """Stop the dyno as Heroku does when web has not bound $PORT in time (R10): at once, with status 137.
+# Set by when_ready: $PORT is bound and the app imported (under live reload the
+# master imports it just after the bind; Heroku's preload_app does so before).
+BOOTED = threading.Event()
 
-    Before the bind gunicorn has no workers, so nothing is left running.
-    """
+
+def listening(address: tuple[str, int]) -> bool:
+    """Return whether something accepts connections at ``address``."""
     try:
         socket.create_connection(address, timeout=1).close()
-        return  # bound in time
     except OSError:
-        pass
+        return False
+    return True
+
+
+def boot_timed_out() -> None:
+    """Stop the dyno as Heroku does when web has not bound $PORT in time (R10): at once, with status 137.
+
+    Before when_ready gunicorn has no workers, so nothing is left running.
+    """
+    if BOOTED.is_set():
+        return
     sys.stderr.write(
         f"Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {BOOT_TIMEOUT} seconds of launch: "
         "Heroku stops such a dyno with SIGKILL; load less when the app is imported, or raise the limit "
@@ -178,17 +190,18 @@ def boot_timed_out(address: tuple[str, int]) -> None:
 
 
 def watch_boot() -> None:
-    """In a Compose dyno, time the boot as Heroku does: a timer ends the process if $PORT is not bound in time.
+    """In a Compose dyno, time the boot as Heroku does: a timer ends the process unless it booted in time.
 
-    The timer is set from the process's launch: past the boot's time (a
-    launch slower than the limit, or gunicorn running this file again on a
-    reload, SIGHUP) it looks at once, and finds $PORT bound on a reload.
+    The timer counts from the process's launch (a launch slower than the
+    limit is stopped at once). gunicorn runs this file again on a reload
+    (SIGHUP), when web listens already: then no timer is set.
     """
     if os.environ.get("LOCAL_STACK") != "1" or DEBUG:
         return
     host, port = bind.rsplit(":", 1)
-    address = ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
-    timer = threading.Timer(max(0.0, BOOT_TIMEOUT - launched_ago()), boot_timed_out, args=(address,))
+    if listening(("127.0.0.1" if host == "0.0.0.0" else host, int(port))):
+        return
+    timer = threading.Timer(max(0.0, BOOT_TIMEOUT - launched_ago()), boot_timed_out)
     timer.daemon = True
     timer.start()
 
@@ -246,20 +259,15 @@ def worker_exit(server, worker):
         engine.dispose()
 
 
-def on_starting(server):
-    """Under live reload, import the app before binding $PORT, as preload_app does on Heroku: a slow
-    import delays the bind, and counts against the boot timeout, the same way in both."""
-    if RELOAD:
-        preload_libraries(server)
-
-
 def when_ready(server):
-    """Say which dyno this is, and start watching the code when reloading is on."""
+    """Say which dyno this is, and start watching the code when reloading is on; the boot is over."""
     if os.environ.get("DYNO"):
         server.log.info("dyno %s is up", os.environ["DYNO"])
     if RELOAD:
+        preload_libraries(server)
         threading.Thread(target=watch_code, args=(server,), name="reload", daemon=True).start()
         server.log.info("reload: watching %s; a saved change restarts the workers", ", ".join(w.name for w in WATCHED))
+    BOOTED.set()
 
 
 # --- Development: reload on save ---------------------------------------------
