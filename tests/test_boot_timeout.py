@@ -89,7 +89,8 @@ def served_within(url: str, seconds: float) -> bool:
 
 @pytest.mark.parametrize("reload", ["0", "1"])
 def test_a_dyno_that_has_not_bound_port_at_the_boot_timeout_stops_with_herokus_r10(tmp_path, reload):
-    """On Heroku (preload_app) and under live reload alike, the app is imported before $PORT is bound."""
+    """With preload_app (as on Heroku) gunicorn binds after the import; under live reload it binds first, and
+    the boot lasts until the master has imported the app: a slow import is stopped the same way."""
     with web(tmp_path, WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="2", IMPORT_SECONDS="30") as dyno:
         status = dyno.process.wait(timeout=20)
         took = time.monotonic() - dyno.launched
@@ -102,8 +103,8 @@ def test_a_dyno_that_has_not_bound_port_at_the_boot_timeout_stops_with_herokus_r
 
 @pytest.mark.parametrize("reload", ["0", "1"])
 def test_an_app_that_loads_within_the_boot_timeout_serves_and_stays(tmp_path, reload):
-    """Past the boot the dyno serves on: the timer finds $PORT bound (under live reload, after the master's
-    import of the app and the worker's own)."""
+    """Past the boot the dyno serves on (under live reload, once the master and then its worker have
+    imported the app)."""
     with web(tmp_path, WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="10", IMPORT_SECONDS="2") as dyno:
         assert served_within(dyno.url, 15), "served"
         time.sleep(max(0.0, dyno.launched + 10.5 - time.monotonic()))
