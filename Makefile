@@ -231,7 +231,8 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 # from the moment it started, its status from docker wait. Web's depends_on
 # finds that container when Compose recreates web on a watch rebuild
 # (Compose before 2.37 runs release again then; later ones leave it be).
-	@trap '$(COMPOSE) --progress quiet stop --timeout 5 release; echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; trap - INT; kill -INT $$$$' INT; \
+	@stop_release() { $(COMPOSE) --progress quiet stop --timeout 5 release; echo "==> interrupted: the release process was stopped (a revision it was applying rolled back): make status shows where the database is" >&2; trap - INT; kill -INT $$$$; }; \
+	trap stop_release INT; \
 	echo "==> starting db and the router; the release process"; \
 	since="$$(date +%s.%N)"; since="$${since%.N}"; \
 	$(COMPOSE) up --detach --no-build db router release || { \

@@ -224,15 +224,21 @@ def test_a_failed_release_leaves_the_running_web_serving_as_on_heroku(stack):
     assert (status, body["head"], body["pending"]) == (200, head(), []), "web runs this checkout's code"
 
 
-def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(stack):
+def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(stack, tmp_path):
     """Ctrl-C during a slow migration stops release (its revision rolls back); during web's start, no false alarm.
 
+    The first make up runs Compose from a path with a space in it, as a home directory may have.
     Last in this module: it leaves web starting.
     """
     slow = stack.directory / "alembic" / "versions" / "2099_01_01_5105105105a2_slow_change.py"
     slow.write_text(revision_source("5105105105a2", head(), "Slow change", 'op.execute("SELECT pg_sleep(20)")'))
+    plugin = stack.make("-s", "--eval", "plugin: ; @echo $(COMPOSE_PLUGIN)", "plugin").stdout.strip()
+    spaced = tmp_path / "docker plugins" / "docker-compose"
+    if plugin:  # else make goes through the docker CLI
+        spaced.parent.mkdir()
+        spaced.symlink_to(plugin)
     try:
-        stopped = stack.interrupt("5105105105a2  Slow change", "up")
+        stopped = stack.interrupt("5105105105a2  Slow change", "up", *([f"COMPOSE_PLUGIN={spaced}"] if plugin else []))
         assert stopped.returncode != 0
         assert "==> interrupted: the release process was stopped (a revision it was applying rolled back)" in (
             stopped.stderr
