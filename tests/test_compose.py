@@ -299,7 +299,8 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
         assert "==> starting worker" in up.stdout
         assert poll(lambda: "worker up as worker.1" in stack.logs("worker"), 30), stack.logs("worker")
 
-        scaled = stack.make("scale", "worker=2")
+        # Beside another command-line variable whose value has spaces (make splits those at them).
+        scaled = stack.make("scale", "worker=2", "COMPOSE_PLUGIN_NOTE=a path with spaces")
         assert scaled.returncode == 0, scaled.stdout + scaled.stderr
         assert "==> now running worker at 2:" in scaled.stdout and "WORKER_SCALE=2" in stack.read(".env")
         assert poll(lambda: "worker up as worker.2" in stack.logs("worker"), 30), stack.logs("worker")
