@@ -10,10 +10,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The scripts in bin/ and the snippets below need only the standard library.
-# Once the virtualenv exists its interpreter runs them, with no version
-# manager's shim in between (pyenv's costs about 0.1 s a call); not when
-# its link is dangling (the Python it was made with was uninstalled).
-HOST_PYTHON := $(shell [ -x $(BIN)/python ] && echo $(BIN)/python || echo $(PYTHON))
+# Once the virtualenv exists its interpreter runs them (not when its link is
+# dangling: the Python it was made with was uninstalled); before, the one
+# $(PYTHON) stands for, asked once, when a recipe first needs it. Either way
+# no version manager's shim runs in between (pyenv's costs about 0.1 s a start).
+HOST_PYTHON = $(eval HOST_PYTHON := $(call quote,$(shell [ -x $(BIN)/python ] && echo $(BIN)/python || { \
+	found="$$($(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)" && [ -n "$$found" ] && echo "$$found"; } || \
+	echo $(PYTHON))))$(HOST_PYTHON)
 # Several workers: most tests wait on Docker or Postgres, not on a core. Files
 # go out in the order tests/conftest.py gives them (longest first), not by size.
 PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
