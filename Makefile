@@ -296,7 +296,7 @@ endef
 # finds unhealthy, or that answers with an error of its own (not the
 # router's 502-504 for a dyno not there yet) ends the wait with status 3.
 # It waits 30 s, and longer while a web is still starting: a dyno that has
-# not bound $$PORT by its boot timeout stops itself, as on Heroku (R10).
+# not bound $PORT by its boot timeout stops itself, as on Heroku (R10).
 define ROUTED
 import signal, subprocess, sys, time, urllib.error, urllib.request
 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: stop waiting, without a traceback
