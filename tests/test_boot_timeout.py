@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import free_port
+from devtools.http import http_status, poll
 
 SLOW_APP = """\
 import os
@@ -75,16 +75,9 @@ def web(tmp_path: Path, *options: str, **env: str) -> Iterator[Web]:
         running.said = process.communicate(timeout=30)[0]
 
 
-def served_within(url: str, seconds: float) -> bool:
+def served(url: str, seconds: float) -> bool:
     """Return whether ``url`` answers 200 within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                return answer.status == 200
-        except OSError:
-            time.sleep(0.1)
-    return False
+    return bool(poll(lambda: http_status(url) == 200, seconds))
 
 
 @pytest.mark.parametrize("reload", ["0", "1"])
@@ -106,14 +99,14 @@ def test_an_app_that_loads_within_the_boot_timeout_serves_and_stays(tmp_path, re
     """Past the boot the dyno serves on (under live reload, once the master and then its worker have
     imported the app)."""
     with web(tmp_path, WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="10", IMPORT_SECONDS="2") as dyno:
-        assert served_within(dyno.url, 15), "served"
+        assert served(dyno.url, 15), "served"
         time.sleep(max(0.0, dyno.launched + 10.5 - time.monotonic()))
-        assert dyno.process.poll() is None and served_within(dyno.url, 2), "still serving past the boot timeout"
+        assert dyno.process.poll() is None and served(dyno.url, 2), "still serving past the boot timeout"
     assert "Error R10" not in dyno.said, dyno.said
 
 
 def test_heroku_keeps_its_own_boot_timeout(tmp_path):
     """Without LOCAL_STACK (a dyno on Heroku, or make local) nothing here stops a slow boot."""
     with web(tmp_path, LOCAL_STACK="", WEB_BOOT_TIMEOUT="1", IMPORT_SECONDS="2") as dyno:
-        assert served_within(dyno.url, 15)
+        assert served(dyno.url, 15)
     assert "Error R10" not in dyno.said
