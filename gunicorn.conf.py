@@ -153,7 +153,7 @@ control_socket_disable = True
 
 
 def launched_ago() -> float:
-    """Return the seconds since this process was launched (bin/proc's exec kept its pid), from /proc."""
+    """Return the seconds since this process was launched, from /proc (its dyno started it just before)."""
     fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, the start time in clock ticks

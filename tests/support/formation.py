@@ -11,9 +11,10 @@ from pathlib import Path
 
 from app.migrations.history import PROJECT_ROOT
 
-# A worker that says which dyno it is (honcho sets no DYNO) and stops at once on SIGTERM, as a dyno must.
+# A worker that says which dyno it is (honcho sets no DYNO), with no SIGTERM handler of its own: SIGTERM
+# ends it at once, on Heroku and in a Compose dyno alike.
 WORKER_LINE = (
-    'worker: python -c "import os, signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); '
+    'worker: python -c "import os, time; '
     "print('worker up as', os.environ.get('DYNO', 'no dyno'), flush=True); time.sleep(3600)\"\n"
 )
 FILES = ("Procfile", "heroku.yml", "docker-compose.yml")

@@ -1,0 +1,157 @@
+"""A Compose dyno stops as Heroku stops one: SIGTERM to every process in it, R12 and SIGKILL 30 s later.
+
+Each test runs bin/proc with a Procfile of its own in a container of the
+app image's base, as Compose runs a dyno (the container's first process,
+LOCAL_STACK=1), and stops it with Docker, allowing it the time
+docker-compose.yml allows a dyno.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from app.migrations.history import PROJECT_ROOT
+from devtools.docker import docker, unique
+from devtools.http import poll
+from devtools.project import python_image
+from tests.support.docker import require_docker
+from tests.support.postgres import run_labels
+from tests.support.stack import compose_services
+
+pytestmark = pytest.mark.docker
+
+# Each process says "up" once it is running, so a test signals it only once it can react.
+PROCFILE = """\
+plain: python3 -c "import time; print('up', flush=True); time.sleep(600)"
+parent: python3 -c "import signal, subprocess, sys, time; \
+child = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time; \
+signal.signal(signal.SIGTERM, lambda *_: (print(\\"child got SIGTERM\\", flush=True), sys.exit(0))); \
+print(\\"child up\\", flush=True); time.sleep(600)']); \
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(child.wait())); time.sleep(600)"
+stubborn: sh -c 'trap "" TERM; echo up; sleep 600'
+crash: sh -c 'echo up; sleep 1; exit 3'
+hangup: python3 -c "import signal, time; signal.signal(signal.SIGHUP, lambda *_: print('got SIGHUP', flush=True)); \
+print('up', flush=True); time.sleep(600)"
+"""
+EXIT_LINE = "Error R12 (Exit timeout) -> At least one process failed to exit within 30 seconds of SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """bin/proc beside the Procfile above, readable by a dyno's user."""
+    require_docker()
+    root = tmp_path_factory.mktemp("dyno")
+    (root / "bin").mkdir()
+    shutil.copy(PROJECT_ROOT / "bin" / "proc", root / "bin" / "proc")
+    (root / "Procfile").write_text(PROCFILE)
+    for path in (root, root / "bin", root / "bin" / "proc", root / "Procfile"):
+        path.chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="module")
+def grace(tmp_path_factory) -> int:
+    """Return the seconds Docker allows a dyno from SIGTERM to its own SIGKILL, as docker-compose.yml sets them."""
+    services = compose_services({"SECRET_KEY": "x"}, directory=tmp_path_factory.mktemp("grace"))
+    period = services["web"]["stop_grace_period"]
+    seconds = re.fullmatch(r"(\d+)s", period)
+    assert seconds, f"stop_grace_period {period!r} is not in whole seconds"
+    return int(seconds.group(1))
+
+
+@contextmanager
+def dyno(project: Path, process_type: str, *env: str) -> Iterator[str]:
+    """Run a dyno of ``process_type`` as Compose does; yield its container once it is up, remove it at the end."""
+    name = unique("dyno")
+    labels = [f"--label={key}={value}" for key, value in run_labels().items()]
+    options = [f"--env={pair}" for pair in ("LOCAL_STACK=1", f"DYNO={process_type}.1", *env)]
+    docker("run", "--detach", "--name", name, "--user", "65534", "--volume", f"{project}:/dyno:ro",
+           *labels, *options, python_image(), "/dyno/bin/proc", process_type)  # fmt: skip
+    try:
+        assert poll(lambda: "up" in logs(name).split(), 30), logs(name)
+        yield name
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+def logs(container: str) -> str:
+    result = docker("logs", container, check=False)
+    return result.stdout + result.stderr
+
+
+def running(container: str) -> bool:
+    return docker("inspect", "--format", "{{.State.Running}}", container).stdout.strip() == "true"
+
+
+def exit_code(container: str) -> int:
+    return int(docker("inspect", "--format", "{{.State.ExitCode}}", container).stdout)
+
+
+def stop(container: str, grace: int) -> float:
+    """Stop ``container`` as Compose stops a dyno; return how long it took."""
+    started = time.monotonic()
+    docker("stop", "--time", str(grace), container)
+    return time.monotonic() - started
+
+
+def test_a_process_without_a_sigterm_handler_of_its_own_stops_at_once(project, grace):
+    """On Heroku SIGTERM ends such a process at once; as a container's first process it would ignore it."""
+    with dyno(project, "plain") as container:
+        took = stop(container, grace)
+        assert took < 10, f"took {took:.1f} s to stop"
+        assert exit_code(container) == 143, logs(container)
+        assert "Stopping all processes with SIGTERM" in logs(container)
+
+
+def test_every_process_in_the_dyno_gets_sigterm_not_only_the_first(project, grace):
+    """The parent here waits for its child and never passes SIGTERM on: on Heroku the child gets it anyway."""
+    with dyno(project, "parent") as container:
+        assert poll(lambda: "child up" in logs(container), 30), logs(container)
+        took = stop(container, grace)
+        said = logs(container)
+        assert "child got SIGTERM" in said, said
+        assert exit_code(container) == 0, said
+        assert took < 10, f"took {took:.1f} s to stop"
+
+
+@pytest.mark.waits
+def test_a_process_still_running_30_s_after_sigterm_gets_herokus_r12_line_and_sigkill(project, grace):
+    with dyno(project, "stubborn") as container:
+        took = stop(container, grace)
+        said = logs(container)
+        assert EXIT_LINE in said, f"Docker's own SIGKILL came first ({took:.1f} s): {said}"
+        assert "Stopping remaining processes with SIGKILL" in said, said
+        assert exit_code(container) == 137
+        assert took >= 30, f"R12 came after {took:.1f} s, before Heroku's 30 s"
+
+
+def test_the_dynos_own_exit_status_is_the_containers(project):
+    """A process that exits by itself ends the dyno with its status, which make ps shows as crashed."""
+    with dyno(project, "crash") as container:
+        assert poll(lambda: not running(container), 30)
+        assert exit_code(container) == 3
+
+
+def test_other_signals_reach_the_process(project):
+    """make db-restore sends web a SIGHUP to have gunicorn start new workers on the restored database."""
+    with dyno(project, "hangup") as container:
+        docker("kill", "--signal", "HUP", container)
+        assert poll(lambda: "got SIGHUP" in logs(container), 10), logs(container)
+        assert running(container)
+
+
+@pytest.mark.parametrize("env", [("DYNO=run.1",), ("WEB_DEBUG=1",)], ids=["one-off", "make debug"])
+def test_a_one_off_and_the_debug_dyno_are_the_process_itself_so_ctrl_c_reaches_them(project, env):
+    """docker compose run passes Ctrl-C to the container's first process: Python there raises KeyboardInterrupt."""
+    with dyno(project, "plain", *env) as container:
+        docker("kill", "--signal", "INT", container)
+        assert poll(lambda: not running(container), 10)
+        assert exit_code(container) == 130, logs(container)
+        assert "KeyboardInterrupt" in logs(container)
