@@ -11,7 +11,8 @@
                same gunicorn settings, measured side by side with wrk
 6. router:     the same request through the stack's router and straight to the
                web dyno, in one `make up` stack: median latency added, throughput
-7. test:       the whole `make test`, images built
+7. idle:       the CPU a stack takes while nothing is asked of it, after `make up`
+8. test:       the whole `make test`, images built
 
 Uses POSTGRES_IMAGE and PYTHON_IMAGE like the tests (official images by default).
 Everything listens on 127.0.0.1 and is removed at the end.
@@ -305,6 +306,34 @@ def bench_router(image: str, rounds: int = 5, seconds: int = 5, connections: int
     return {"router_throughput_ratio": round(ratio, 2), "router_added_p50_ms": round(added, 2)}
 
 
+def busy_cpu_seconds() -> float:
+    """Return the CPU time all cores have spent busy so far (not idle, not waiting on I/O), from /proc/stat."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_idle(image: str, seconds: int = 30) -> dict[str, float]:
+    """Measure the CPU a stack left alone after `make up` takes, whole machine and the stack's own programs.
+
+    The rest is mostly Docker running the healthchecks: each probe (web's
+    every second, db's every 2 s) is a process started in the container.
+    """
+    with project_copy(image) as copy:
+        copy.make("up")
+        time.sleep(5)  # past the first probes and live reload's start
+        machine, programs = busy_cpu_seconds(), cpu_seconds_by_process()
+        time.sleep(seconds)
+        machine = busy_cpu_seconds() - machine
+        after = cpu_seconds_by_process()
+    own = {name: after[name] - programs[name] for name in ("gunicorn", "haproxy", "postgres")}
+    share = {name: used / seconds * 100 for name, used in {"machine": machine, **own}.items()}
+    rest = share["machine"] - sum(share[name] for name in own)
+    say(f"idle: over {seconds} s the machine was busy {share['machine']:.1f}% of one core: gunicorn "
+        f"{share['gunicorn']:.1f}%, HAProxy {share['haproxy']:.1f}%, Postgres {share['postgres']:.1f}%, the rest "
+        f"{rest:.1f}% (Docker's healthcheck probes, Compose's watch)")  # fmt: skip
+    return {"idle_core_percent": round(share["machine"], 1), "idle_rest_core_percent": round(rest, 1)}
+
+
 def bench_test() -> dict[str, float]:
     """Time the whole `make test` (images already built, as on a developer's machine)."""
     started = time.monotonic()
@@ -376,13 +405,13 @@ def bench_throughput(rounds: int = 3, seconds: int = 5, connections: int = 16, l
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    names = ["image", "start", "up", "reload", "throughput", "router", "test"]
+    names = ["image", "start", "up", "reload", "throughput", "router", "idle", "test"]
     parser.add_argument("--only", nargs="*", choices=names)
     args = parser.parse_args()
     wanted = set(args.only or names)
     results: dict[str, float] = {}
     image = "flask-heroku-parity:bench"
-    if wanted & {"image", "start", "up", "reload", "router"}:
+    if wanted & {"image", "start", "up", "reload", "router", "idle"}:
         say("building the app image")
         build_app_image(image)
     if "image" in wanted:
@@ -397,6 +426,8 @@ def main() -> int:
         results |= bench_throughput()
     if "router" in wanted:
         results |= bench_router(image)
+    if "idle" in wanted:
+        results |= bench_idle(image)
     if "test" in wanted:
         results |= bench_test()
     print(json.dumps(results))
