@@ -52,8 +52,9 @@ bind = f"{os.environ.get('WEB_HOST') or '0.0.0.0'}:{whole_number('PORT', 5000)}"
 # Heroku stops a web dyno that has not bound $PORT within 60 s of its launch
 # (R10 "Boot timeout"; its boot timeout tool can raise that). gunicorn binds
 # once the app is imported (preload_app below), so what trips it is a slow
-# import; under live reload the master binds first, and the boot counts
-# until it has imported the app.
+# import, or a bind to another port given on the Procfile's line; under live
+# reload the master binds first, and the boot counts until it has imported
+# the app.
 # A Compose dyno (LOCAL_STACK=1) gets the same limit from here; on Heroku,
 # Heroku's own applies, and make debug's dyno has none (a breakpoint waits).
 BOOT_TIMEOUT = whole_number("WEB_BOOT_TIMEOUT", 60)
@@ -173,17 +174,33 @@ def listening(address: tuple[str, int]) -> bool:
     return True
 
 
+def own_address() -> tuple[str, int]:
+    """Return where web answers on $PORT inside its dyno, as this file binds it."""
+    host, port = bind.rsplit(":", 1)
+    return ("127.0.0.1" if host == "0.0.0.0" else host, int(port))
+
+
 def boot_timed_out() -> None:
     """Stop the dyno as Heroku does when web has not bound $PORT in time (R10): at once, with status 137.
 
-    Before when_ready gunicorn has no workers, so nothing is left running.
+    Booted is not enough: a bind given on the Procfile's line (or in
+    GUNICORN_CMD_ARGS) wins over this file's, and web on another port than
+    $PORT is one Heroku's router never reaches. Before when_ready gunicorn
+    has no workers; after it, the dyno's first process (bin/proc) ends
+    them with it.
     """
-    if BOOTED.is_set():
+    if BOOTED.is_set() and listening(own_address()):
         return
+    way_out = (
+        "web is up, but not on $PORT: drop the --bind on the Procfile's line (or in GUNICORN_CMD_ARGS), "
+        "gunicorn.conf.py binds $PORT"
+        if BOOTED.is_set()
+        else "load less when the app is imported, or raise the limit (Heroku's boot timeout tool, "
+        "and WEB_BOOT_TIMEOUT here)"
+    )
     sys.stderr.write(
         f"Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {BOOT_TIMEOUT} seconds of launch: "
-        "Heroku stops such a dyno with SIGKILL; load less when the app is imported, or raise the limit "
-        "(Heroku's boot timeout tool, and WEB_BOOT_TIMEOUT here)\n"
+        f"Heroku stops such a dyno with SIGKILL; {way_out}\n"
     )
     sys.stderr.flush()
     os._exit(137)
@@ -196,10 +213,7 @@ def watch_boot() -> None:
     limit is stopped at once). gunicorn runs this file again on a reload
     (SIGHUP), when web listens already: then no timer is set.
     """
-    if os.environ.get("LOCAL_STACK") != "1" or DEBUG:
-        return
-    host, port = bind.rsplit(":", 1)
-    if listening(("127.0.0.1" if host == "0.0.0.0" else host, int(port))):
+    if os.environ.get("LOCAL_STACK") != "1" or DEBUG or listening(own_address()):
         return
     timer = threading.Timer(max(0.0, BOOT_TIMEOUT - launched_ago()), boot_timed_out)
     timer.daemon = True

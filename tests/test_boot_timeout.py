@@ -94,6 +94,18 @@ def test_a_dyno_that_has_not_bound_port_at_the_boot_timeout_stops_with_herokus_r
     assert 2 <= took < 10, f"stopped after {took:.1f} s"
 
 
+def test_a_web_that_binds_another_port_than_port_stops_with_herokus_r10_too(tmp_path):
+    """A --bind on the Procfile's line wins over gunicorn.conf.py's: web boots and serves, but not on $PORT,
+    where Heroku's router would look for it."""
+    elsewhere = free_port()
+    with web(tmp_path, "--bind", f"127.0.0.1:{elsewhere}", WEB_BOOT_TIMEOUT="3", IMPORT_SECONDS="0") as dyno:
+        assert served(f"http://127.0.0.1:{elsewhere}/", 15), "it booted, on its own port"
+        status = dyno.process.wait(timeout=20)
+    assert status == 137, dyno.said
+    [line] = [line for line in dyno.said.splitlines() if line.startswith("Error R10")]
+    assert line.startswith(f"{R10.format(3)}: Heroku stops such a dyno with SIGKILL; web is up, but not on $PORT: ")
+
+
 @pytest.mark.parametrize("reload", ["0", "1"])
 def test_an_app_that_loads_within_the_boot_timeout_serves_and_stays(tmp_path, reload):
     """Past the boot the dyno serves on (under live reload, once the master and then its worker have
