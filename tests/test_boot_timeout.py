@@ -98,12 +98,12 @@ def test_a_web_that_binds_another_port_than_port_stops_with_herokus_r10_too(tmp_
     """A --bind on the Procfile's line wins over gunicorn.conf.py's: web boots and serves, but not on $PORT,
     where Heroku's router would look for it."""
     elsewhere = free_port()
-    with web(tmp_path, "--bind", f"127.0.0.1:{elsewhere}", WEB_BOOT_TIMEOUT="3", IMPORT_SECONDS="0") as dyno:
+    with web(tmp_path, "--bind", f"127.0.0.1:{elsewhere}", WEB_BOOT_TIMEOUT="6", IMPORT_SECONDS="0") as dyno:
         assert served(f"http://127.0.0.1:{elsewhere}/", 15), "it booted, on its own port"
         status = dyno.process.wait(timeout=20)
     assert status == 137, dyno.said
     [line] = [line for line in dyno.said.splitlines() if line.startswith("Error R10")]
-    assert line.startswith(f"{R10.format(3)}: Heroku stops such a dyno with SIGKILL; web is up, but not on $PORT: ")
+    assert line.startswith(f"{R10.format(6)}: Heroku stops such a dyno with SIGKILL; web is up, but not on $PORT: ")
 
 
 @pytest.mark.parametrize("reload", ["0", "1"])
