@@ -69,8 +69,10 @@ override WEB_PORT := $(call setting,WEB_PORT,5000)
 override WEB_TLS_PORT := $(call setting,WEB_TLS_PORT,5443)
 override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
-# make local's web, on the host (in Compose, each dyno has PORT=5000 inside its container).
+# make local's web, on the host (in Compose, each dyno has its DYNO_PORT inside its container).
 override LOCAL_PORT := $(call setting,PORT,5002)
+# Each Compose dyno's $$PORT, as docker-compose.yml sets it (make debug publishes it).
+DYNO_PORT = $(shell sed -n 's/^ *PORT: &dyno-port "\([0-9]*\)"$$/\1/p' docker-compose.yml)
 # The address it listens on: this machine only, unless WEB_HOST=0.0.0.0 opens it to the network.
 override LOCAL_HOST := $(call setting,WEB_HOST,127.0.0.1)
 override POSTGRES_PASSWORD := $(call setting,POSTGRES_PASSWORD,app)
@@ -696,7 +698,7 @@ debug: terminal debug-turn debuggable image db-up unwatch ## Run one web dyno in
 	@$(COMPOSE) --progress quiet stop web
 	@$(COMPOSE) --progress quiet rm --force web
 	@project="$$($(compose-project))"; \
-	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):5000" \
+	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):$(DYNO_PORT)" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again, on an image with what you saved while debugging"; \
 	( $(build-web) ) || echo "==> web runs the image from before make debug" >&2; \

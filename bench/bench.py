@@ -51,7 +51,7 @@ from devtools.docker import (  # noqa: E402
 )
 from devtools.http import http_json, http_status, wait_for  # noqa: E402
 from devtools.postgres import running_postgres  # noqa: E402
-from devtools.project import postgres_image, python_image  # noqa: E402
+from devtools.project import DYNO_PORT, postgres_image, python_image  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -202,10 +202,10 @@ def seed_locations(app_url: str, count: int) -> str:
     return token
 
 
-DIRECT = """services:
+DIRECT = f"""services:
   web:
     ports:
-      - "127.0.0.1:${BENCH_DIRECT_PORT}:5000"
+      - "127.0.0.1:${{BENCH_DIRECT_PORT}}:{DYNO_PORT}"
 """
 
 

@@ -245,6 +245,15 @@ def test_web_that_cannot_load_its_code_fails_make_up_at_once_with_what_it_said(s
             assert "==> web is not serving yet after 10 s; waiting while it starts" in slow.stdout
     finally:
         stack.write(health, original)
+    if reload == "1":  # A Procfile line that binds Flask's 5000 itself, not $PORT: R10 here, as on Heroku.
+        procfile = stack.read("Procfile")
+        stack.write("Procfile", procfile.replace(" --config gunicorn.conf.py ", " --config gunicorn.conf.py -b :5000 "))
+        try:  # Time enough to boot on a busy machine: the line then says where web is instead.
+            up = stack.make("up", WEB_RELOAD=reload, WEB_BOOT_TIMEOUT="10")
+            assert up.returncode != 0, up.stdout + up.stderr
+            assert "seconds of launch: Heroku stops such a dyno with SIGKILL; web is up, but not on $PORT" in up.stderr
+        finally:
+            stack.write("Procfile", procfile)
     assert stack.make("up", WEB_RELOAD=reload).returncode == 0, "the next make up serves the fixed code"
     assert stack.api("GET", "/healthz") == (200, {"status": "ok"})
     stack.make("down")

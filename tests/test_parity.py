@@ -17,7 +17,7 @@ import yaml
 
 from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
-from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, POSTGRES_MAJOR, PYTHON_VERSION
+from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.stack import compose_services
 
 sys.path.insert(0, str(PROJECT_ROOT / "bin"))
@@ -116,7 +116,7 @@ def test_every_setting_in_env_reaches_the_app_under_compose_as_a_config_var_reac
     web, release = services["web"]["environment"], services["release"]["environment"]
     assert {n for n in names - COMPOSE_SETS if web.get(n) != "from-env-file"} == set(), "web"
     assert {n for n in names - COMPOSE_SETS - {"WEB_RELOAD"} if release.get(n) != "from-env-file"} == set(), "release"
-    assert web["PORT"] == "5000" and web["DATABASE_URL"].startswith("postgres://dyno:"), "Compose's own, not .env's"
+    assert web["PORT"] == str(DYNO_PORT) and web["DATABASE_URL"].startswith("postgres://dyno:"), "Compose's own"
 
 
 def test_one_postgres_major_for_compose_the_tests_ci_and_the_heroku_add_on():
@@ -165,8 +165,21 @@ def test_compose_publishes_on_loopback_only():
 def test_compose_sets_the_environment_heroku_sets():
     env = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
     assert env["DATABASE_URL"].startswith("postgres://")
-    assert env["PORT"] == "5000"
+    assert env["PORT"] == str(DYNO_PORT)
     assert "WEB_CONCURRENCY" in env
+
+
+def test_a_dyno_listens_on_a_port_no_server_defaults_to_and_the_router_finds_it_there():
+    """A web that ignores $PORT for a default of its own (Flask's 5000, gunicorn's 8000) fails here, as on Heroku."""
+    assert DYNO_PORT not in (80, 3000, 5000, 8000, 8080, 8888)
+    services = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["router"]["environment"]["DYNO_PORT"] == str(DYNO_PORT)
+    servers = re.findall(
+        r"^\s*server web\.\d+ .*:(\$\{DYNO_PORT\})\"$",
+        (PROJECT_ROOT / "compose" / "router" / "haproxy.cfg").read_text(),
+        re.M,
+    )
+    assert len(servers) == 10, "every dyno the router knows, at its $PORT"
 
 
 def test_dockerfile_starts_the_web_type_and_relies_on_nothing_heroku_ignores():
@@ -414,9 +427,10 @@ def test_each_port_has_one_default_wherever_it_is_written():
         assert written <= {example[name]} and written, f"{name}: {written} vs .env.example's {example[name]}"
     assert "DATABASE_URL" not in example, "make local makes it from DB_PORT, the port's one home"
     assert "@127.0.0.1:$(DB_PORT)/app" in read["Makefile"]
-    [inside] = re.findall(r"\bPORT=(\d+)", read["Dockerfile"])
-    written = set(re.findall(r'\bPORT: "(\d+)"', read["docker-compose.yml"]))
-    written |= set(re.findall(r"-web-\d+:(\d+)", (PROJECT_ROOT / "compose" / "router" / "haproxy.cfg").read_text()))
-    written |= set(re.findall(r"\$\(WEB_DIRECT_PORT\):(\d+)", read["Makefile"]))
-    assert written == {inside}, "web listens on one port inside its container"
+    # The image's own $PORT when nothing sets one (docker run by hand): the Dockerfile's is gunicorn.conf.py's.
+    [image_default] = re.findall(r"\bPORT=(\d+)", read["Dockerfile"])
+    assert f"whole_number('PORT', {image_default})" in (PROJECT_ROOT / "gunicorn.conf.py").read_text()
+    # A Compose dyno's is written once, in docker-compose.yml; make debug publishes it by name.
+    assert re.findall(r'\bPORT: (?:&dyno-port )?"(\d+)"', read["docker-compose.yml"]) == [str(DYNO_PORT)]
+    assert "$(WEB_DIRECT_PORT):$(DYNO_PORT)" in read["Makefile"]
     assert example["PORT"] != example["WEB_PORT"], "make local's web (PORT, on the host) beside make up's router"

@@ -12,19 +12,20 @@ import pytest
 
 from devtools.docker import docker
 from devtools.http import http_raw, poll
+from devtools.project import DYNO_PORT
 from tests.support.docker import shared_app_image
 from tests.support.stack import project_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.waits]
 
 SLOW_DYNO = """
-import http.server, time
+import http.server, os, time
 class Slow(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/slow":
             time.sleep(40)
         self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-http.server.ThreadingHTTPServer(("", 5000), Slow).serve_forever()
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Slow).serve_forever()
 """
 
 
@@ -50,7 +51,8 @@ def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h2
     """A test-only dyno that never answers /slow stands in for web.1 behind the router."""
     slow = f"{router.name}-web-1"
     image = shared_app_image(run_dir)
-    docker("run", "-d", "--rm", "--name", slow, "--network", f"{router.name}_default", image, "python", "-c", SLOW_DYNO)
+    docker("run", "-d", "--rm", "--name", slow, "--network", f"{router.name}_default", "-e", f"PORT={DYNO_PORT}",
+           image, "python", "-c", SLOW_DYNO)  # fmt: skip
     try:
         assert poll(lambda: answers(router.port), 30), "the router found the slow dyno"
         # Meanwhile a client that never sends the rest of its body (H28 at 55 s: waited for below).
