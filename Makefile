@@ -71,7 +71,7 @@ override WEB_DIRECT_PORT := $(call setting,WEB_DIRECT_PORT,5001)
 override DB_PORT := $(call setting,DB_PORT,5432)
 # make local's web, on the host (in Compose, each dyno has its DYNO_PORT inside its container).
 override LOCAL_PORT := $(call setting,PORT,5002)
-# Each Compose dyno's $$PORT, as docker-compose.yml sets it (make debug publishes it).
+# Each Compose dyno's $PORT, as docker-compose.yml sets it (make debug publishes it).
 DYNO_PORT = $(shell sed -n 's/^ *PORT: &dyno-port "\([0-9]*\)"$$/\1/p' docker-compose.yml)
 # The address it listens on: this machine only, unless WEB_HOST=0.0.0.0 opens it to the network.
 override LOCAL_HOST := $(call setting,WEB_HOST,127.0.0.1)
