@@ -30,28 +30,40 @@ pytestmark = pytest.mark.docker
 # Each process says "up" once it is running, so a test signals it only once it can react.
 PROCFILE = """\
 plain: python3 -c "import time; print('up', flush=True); time.sleep(600)"
-parent: python3 -c "import signal, subprocess, sys, time; \
-child = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time; \
-signal.signal(signal.SIGTERM, lambda *_: (print(\\"child got SIGTERM\\", flush=True), sys.exit(0))); \
-print(\\"child up\\", flush=True); time.sleep(600)']); \
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(child.wait())); time.sleep(600)"
+parent: python3 parent.py
 stubborn: sh -c 'trap "" TERM; echo up; sleep 600'
 crash: sh -c 'echo up; sleep 1; exit 3'
 hangup: python3 -c "import signal, time; signal.signal(signal.SIGHUP, lambda *_: print('got SIGHUP', flush=True)); \
 print('up', flush=True); time.sleep(600)"
+"""
+# A parent that never passes SIGTERM on: it waits for its child (child.py), which says when SIGTERM reaches it.
+PARENT = """\
+import signal, subprocess, sys, time
+
+child = subprocess.Popen([sys.executable, "child.py"])
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(child.wait()))
+time.sleep(600)
+"""
+CHILD = """\
+import signal, sys, time
+
+signal.signal(signal.SIGTERM, lambda *_: (print("child got SIGTERM", flush=True), sys.exit(0)))
+print("child up", flush=True)
+time.sleep(600)
 """
 EXIT_LINE = "Error R12 (Exit timeout) -> At least one process failed to exit within 30 seconds of SIGTERM"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """bin/proc beside the Procfile above, readable by a dyno's user."""
+    """bin/proc beside the Procfile above and the programs it runs, readable by a dyno's user."""
     require_docker()
     root = tmp_path_factory.mktemp("dyno")
     (root / "bin").mkdir()
     shutil.copy(PROJECT_ROOT / "bin" / "proc", root / "bin" / "proc")
-    (root / "Procfile").write_text(PROCFILE)
-    for path in (root, root / "bin", root / "bin" / "proc", root / "Procfile"):
+    for name, text in (("Procfile", PROCFILE), ("parent.py", PARENT), ("child.py", CHILD)):
+        (root / name).write_text(text)
+    for path in (root, root / "bin", *root.rglob("*")):
         path.chmod(0o755)
     return root
 
