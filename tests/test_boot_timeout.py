@@ -38,6 +38,10 @@ def create_app():
     return app
 """
 
+# The dyno's timer reads its launch time and the clock from /proc, both in
+# hundredths of a second, so it may fire up to one tick before the limit.
+PROC_CLOCK_TICK = 0.01
+
 R10 = "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {} seconds of launch"
 
 
@@ -91,7 +95,7 @@ def test_a_dyno_that_has_not_bound_port_at_the_boot_timeout_stops_with_herokus_r
     [line] = [line for line in dyno.said.splitlines() if line.startswith("Error R10")]
     assert line.startswith(f"{R10.format(2)}: Heroku stops such a dyno with SIGKILL; load less when the app is")
     assert "WEB_BOOT_TIMEOUT" in line, "the way out here"
-    assert 2 <= took < 10, f"stopped after {took:.1f} s"
+    assert 2 - PROC_CLOCK_TICK <= took < 10, f"stopped after {took:.3f} s"
 
 
 def test_a_web_that_binds_another_port_than_port_stops_with_herokus_r10_too(tmp_path):
