@@ -12,7 +12,9 @@ RUN apt-get update -q \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/requirements.txt
 # SQLAlchemy's compiled modules ship with symbols (8 MB): strip them. Test
-# harnesses go, and modules neither web nor release imports (other databases'
+# harnesses go, and so do what only an uninstaller or a type checker reads
+# (each package's RECORD, the .pyi stubs) and the venv's other shells'
+# activate scripts. Modules neither web nor release imports (other databases'
 # dialects, asyncio, gunicorn's ASGI/HTTP2/control features, werkzeug's
 # debugger, packaging) get no bytecode: they still work, compiled on import.
 RUN python3 -m venv /opt/venv \
@@ -20,6 +22,8 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools \
  && cd /opt/venv/lib/python3*/site-packages \
  && rm -rf sqlalchemy/testing alembic/testing \
+ && find . \( -name RECORD -path '*.dist-info/*' -o -name '*.pyi' \) -delete \
+ && rm -f /opt/venv/bin/Activate.ps1 /opt/venv/bin/activate.csh /opt/venv/bin/activate.fish \
  && find sqlalchemy -name '*.so' -exec strip --strip-unneeded {} + \
  && python3 -m compileall -q -j 0 -x '/dialects/(mysql|mssql|oracle|sqlite)/|/ext/(asyncio|mypy)/|/gunicorn/(asgi|http2|dirty|ctl)/|/packaging/|/werkzeug/debug/' .
 
