@@ -80,13 +80,13 @@ def bench_start(image: str, trials: int = 5) -> dict[str, float]:
     """Time `docker start` of a created web container until $PORT answers /healthz."""
     times = []
     with network() as net, postgres_on(net, postgres_image()) as db:
-        url = f"postgres://app:secret@{db}:5432/app"
-        docker("run", "--rm", "--network", net, "-e", f"DATABASE_URL={url}", image, "bin/proc", "release")
+        config = ["-e", f"DATABASE_URL=postgres://app:secret@{db}:5432/app", "-e", "SECRET_KEY=bench"]
+        docker("run", "--rm", "--network", net, *config, image, "bin/proc", "release")
         for _ in range(trials):
             name, port = unique("bweb"), free_port()
             docker(
-                "create", "--name", name, "--network", net, "-e", f"DATABASE_URL={url}", "-e", "PORT=7000",
-                "-e", "SECRET_KEY=bench", "-p", f"127.0.0.1:{port}:7000", image,
+                "create", "--name", name, "--network", net, *config, "-e", "PORT=7000",
+                "-p", f"127.0.0.1:{port}:7000", image,
             )  # fmt: skip
             try:
                 started = time.monotonic()
