@@ -17,6 +17,7 @@ import yaml
 
 from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
+from devtools.docker import copy_project
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.stack import compose_services
 
@@ -25,6 +26,7 @@ import localstack  # bin/ is not a package: the scripts beside it import it the 
 
 # The project's own process types: the Makefile, Compose and heroku.yml run them. Yours may be added.
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
+ROUTER_CONFIG = PROJECT_ROOT / "compose" / "router" / "haproxy.cfg"
 
 
 def proc_type(command) -> str:
@@ -174,12 +176,30 @@ def test_a_dyno_listens_on_a_port_no_server_defaults_to_and_the_router_finds_it_
     assert DYNO_PORT not in (80, 3000, 5000, 8000, 8080, 8888)
     services = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
     assert services["router"]["environment"]["DYNO_PORT"] == str(DYNO_PORT)
-    servers = re.findall(
-        r"^\s*server web\.\d+ .*:(\$\{DYNO_PORT\})\"$",
-        (PROJECT_ROOT / "compose" / "router" / "haproxy.cfg").read_text(),
-        re.M,
-    )
-    assert len(servers) == 10, "every dyno the router knows, at its $PORT"
+    servers = re.findall(r"^\s*server web\.\d+ .*$", ROUTER_CONFIG.read_text(), re.M)
+    assert servers and all(line.endswith(':${DYNO_PORT}"') for line in servers), "every dyno the router knows"
+
+
+def test_the_router_has_a_server_line_for_each_dyno_make_scale_allows(tmp_path):
+    """The lines are the limit's one home: web.N is the container <project>-web-N, and a line more is a dyno more."""
+    pattern = r'^    server web\.(\d+) "\$\{COMPOSE_PROJECT_NAME\}-web-(\d+):\$\{DYNO_PORT\}"$'
+    servers = re.findall(pattern, ROUTER_CONFIG.read_text(), re.M)
+    most = len(servers)
+    assert [(int(n), int(name)) for n, name in servers] == [(n, n) for n in range(1, most + 1)]
+
+    copy = copy_project(tmp_path / "copy")
+
+    def refusal(count: int) -> str:
+        result = subprocess.run([sys.executable, "bin/dynos", "scale", f"web={count}"], cwd=copy,
+                                capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert result.returncode != 0
+        return result.stderr.strip()
+
+    assert refusal(most + 1) == f"error: say how many web dynos, 0 to {most}: make scale web=3 (got 'web={most + 1}')"
+    config = copy / "compose" / "router" / "haproxy.cfg"
+    last = f'    server web.{most} "${{COMPOSE_PROJECT_NAME}}-web-{most}:${{DYNO_PORT}}"\n'
+    config.write_text(config.read_text().replace(last, last + last.replace(str(most), str(most + 1))))
+    assert f"0 to {most + 1}:" in refusal(most + 2)
 
 
 def test_dockerfile_starts_the_web_type_and_relies_on_nothing_heroku_ignores():
