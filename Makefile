@@ -80,8 +80,8 @@ override WEB_RELOAD := $(call setting,WEB_RELOAD,1)
 # Read, not exported: make scale changes it in .env for the Compose it runs.
 override WEB_SCALE := $(call setting,WEB_SCALE,1)
 # The Compose database as processes on the host reach it (make local, make revision).
-# The role the dynos connect as (docker-compose.yml's DYNO_ROLE): it owns the database, and is no superuser.
-DYNO_ROLE = dyno
+# The role the dynos connect as, as docker-compose.yml names it: it owns the database, and is no superuser.
+DYNO_ROLE = $(shell sed -n 's/^ *DYNO_ROLE: \([a-z_]*\)$$/\1/p' docker-compose.yml)
 HOST_DATABASE_URL = postgres://$(DYNO_ROLE):$(POSTGRES_PASSWORD)@127.0.0.1:$(DB_PORT)/app
 # The Postgres major, shared by Compose, the tests, CI and heroku.yml's add-on.
 POSTGRES_MAJOR := $(shell cat .postgres-version)

@@ -19,7 +19,7 @@ from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
-from tests.support.stack import compose_services
+from tests.support.stack import compose_services, outside_make
 
 sys.path.insert(0, str(PROJECT_ROOT / "bin"))
 import localstack  # bin/ is not a package: the scripts beside it import it the same way
@@ -178,6 +178,18 @@ def test_a_dyno_listens_on_a_port_no_server_defaults_to_and_the_router_finds_it_
     assert services["router"]["environment"]["DYNO_PORT"] == str(DYNO_PORT)
     servers = re.findall(r"^\s*server web\.\d+ .*$", ROUTER_CONFIG.read_text(), re.M)
     assert servers and all(line.endswith(':${DYNO_PORT}"') for line in servers), "every dyno the router knows"
+
+
+def test_the_dynos_compose_and_make_connect_as_the_role_db_makes_for_them():
+    """One role, not the superuser: db's DYNO_ROLE, which owns the database as Heroku's credential does."""
+    services = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+    role = services["db"]["environment"]["DYNO_ROLE"]
+    assert role != services["db"]["environment"]["POSTGRES_USER"]
+    assert services["web"]["environment"]["DATABASE_URL"].startswith(f"postgres://{role}:")
+    show = ["-s", "--eval", "show: ; @echo $(HOST_DATABASE_URL)", "show"]
+    shown = subprocess.run(["make", *show], cwd=PROJECT_ROOT, env=outside_make(os.environ), capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert shown.stdout.startswith(f"postgres://{role}:"), shown.stdout + shown.stderr
 
 
 def test_the_router_has_a_server_line_for_each_dyno_make_scale_allows(tmp_path):
