@@ -9,12 +9,10 @@ import sys
 
 import yaml
 
+import localstack
 from app.config import Settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.project import POSTGRES_MAJOR
-
-sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-import localstack  # bin/ is not a package: the scripts beside it import it the same way
 
 MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())
 

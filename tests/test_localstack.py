@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from app.migrations.history import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-import localstack  # bin/ is not a package: the scripts beside it import it the same way
+import localstack
 
 
 @pytest.fixture

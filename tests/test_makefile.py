@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
+import dockerignore
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, unique
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
-
-sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-import dockerignore  # bin/ is not a package: the scripts beside it import it the same way
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "migrate", "upgrade", "downgrade", "revision", "status", "psql", "shell",
@@ -222,8 +220,8 @@ def test_heroku_targets_without_an_app_say_how_to_name_one(tmp_path):
 
 
 def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the project's Makefile in ``directory``, beside copies of the two files it reads as it starts."""
-    for name in (".env.example", ".postgres-version"):
+    """Run the project's Makefile in ``directory``, beside copies of the files it reads its settings from."""
+    for name in (".env.example", ".postgres-version", "docker-compose.yml"):
         (directory / name).write_text((PROJECT_ROOT / name).read_text())
     makefile = str(PROJECT_ROOT / "Makefile")
     # Not as a sub-make of make test, and with no terminal to answer a question.

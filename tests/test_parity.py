@@ -15,14 +15,13 @@ import types
 import pytest
 import yaml
 
+import dockerignore
+import localstack
 from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.stack import compose_services, outside_make
-
-sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-import localstack  # bin/ is not a package: the scripts beside it import it the same way
 
 # The project's own process types: the Makefile, Compose and heroku.yml run them. Yours may be added.
 PROCESS_TYPES = {"web", "release", "migrate", "upgrade", "downgrade"}
@@ -94,7 +93,6 @@ def test_compose_runs_procfile_types():
 
 def settings_read() -> set[str]:
     """Every variable the app and web read, as bin/doctor finds them."""
-    sys.path.insert(0, str(PROJECT_ROOT / "bin"))
     loader = importlib.machinery.SourceFileLoader("doctor", str(PROJECT_ROOT / "bin" / "doctor"))
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader("doctor", loader))
     loader.exec_module(module)
@@ -418,9 +416,6 @@ def test_dockerignore_keeps_secrets_and_clutter_out(path):
 
 def test_the_routers_and_the_databases_configuration_stay_out_of_the_app_image():
     """Compose mounts them: a change to the router's configuration rebuilds no web image and restarts no dyno."""
-    sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-    import dockerignore
-
     rules = dockerignore.parse((PROJECT_ROOT / ".dockerignore").read_text())
     for path in sorted((PROJECT_ROOT / "compose").rglob("*")):
         if path.is_file():

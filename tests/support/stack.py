@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -14,10 +13,8 @@ from pathlib import Path
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status
+from localstack import compose_command
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
-
-sys.path.insert(0, str(PROJECT_ROOT / "bin"))
-from localstack import compose_command  # bin/ is not a package: its scripts import it the same way
 
 # make's own variables: under make test, a make the suite starts would think itself a sub-make
 # (make[1] lines, and -j from the user's MAKEFLAGS).
