@@ -173,7 +173,7 @@ compose: docker-running dyno-size
 .PHONY: db-password
 db-password:
 	@case $(call quote,$(POSTGRES_PASSWORD)) in *[!A-Za-z0-9._~-]*) \
-		echo "error: POSTGRES_PASSWORD may hold only letters, digits and - . _ ~ (DATABASE_URL holds it as it is): choose another in .env (a database made before keeps its own: README, POSTGRES_PASSWORD)" >&2; exit 1;; esac
+		echo "error: POSTGRES_PASSWORD may hold only letters, digits and - . _ ~ (DATABASE_URL holds it as it is): choose another in .env (the next make up gives it to the database)" >&2; exit 1;; esac
 
 .PHONY: dyno-size
 dyno-size:

@@ -90,6 +90,28 @@ def test_the_app_connects_as_the_databases_owner_which_is_no_superuser_as_on_her
     assert stack.api("POST", "/tokens", {"email": "role@example.com", "password": "a long password"})[0] == 201
 
 
+def test_a_password_changed_in_env_is_the_databases_after_the_next_make_up_with_nothing_lost(stack):
+    """Postgres's image sets a password only as it makes a volume; here .env holds it, as config vars do on Heroku."""
+    token = stack.sign_up("password@example.com")
+    env = stack.directory / ".env"
+    before = env.read_text()
+    for password in ("changed-in-env", None):  # and back to the copy's own, as .env was
+        env.write_text(before if password is None else f"{before}POSTGRES_PASSWORD={password}\n")
+        up = stack.make("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "db: POSTGRES_PASSWORD is new to this volume: giving it to app and dyno" in stack.logs("db")
+        assert stack.call("GET", "/locations", token=token)[0] == 200, "the account and its token are still there"
+        # As make local and make revision reach it from this machine.
+        url = f"postgresql://dyno:{password or 'app'}@127.0.0.1:{stack.env['DB_PORT']}/app"
+        with psycopg2.connect(url, connect_timeout=10) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM account WHERE email = 'password@example.com'")
+            assert cursor.fetchone() == (1,)
+        connection.close()
+    assert stack.compose("restart", "db").returncode == 0
+    assert poll(lambda: stack.status("/readyz") == 200, 30)
+    assert stack.logs("db").count("POSTGRES_PASSWORD is new") == 1, "once per change, not at every start"
+
+
 def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_out(stack):
     branch_file = stack.directory / "alembic" / "versions" / f"2099_01_01_{ELSEWHERE}_add_branch_table.py"
     create = 'op.create_table("branch_only", sa.Column("id", sa.Integer(), primary_key=True))'

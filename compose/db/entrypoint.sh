@@ -35,18 +35,30 @@ sh /compose/router/make-cert.sh /router-tls
 # The dynos connect as a role that owns the database and is no superuser, as
 # Heroku's credential (dyno-role.sql). A new volume gets it as it is made; one
 # made before it existed is handed over once, on a socket-only server, so no
-# dyno connects before the role is there.
+# dyno connects before the role is there. The same way, the roles take
+# POSTGRES_PASSWORD as it is now when it changed since the volume last saw it
+# (Postgres's image sets it only as a volume is made): .env holds the password.
 mkdir -p /docker-entrypoint-initdb.d /var/run/postgresql
 chown postgres:postgres /var/run/postgresql
 cp /compose/db/dyno-role.sh /docker-entrypoint-initdb.d/50-dyno-role.sh
-if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$PGDATA/dyno-role.done" ]; then
-	echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
-	setpriv --reuid=postgres --regid=postgres --init-groups sh -c '
-		pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /var/run/postgresql" start > /dev/null || exit 1
-		sh -e /compose/db/dyno-role.sh; handed=$?
-		pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
-		exit $handed' ||
-		echo "db: warning: handing the database to $DYNO_ROLE failed (psql said why, above), so nothing changed and" \
-			"the app cannot use what the superuser owns; the next start tries again; make db-reset starts over empty" >&2
+if [ -s "$PGDATA/PG_VERSION" ]; then
+	steps=
+	if [ ! -e "$PGDATA/dyno-role.done" ]; then
+		echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
+		steps="sh -e /compose/db/dyno-role.sh"
+	fi
+	if ! sh /compose/db/password.sh same; then
+		echo "db: POSTGRES_PASSWORD is new to this volume: giving it to $POSTGRES_USER and $DYNO_ROLE"
+		steps="${steps:+$steps && }sh /compose/db/password.sh set"
+	fi
+	if [ -n "$steps" ]; then
+		setpriv --reuid=postgres --regid=postgres --init-groups sh -c '
+			pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /var/run/postgresql" start > /dev/null || exit 1
+			'"$steps"'; done=$?
+			pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
+			exit $done' ||
+			echo "db: warning: that failed (psql said why, above), so the dynos may be refused; the next start" \
+				"tries again; make db-reset starts over empty" >&2
+	fi
 fi
 exec docker-entrypoint.sh "$@"

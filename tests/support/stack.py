@@ -65,7 +65,7 @@ class Stack:
         }
         # The user's own settings stay out: the copy runs with the project's defaults.
         for inherited in ("SECRET_KEY", "DATABASE_URL", "WEB_RELOAD", "DYNO", "DYNO_SIZE", "WEB_SCALE",
-                          "GUNICORN_THREADS", "DB_MAX_CONNECTIONS", "LOCAL_STACK"):  # fmt: skip
+                          "GUNICORN_THREADS", "DB_MAX_CONNECTIONS", "LOCAL_STACK", "POSTGRES_PASSWORD"):  # fmt: skip
             self.env.pop(inherited, None)
         for name in [name for name in self.env if name.startswith("MIGRATION_")]:  # the user's own timeouts
             self.env.pop(name)
