@@ -95,18 +95,23 @@ def test_a_password_changed_in_env_is_the_databases_after_the_next_make_up_with_
     token = stack.sign_up("password@example.com")
     env = stack.directory / ".env"
     before = env.read_text()
-    for password in ("changed-in-env", None):  # and back to the copy's own, as .env was
-        env.write_text(before if password is None else f"{before}POSTGRES_PASSWORD={password}\n")
-        up = stack.make("up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert "db: POSTGRES_PASSWORD is new to this volume: giving it to app and dyno" in stack.logs("db")
-        assert stack.call("GET", "/locations", token=token)[0] == 200, "the account and its token are still there"
-        # As make local and make revision reach it from this machine.
-        url = f"postgresql://dyno:{password or 'app'}@127.0.0.1:{stack.env['DB_PORT']}/app"
-        with psycopg2.connect(url, connect_timeout=10) as connection, connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM account WHERE email = 'password@example.com'")
-            assert cursor.fetchone() == (1,)
-        connection.close()
+    try:
+        for password in ("changed-in-env", None):  # and back to the copy's own, as .env was
+            env.write_text(before if password is None else f"{before}POSTGRES_PASSWORD={password}\n")
+            up = stack.make("up")
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert "db: POSTGRES_PASSWORD is new to this volume: giving it to app and dyno" in stack.logs("db")
+            assert stack.call("GET", "/locations", token=token)[0] == 200, "the account and its token are still there"
+            # As make local and make revision reach it from this machine.
+            url = f"postgresql://dyno:{password or 'app'}@127.0.0.1:{stack.env['DB_PORT']}/app"
+            with psycopg2.connect(url, connect_timeout=10) as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM account WHERE email = 'password@example.com'")
+                assert cursor.fetchone() == (1,)
+            connection.close()
+    finally:
+        if env.read_text() != before:  # the module's other tests use the copy's own password
+            env.write_text(before)
+            stack.make("up")
     assert stack.compose("restart", "db").returncode == 0
     assert poll(lambda: stack.status("/readyz") == 200, 30)
     assert stack.logs("db").count("POSTGRES_PASSWORD is new") == 1, "once per change, not at every start"

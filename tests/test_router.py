@@ -223,7 +223,8 @@ def test_clients_slow_to_send_a_body_hold_no_dyno_thread_and_leaving_is_h27(stac
         time.sleep(1)
         started = time.monotonic()
         assert http_raw(stack.port, "GET", "/healthz")[0] == 200
-        assert time.monotonic() - started < 2, "a request waited behind the slow clients"
+        # Behind them it would wait out their 30 s; a loaded machine may take a second or two anyway.
+        assert time.monotonic() - started < 5, "a request waited behind the slow clients"
     finally:
         for client in slow:
             client.close()
