@@ -3,9 +3,10 @@
 A copy of the project gets the README's first migration (a nullable column on
 locations) and a table of the user's own, each with the revision Alembic
 autogenerates, as on two branches that git then merged: a merge revision
-joins them; and a worker process type in the Procfile, heroku.yml and Compose. Then
-the copy's own tests run: those that read the migration history, the
-models, the table list or the process types, and `make check`. The rest build
+joins them; a worker process type in the Procfile, heroku.yml and Compose; and
+a route in one of the app's blueprints. Then the copy's own tests run: those
+that read the migration history, the models, the table list, the process
+types or the routes, and `make check`. The rest build
 their own histories on top of whatever head there is, or never look at
 the history; they are left out to keep `make test` fast. The helper that
 makes the README's change finds Location by the table it maps, so it
@@ -35,6 +36,17 @@ HISTORY_TESTS = [
 ]  # fmt: skip
 # Those that read the Procfile and heroku.yml, after a process type of the user's own is added.
 PROCESS_TESTS = ["tests/test_parity.py", "tests/test_app_json.py"]
+# Those that read the app's routes, after a route of the user's own is added.
+ROUTE_TESTS = ["tests/test_openapi.py"]
+
+# A route of the user's own, in a blueprint the app registers, declared nowhere else.
+ECHO_ROUTE = '''
+
+@bp.route("/walkthrough/echo/<name>", methods=["GET", "DELETE"])
+def walkthrough_echo(name: str) -> dict[str, str]:
+    """Say the name back."""
+    return {"name": name}
+'''
 
 # A table of the user's own, with a name no project is likely to have already.
 TAG_MODEL = '''
@@ -88,9 +100,11 @@ def test_after_a_first_change_make_check_and_the_suite_pass_unchanged(tmp_path, 
     run(project, sys.executable, "-m", "alembic", "merge", "-m", "Merge the note and tag branches", "heads")
     # alembic.ini's post_write_hooks formatted them all: make check's ruff passes with no step of ours.
     add_worker(project)  # a process type of the user's own, in the three places the README names
+    health = project / "app" / "health.py"
+    health.write_text(health.read_text() + ECHO_ROUTE)
 
     suite = run(
-        project, sys.executable, "-m", "pytest", *HISTORY_TESTS, *PROCESS_TESTS, "-m", "not docker",
+        project, sys.executable, "-m", "pytest", *HISTORY_TESTS, *PROCESS_TESTS, *ROUTE_TESTS, "-m", "not docker",
         "-p", "no:xdist", "-q", "-p", "no:cacheprovider", TEST_DATABASE_URL=server_url,
     )  # fmt: skip
     summary = suite.stdout.strip().splitlines()[-1]
