@@ -43,22 +43,23 @@ chown postgres:postgres /var/run/postgresql
 cp /compose/db/dyno-role.sh /docker-entrypoint-initdb.d/50-dyno-role.sh
 if [ -s "$PGDATA/PG_VERSION" ]; then
 	steps=
-	if [ ! -e "$PGDATA/dyno-role.done" ]; then
-		echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
-		steps="sh -e /compose/db/dyno-role.sh"
-	fi
+	# The password first: a hand-over notes the password as both roles' (dyno-role.sh).
 	if ! sh /compose/db/password.sh same; then
 		echo "db: POSTGRES_PASSWORD is new to this volume: giving it to $POSTGRES_USER and $DYNO_ROLE"
-		steps="${steps:+$steps && }sh /compose/db/password.sh set"
+		steps="sh /compose/db/password.sh set"
+	fi
+	if [ ! -e "$PGDATA/dyno-role.done" ]; then
+		echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
+		steps="${steps:+$steps && }sh -e /compose/db/dyno-role.sh"
 	fi
 	if [ -n "$steps" ]; then
 		setpriv --reuid=postgres --regid=postgres --init-groups sh -c '
 			pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /var/run/postgresql" start > /dev/null || exit 1
-			'"$steps"'; done=$?
+			'"$steps"'; result=$?
 			pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
-			exit $done' ||
-			echo "db: warning: that failed (psql said why, above), so the dynos may be refused; the next start" \
-				"tries again; make db-reset starts over empty" >&2
+			exit $result' ||
+			echo "db: warning: that failed (psql said why, above), so the dynos may be refused, or unable to use" \
+				"what the superuser owns; the next start tries again; make db-reset starts over empty" >&2
 	fi
 fi
 exec docker-entrypoint.sh "$@"
