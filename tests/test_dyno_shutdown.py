@@ -21,7 +21,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, unique
 from devtools.http import poll
 from devtools.project import python_image
-from tests.support.docker import require_docker
+from tests.support.docker import container_exit_code, container_logs, container_running, require_docker
 from tests.support.postgres import run_labels
 from tests.support.stack import compose_services
 
@@ -87,23 +87,10 @@ def dyno(project: Path, process_type: str, *env: str) -> Iterator[str]:
     docker("run", "--detach", "--name", name, "--user", "65534", "--volume", f"{project}:/dyno:ro",
            *labels, *options, python_image(), "/dyno/bin/proc", process_type)  # fmt: skip
     try:
-        assert poll(lambda: "up" in logs(name).split(), 30), logs(name)
+        assert poll(lambda: "up" in container_logs(name).split(), 30), container_logs(name)
         yield name
     finally:
         docker("rm", "--force", name, check=False)
-
-
-def logs(container: str) -> str:
-    result = docker("logs", container, check=False)
-    return result.stdout + result.stderr
-
-
-def running(container: str) -> bool:
-    return docker("inspect", "--format", "{{.State.Running}}", container).stdout.strip() == "true"
-
-
-def exit_code(container: str) -> int:
-    return int(docker("inspect", "--format", "{{.State.ExitCode}}", container).stdout)
 
 
 def stop(container: str, grace: int) -> float:
@@ -118,18 +105,18 @@ def test_a_process_without_a_sigterm_handler_of_its_own_stops_at_once(project, g
     with dyno(project, "plain") as container:
         took = stop(container, grace)
         assert took < 10, f"took {took:.1f} s to stop"
-        assert exit_code(container) == 143, logs(container)
-        assert "Stopping all processes with SIGTERM" in logs(container)
+        assert container_exit_code(container) == 143, container_logs(container)
+        assert "Stopping all processes with SIGTERM" in container_logs(container)
 
 
 def test_every_process_in_the_dyno_gets_sigterm_not_only_the_first(project, grace):
     """The parent here waits for its child and never passes SIGTERM on: on Heroku the child gets it anyway."""
     with dyno(project, "parent") as container:
-        assert poll(lambda: "child up" in logs(container), 30), logs(container)
+        assert poll(lambda: "child up" in container_logs(container), 30), container_logs(container)
         took = stop(container, grace)
-        said = logs(container)
+        said = container_logs(container)
         assert "child got SIGTERM" in said, said
-        assert exit_code(container) == 0, said
+        assert container_exit_code(container) == 0, said
         assert took < 10, f"took {took:.1f} s to stop"
 
 
@@ -137,26 +124,26 @@ def test_every_process_in_the_dyno_gets_sigterm_not_only_the_first(project, grac
 def test_a_process_still_running_30_s_after_sigterm_gets_herokus_r12_line_and_sigkill(project, grace):
     with dyno(project, "stubborn") as container:
         took = stop(container, grace)
-        said = logs(container)
+        said = container_logs(container)
         assert EXIT_LINE in said, f"Docker's own SIGKILL came first ({took:.1f} s): {said}"
         assert "Stopping remaining processes with SIGKILL" in said, said
-        assert exit_code(container) == 137
+        assert container_exit_code(container) == 137
         assert took >= 30, f"R12 came after {took:.1f} s, before Heroku's 30 s"
 
 
 def test_the_dynos_own_exit_status_is_the_containers(project):
     """A process that exits by itself ends the dyno with its status, which make ps shows as crashed."""
     with dyno(project, "crash") as container:
-        assert poll(lambda: not running(container), 30)
-        assert exit_code(container) == 3
+        assert poll(lambda: not container_running(container), 30)
+        assert container_exit_code(container) == 3
 
 
 def test_other_signals_reach_the_process(project):
     """make db-restore sends web a SIGHUP to have gunicorn start new workers on the restored database."""
     with dyno(project, "hangup") as container:
         docker("kill", "--signal", "HUP", container)
-        assert poll(lambda: "got SIGHUP" in logs(container), 10), logs(container)
-        assert running(container)
+        assert poll(lambda: "got SIGHUP" in container_logs(container), 10), container_logs(container)
+        assert container_running(container)
 
 
 @pytest.mark.parametrize("env", [("DYNO=run.1",), ("WEB_DEBUG=1",)], ids=["one-off", "make debug"])
@@ -164,6 +151,6 @@ def test_a_one_off_and_the_debug_dyno_are_the_process_itself_so_ctrl_c_reaches_t
     """docker compose run passes Ctrl-C to the container's first process: Python there raises KeyboardInterrupt."""
     with dyno(project, "plain", *env) as container:
         docker("kill", "--signal", "INT", container)
-        assert poll(lambda: not running(container), 10)
-        assert exit_code(container) == 130, logs(container)
-        assert "KeyboardInterrupt" in logs(container)
+        assert poll(lambda: not container_running(container), 10)
+        assert container_exit_code(container) == 130, container_logs(container)
+        assert "KeyboardInterrupt" in container_logs(container)

@@ -12,7 +12,13 @@ import pytest
 from devtools.docker import docker, free_port, network, postgres_on, unique
 from devtools.http import http_status, wait_for
 from devtools.project import postgres_image
-from tests.support.docker import require_docker, shared_app_image
+from tests.support.docker import (
+    container_exit_code,
+    container_logs,
+    container_running,
+    require_docker,
+    shared_app_image,
+)
 from tests.support.postgres import run_labels
 
 pytestmark = pytest.mark.docker
@@ -88,7 +94,7 @@ def test_release_then_web_as_heroku_runs_them(image, db):
         assert request(port, "GET", "/locations", token=body["token"]) == (200, {"locations": []})
         # The access line is written just after the response is sent.
         wait_for(lambda: 'method=GET path="/locations" status=200' in docker("logs", name).stdout, 5)
-        logs = docker("logs", name).stdout + docker("logs", name).stderr
+        logs = container_logs(name)
         assert "reload:" not in logs, "live reload is off when the image runs as Heroku runs it"
     finally:
         docker("rm", "-f", name, check=False)
@@ -135,15 +141,15 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(image, db):
             in_flight = 16 - len(results)
         for thread in threads:
             thread.join(60)
-        wait_for(lambda: docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "false", 30)
+        wait_for(lambda: not container_running(name), 30)
         took = time.monotonic() - stopped
-        exit_code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
-        logs = docker("logs", name).stdout + docker("logs", name).stderr
+        exit_code = container_exit_code(name)
+        logs = container_logs(name)
     finally:
         docker("rm", "-f", name, check=False)
     assert in_flight > 0, "no request was in flight when SIGTERM arrived; the test proved nothing"
     assert results == [201] * 16, results
-    assert exit_code == "0", logs
+    assert exit_code == 0, logs
     assert took < 20, f"took {took:.1f} s to stop after SIGTERM"
     assert "Handling signal: term" in logs
 

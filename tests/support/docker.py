@@ -25,6 +25,20 @@ def require_docker() -> None:
         pytest.skip("needs a running Docker engine")
 
 
+def container_logs(name: str) -> str:
+    """Return what a container has said so far, on both its streams."""
+    result = docker("logs", name)
+    return result.stdout + result.stderr
+
+
+def container_running(name: str) -> bool:
+    return docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+
+
+def container_exit_code(name: str) -> int:
+    return int(docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout)
+
+
 def remove_run_image() -> None:
     """Remove this run's shared app image (the tag shared_app_image built, if it did)."""
     if shutil.which("docker"):
