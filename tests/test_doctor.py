@@ -85,6 +85,32 @@ def test_a_port_that_is_no_number_is_one_line_with_the_default_to_use():
 
 
 @pytest.mark.docker
+def test_a_port_another_checkouts_stack_holds_names_that_stack_and_where_to_stop_it(run_dir, tmp_path):
+    """A second clone or worktree is the usual holder of the stack's ports: doctor (and so make up) names it."""
+    require_docker()
+    image = shared_app_image(run_dir)
+    port = free_port()
+    name = f"doctor-holder-{os.getpid()}"
+    labels = {"com.docker.compose.project": "maps-review", "com.docker.compose.project.working_dir": str(tmp_path)}
+    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+    # Docker binds the host port itself (docker-proxy), listening or not inside: that is what a stack holds.
+    held = ["run", "--detach", "--name", name, "--publish", f"127.0.0.1:{port}:8000", "--entrypoint", "sleep"]
+    try:
+        docker(*held, *label_args, image, "120")
+        said = doctor(DB_PORT=str(port)).stdout
+        assert (
+            f"✗ port {port} (DB_PORT): in use by {name}, of the Compose project maps-review ({tmp_path}): "
+            "make down there, or set DB_PORT= in .env"
+        ) in said, said
+        docker("rm", "--force", name, check=False)
+        docker(*held, image, "120")  # the same, started by hand: no project to go to
+        said = doctor(DB_PORT=str(port)).stdout
+        assert f"✗ port {port} (DB_PORT): in use by the container {name}: docker stop {name}, or set DB_PORT=" in said
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+@pytest.mark.docker
 def test_the_images_python_is_checked_against_python_version(run_dir):
     require_docker()
     image = shared_app_image(run_dir)
