@@ -227,7 +227,10 @@ up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until m
 .PHONY: up
 up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it serves through the router
 	@echo "==> building the app image"
-	@$(COMPOSE) build $(if $(CI),--quiet,) web || $(up-failed)
+# Its progress as it goes; under CI, only why it failed (build-web, below).
+	@$(if $(CI),( $(build-web) ),$(COMPOSE) build web || { \
+		echo "error: the app image did not build (why: Docker's summary of the failed step, just above): fix it, then make up" >&2; \
+		false; }) || $(up-failed)
 # In Heroku's order: the release process runs while web still serves what
 # it ran before, and web is recreated on the new image only once release
 # succeeded. A failed release leaves that web running, as on Heroku.

@@ -218,6 +218,16 @@ def test_web_that_cannot_load_its_code_fails_make_up_at_once_with_what_it_said(s
     reset = stack.make("db-reset", "confirm=1")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     original = stack.read(health)
+    if reload == "1":  # Code that does not compile stops the image's build, as it stops Heroku's.
+        stack.write(health, original + "\ndef broken(:\n")
+        try:
+            up = stack.make("up", WEB_RELOAD=reload)
+        finally:
+            stack.write(health, original)
+        assert up.returncode != 0, up.stdout + up.stderr
+        said = up.stdout + up.stderr  # BuildKit's summary of the failed step names the file and line
+        assert f'File "{health}", line' in said and "SyntaxError" in said, said
+        assert "error: the app image did not build" in up.stderr, up.stderr
     stack.write(health, original + '\nraise RuntimeError("the view module cannot load")\n')
     # Each make up builds the image anew (the code changed): on a loaded machine that takes a while, but
     # giving up takes far less than the healthcheck's 60 s start period.
