@@ -99,11 +99,14 @@ DYNO_MEMORY_standard-2x := 1024m
 DYNO_MEMORY_performance-m := 2560m
 DYNO_MEMORY_performance-l := 14336m
 DYNO_MEMORY := $(DYNO_MEMORY_$(DYNO_SIZE))
+# Heroku's dyno manager restarts a dyno of each of these sizes at twice its
+# quota, with R15 ("Dyno Memory Behavior"): the hard limit of a Compose dyno.
+DYNO_MEMORY_LIMIT := $(if $(DYNO_MEMORY),$(shell echo $$(( $(DYNO_MEMORY:m=) * 2 )))m)
 # A checksum of the router's configuration, which docker-compose.yml hands
 # the router: Compose sees a mounted file only as a path, so without it an
 # edited haproxy.cfg would wait for a make down before it took effect.
 ROUTER_CONFIG := $(shell cat $(wildcard compose/router/haproxy.cfg compose/router/log-lines.lua compose/router/errors/*.http) /dev/null | cksum | cut -d' ' -f1)
-export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR DYNO_SIZE DYNO_MEMORY ROUTER_CONFIG
+export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR DYNO_SIZE DYNO_MEMORY DYNO_MEMORY_LIMIT ROUTER_CONFIG
 # The background `docker compose watch` of this checkout: its pid and log,
 # and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid

@@ -35,6 +35,26 @@ stubborn: sh -c 'trap "" TERM; echo up; sleep 600'
 crash: sh -c 'echo up; sleep 1; exit 3'
 hangup: python3 -c "import signal, time; signal.signal(signal.SIGHUP, lambda *_: print('got SIGHUP', flush=True)); \
 print('up', flush=True); time.sleep(600)"
+hungry: python3 hungry.py
+"""
+# Takes 100 MB more at SIGUSR1 and 200 MB more at SIGUSR2, and keeps it (bin/proc passes both signals on).
+# It writes to stderr, as bin/proc does, so the log's order is the order things happened.
+HUNGRY = """\
+import signal, sys, time
+
+held = []
+
+
+def eat(megabytes):
+    held.append(b"x" * (megabytes << 20))
+    print(f"ate {megabytes} MB", file=sys.stderr, flush=True)
+
+
+signal.signal(signal.SIGUSR1, lambda *_: eat(100))
+signal.signal(signal.SIGUSR2, lambda *_: eat(200))
+print("up", file=sys.stderr, flush=True)
+while True:
+    time.sleep(600)
 """
 # A parent that never passes SIGTERM on: it waits for its child (child.py), which says when SIGTERM reaches it.
 PARENT = """\
@@ -61,7 +81,7 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dyno")
     (root / "bin").mkdir()
     shutil.copy(PROJECT_ROOT / "bin" / "proc", root / "bin" / "proc")
-    for name, text in (("Procfile", PROCFILE), ("parent.py", PARENT), ("child.py", CHILD)):
+    for name, text in (("Procfile", PROCFILE), ("parent.py", PARENT), ("child.py", CHILD), ("hungry.py", HUNGRY)):
         (root / name).write_text(text)
     for path in (root, root / "bin", *root.rglob("*")):
         path.chmod(0o755)
@@ -79,11 +99,13 @@ def grace(tmp_path_factory) -> int:
 
 
 @contextmanager
-def dyno(project: Path, process_type: str, *env: str) -> Iterator[str]:
-    """Run a dyno of ``process_type`` as Compose does; yield its container once it is up, remove it at the end."""
+def dyno(project: Path, process_type: str, *env: str, memory: str = "") -> Iterator[str]:
+    """Run a dyno of ``process_type`` as Compose does (``memory``: its hard limit); yield its container once it
+    is up, remove it at the end."""
     name = unique("dyno")
     labels = [f"--label={key}={value}" for key, value in run_labels().items()]
     options = [f"--env={pair}" for pair in ("LOCAL_STACK=1", f"DYNO={process_type}.1", *env)]
+    options += [f"--memory={memory}", f"--memory-swap={memory}"] if memory else []
     docker("run", "--detach", "--name", name, "--user", "65534", "--volume", f"{project}:/dyno:ro",
            *labels, *options, python_image(), "/dyno/bin/proc", process_type)  # fmt: skip
     try:
@@ -154,3 +176,35 @@ def test_a_one_off_and_the_debug_dyno_are_the_process_itself_so_ctrl_c_reaches_t
         assert poll(lambda: not container_running(container), 10)
         assert container_exit_code(container) == 130, container_logs(container)
         assert "KeyboardInterrupt" in container_logs(container)
+
+
+def test_over_its_quota_a_dyno_logs_r14_and_at_twice_it_r15_and_starts_again(project):
+    """Heroku's dyno manager: R14 while a dyno is over its quota (it swaps there), R15 and a restart at twice it.
+
+    A small quota keeps the test light: a dyno takes it from DYNO_MEMORY, and Compose gives it twice that as
+    its hard limit (test_parity checks docker-compose.yml does).
+    """
+    with dyno(project, "hungry", "DYNO_MEMORY=64m", memory="128m") as container:
+        docker("kill", "--signal", "USR1", container)
+        assert poll(lambda: "Error R14 (Memory quota exceeded)" in container_logs(container), 15), container_logs(
+            container
+        )
+        said = container_logs(container)
+        assert said.index("ate 100 MB") < said.index("Error R14"), "nothing said while under the quota"
+        [(used, percent)] = re.findall(r"^Process running mem=(\d+)M\((\d+\.\d)%\)$", said, re.M)
+        assert 100 <= int(used) < 128 and float(percent) == pytest.approx(int(used) / 64 * 100, abs=1.6), said
+        assert container_running(container), "over the quota a dyno runs on, as on Heroku"
+
+        docker("kill", "--signal", "USR2", container)  # past the hard limit: the kernel kills the process
+        assert poll(lambda: container_logs(container).split().count("up") == 2, 30), container_logs(container)
+        said = container_logs(container)
+        assert "Process running mem=128M(200.0%)\nError R15 (Memory quota vastly exceeded)" in said, said
+        assert "Stopping process with SIGKILL" in said
+        assert said.index("Error R15") < said.rindex("up"), "the dyno started again after R15"
+        assert container_running(container)
+
+        # Another process of the dyno is the one killed (a gunicorn worker, say): the dyno restarts all the same.
+        eat = docker("exec", container, "python3", "-c", "b = b'x' * (200 << 20)", check=False)
+        assert eat.returncode == 137, "the kernel killed it at the limit"
+        assert poll(lambda: container_logs(container).split().count("up") == 3, 30), container_logs(container)
+        assert container_logs(container).count("Error R15 (Memory quota vastly exceeded)") == 2

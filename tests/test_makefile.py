@@ -278,11 +278,12 @@ def test_a_password_a_url_cannot_hold_as_it_is_stops_make_up_before_it_starts_an
 
 
 def test_a_dyno_size_is_read_in_any_case_as_heroku_reads_it(tmp_path):
-    """The CLI writes standard-2x, the dashboard Standard-2X: both are 1 GB."""
+    """The CLI writes standard-2x, the dashboard Standard-2X: both are 1 GB, restarted at 2 GB (R15)."""
     (tmp_path / ".env").write_text("DYNO_SIZE=Standard-2X\n")
-    show = ["-s", "--eval", "show: dyno-size ; @echo $(DYNO_SIZE) $(DYNO_MEMORY) $$DYNO_SIZE", "show"]
+    shown = "$(DYNO_SIZE) $(DYNO_MEMORY) $$DYNO_MEMORY_LIMIT $$DYNO_SIZE"
+    show = ["-s", "--eval", f"show: dyno-size ; @echo {shown}", "show"]
     result = makefile_in(tmp_path, *show, env={k: v for k, v in os.environ.items() if k != "DYNO_SIZE"})
-    assert (result.returncode, result.stdout.strip()) == (0, "standard-2x 1024m standard-2x"), result.stderr
+    assert (result.returncode, result.stdout.strip()) == (0, "standard-2x 1024m 2048m standard-2x"), result.stderr
 
 
 @pytest.mark.docker

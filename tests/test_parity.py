@@ -152,7 +152,9 @@ def test_web_is_reached_through_the_router_only():
         "127.0.0.1:${WEB_TLS_PORT:-5443}:${WEB_TLS_PORT:-5443}",
     ], "the router listens inside on the port it is published on, so X-Forwarded-Port is right"
     assert services["web"]["environment"]["DYNO"] == "web" and services["release"]["environment"]["DYNO"] == "release.1"
-    assert services["web"]["mem_limit"] == services["web"]["memswap_limit"] == "${DYNO_MEMORY:-512m}"
+    # The quota reaches the dyno (bin/proc logs R14 over it); its hard limit is Heroku's R15 point, twice that.
+    assert services["web"]["environment"]["DYNO_MEMORY"] == "${DYNO_MEMORY:-512m}"
+    assert services["web"]["mem_limit"] == services["web"]["memswap_limit"] == "${DYNO_MEMORY_LIMIT:-1024m}"
 
 
 def test_compose_publishes_on_loopback_only():

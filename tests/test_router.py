@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -261,6 +262,12 @@ def saved():
 '''
 
 
+def memory_quota(dyno: dict[str, Any]) -> str:
+    """Return the dyno size's memory a dyno was given (DYNO_MEMORY), which its R14 lines are measured against."""
+    [quota] = [pair.split("=", 1)[1] for pair in dyno["Config"]["Env"] if pair.startswith("DYNO_MEMORY=")]
+    return quota
+
+
 def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(stack):
     assert stack.psql("SHOW max_connections") == "20", "Heroku's Essential plans take 20 connections"
     # Saved after make up, so only live reload has it in web.1: the dynos added must serve it too.
@@ -276,8 +283,9 @@ def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(s
     ), scaled.stdout
     dynos = web_containers(stack)
     assert len(dynos) == 3
-    assert {d["HostConfig"]["Memory"] for d in dynos} == {512 * 2**20}, "standard-1x: 512 MB, a hard limit"
-    assert {d["HostConfig"]["MemorySwap"] for d in dynos} == {512 * 2**20}
+    assert {memory_quota(d) for d in dynos} == {"512m"}, "standard-1x: 512 MB, R14 over it"
+    assert {d["HostConfig"]["Memory"] for d in dynos} == {1024 * 2**20}, "a hard limit at twice that, R15's point"
+    assert {d["HostConfig"]["MemorySwap"] for d in dynos} == {1024 * 2**20}, "and no swap"
     names = {f"web.{n}" for n in (1, 2, 3)}
     assert poll(lambda: {name for name in names if f"dyno {name} is up" in stack.logs("web")} == names, 30)
 
@@ -364,7 +372,7 @@ def test_another_dyno_size_gets_its_memory(stack):
         assert stack.make("scale", "web=3").returncode == 0
         assert stack.make("scale", "web=1", DYNO_SIZE="standard-2x").returncode == 0
         [dyno] = web_containers(stack)
-        assert dyno["HostConfig"]["Memory"] == 1024 * 2**20
+        assert (memory_quota(dyno), dyno["HostConfig"]["Memory"]) == ("1024m", 2048 * 2**20)
         assert dyno["Name"] == f"/{stack.name}-web-1"
         wrong = stack.make("scale", "web=1", DYNO_SIZE="huge")
         assert wrong.returncode != 0 and "error: DYNO_SIZE=huge is not a Heroku dyno size" in wrong.stderr
@@ -380,7 +388,7 @@ def test_make_up_with_fewer_dynos_in_env_and_a_changed_setting_leaves_web_1(stac
         up = stack.make("up", DYNO_SIZE="standard-2x")
         assert up.returncode == 0, up.stdout + up.stderr
         [dyno] = web_containers(stack)
-        assert (dyno["Name"], dyno["HostConfig"]["Memory"]) == (f"/{stack.name}-web-1", 1024 * 2**20)
+        assert (dyno["Name"], memory_quota(dyno)) == (f"/{stack.name}-web-1", "1024m")
     finally:
         stack.make("scale", "web=1")
 
