@@ -1,4 +1,5 @@
-"""A Compose dyno stops as Heroku stops one: SIGTERM to every process in it, R12 and SIGKILL 30 s later.
+"""A Compose dyno lives as Heroku's dyno manager keeps one: SIGTERM to every process in it as it stops, R12
+and SIGKILL 30 s later; R14 over its memory quota, R15 and a restart at its limit.
 
 Each test runs bin/proc with a Procfile of its own in a container of the
 app image's base, as Compose runs a dyno (the container's first process,
