@@ -124,6 +124,23 @@ web-reloads = { id="$$($(COMPOSE) ps -q web | head -n 1)"; [ -z "$$id" ] || \
 	docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$$id" | grep -qx 'WEB_RELOAD=1'; }
 # The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
 compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'
+# The same without running Compose, for a check on every Docker target: the
+# folder's name lowercased, with only a-z, 0-9, _ and - kept, none leading.
+PROJECT_NAME = $(call setting,COMPOSE_PROJECT_NAME,$(shell printf '%s' $(call quote,$(notdir $(CURDIR))) | \
+	tr '[:upper:]' '[:lower:]' | tr -cd 'a-z0-9_-' | sed 's/^[-_]*//'))
+# Two checkouts in folders of the same name (a clone of a branch beside the
+# first, say) are one Compose project: the second's make up would take over
+# the first's containers, with the database in them. Each of the project's
+# containers, running or not, must be this folder's (its working_dir label).
+define own-project
+here="$$(pwd -P)"; \
+docker ps --all --filter "label=com.docker.compose.project=$(PROJECT_NAME)" \
+	--format '{{.Label "com.docker.compose.project.working_dir"}}' | sort -u | while IFS= read -r dir; do \
+	[ -z "$$dir" ] || [ "$$(cd "$$dir" 2>/dev/null && pwd -P)" = "$$here" ] && continue; \
+	[ -d "$$dir" ] && gone= || gone=", no longer there (docker compose -p $(PROJECT_NAME) down removes what it left)"; \
+	echo "error: the Compose project $(PROJECT_NAME) is another checkout's, in $$dir$$gone: its containers and database would be this one's too; give this checkout a name of its own, COMPOSE_PROJECT_NAME=... in its .env" >&2; \
+	exit 1; done
+endef
 # A shell test for whether a Docker engine answers.
 engine_answers = docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 # One-off processes, as `heroku run`: their own DYNO, and TLS to the database.
@@ -168,6 +185,7 @@ compose: docker-running dyno-size
 	elif ! printf '%s\n%s\n' "$(COMPOSE_MIN)" "$$v" | sort -V -C; then \
 		echo "error: Docker Compose $$v$(if $(COMPOSE_PLUGIN), ($(COMPOSE_PLUGIN))) is too old; $(COMPOSE_MIN) or newer is needed: update the Compose plugin, https://docs.docker.com/compose/install/" >&2; exit 1; \
 	fi
+	@$(own-project)
 
 # DATABASE_URL holds the password as it is, so only characters a URL
 # leaves alone: a "@" or "/" there would point web at another host.
@@ -838,7 +856,8 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 
 .PHONY: clean
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the app image, the virtualenv and caches
-	@if $(engine_answers); then echo "==> removing containers and the database volume"; $(COMPOSE) down -v --remove-orphans; fi
+	@if $(engine_answers); then { $(own-project); } && echo "==> removing containers and the database volume" && \
+		$(COMPOSE) down -v --remove-orphans; fi
 	@# The app image and the older builds live reload left, by the label Compose gives what it builds.
 	@if $(engine_answers); then \
 		project="$$($(compose-project))" && \

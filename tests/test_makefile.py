@@ -16,6 +16,8 @@ import pytest
 import dockerignore
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, unique
+from devtools.project import python_image
+from tests.support.docker import require_docker
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
 
@@ -228,6 +230,46 @@ def makefile_in(directory: Path, *args: str, env: dict[str, str] | None = None) 
     env = outside_make(os.environ if env is None else env)
     return subprocess.run(["make", "-f", makefile, *args], cwd=directory, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+
+
+@pytest.mark.docker
+def test_a_checkout_in_a_folder_named_as_another_ones_keeps_off_that_ones_stack(tmp_path):
+    """Compose names a project after its folder: a second clone named alike would take over the first's stack.
+
+    A container Compose made says which folder it is from; the same folder reached through a link is no other.
+    """
+    require_docker()
+    project = unique("twin")
+    first, second, link = tmp_path / "a" / project, tmp_path / "b" / project, tmp_path / "link"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    link.symlink_to(first)
+    env = {key: value for key, value in os.environ.items() if key != "COMPOSE_PROJECT_NAME"}
+
+    def container_of(folder: Path) -> str:
+        labels = {"com.docker.compose.project": project, "com.docker.compose.project.working_dir": str(folder)}
+        label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+        return docker("create", "--name", unique(f"{project}-db-"), *label_args, python_image(), "true").stdout.strip()
+
+    made = [container_of(first)]
+    try:
+        refused = makefile_in(second, "up", env=env)
+        assert refused.returncode != 0
+        assert refused.stderr.splitlines()[0] == (
+            f"error: the Compose project {project} is another checkout's, in {first}: its containers and database "
+            "would be this one's too; give this checkout a name of its own, COMPOSE_PROJECT_NAME=... in its .env"
+        ), refused.stderr
+        assert "==>" not in refused.stdout, "nothing was built or started"
+        assert makefile_in(second, "compose", env={**env, "COMPOSE_PROJECT_NAME": f"{project}-b"}).returncode == 0
+        assert makefile_in(first, "compose", env=env).returncode == 0, "its own folder's"
+        assert makefile_in(link, "compose", env=env).returncode == 0, "its own folder, through a link"
+        made.append(container_of(link))
+        assert makefile_in(first, "compose", env=env).returncode == 0, "a label that names the folder by a link"
+        made.append(container_of(tmp_path / "gone" / project))
+        gone = makefile_in(first, "compose", env=env).stderr
+        assert f"no longer there (docker compose -p {project} down removes what it left)" in gone, gone
+    finally:
+        docker("rm", "--force", *made, check=False)
 
 
 def test_downgrade_to_base_asks_first_before_anything_runs(tmp_path):
