@@ -151,14 +151,21 @@ def test_a_saved_change_is_served_by_the_running_web_without_a_restart(stack, he
     assert "reload: app/health.py changed; restarting the workers" in stack.logs()
 
 
-def test_once_the_new_workers_run_no_request_reaches_the_old_code(stack, health):
-    """A stopping worker still answered on the router's pooled connections: a second or two of the old code."""
+def test_once_the_old_worker_is_gone_no_request_reaches_the_old_code(stack, health):
+    """A stopping worker still answered on the router's pooled connections: a second or two of the old code.
+
+    The stack runs one worker. gunicorn forks the new one (which logs "Booting worker" at once, before it
+    has loaded the app), then stops the old one, which may still take a request in its last turn of the
+    loop; once the old one has said it is exiting, every answer is the new code's.
+    """
     for _ in range(6):  # the router pools connections to the running worker
         assert stack.status("/healthz") == 200
-    reloads, boots = (stack.logs().count(said) for said in ("restarting the workers", "Booting worker"))
+    said = ("restarting the workers", "Booting worker", "Worker exiting")
+    reloads, boots, exits = (stack.logs().count(line) for line in said)
     health('{"status": "ok", "edit": "no old code"}')
     assert poll(lambda: stack.logs().count("restarting the workers") > reloads, 30), "the save reached web"
     assert poll(lambda: stack.logs().count("Booting worker") > boots, 30), "a new worker runs"
+    assert poll(lambda: stack.logs().count("Worker exiting") > exits, 30), "the old worker is gone"
     answers = [stack.api("GET", "/healthz")[1] for _ in range(4)]
     assert answers == [{"status": "ok", "edit": "no old code"}] * 4, answers
 
