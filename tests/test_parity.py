@@ -309,6 +309,9 @@ def test_gunicorn_config_follows_herokus_rules():
     assert conf.worker_class == "gthread"
     assert conf.timeout < 30 and conf.graceful_timeout < 30
     assert conf.keepalive > 90
+    # Under live reload none: a worker stopping for a reload would go on answering on the router's pooled
+    # connections, a second or two of the old code after a save (test_reload times the rest).
+    assert load_gunicorn_config(WEB_RELOAD="1").keepalive == 0
     assert conf.accesslog == "-"
     custom = load_gunicorn_config(PORT="8123", WEB_CONCURRENCY="5")
     assert (custom.bind, custom.workers) == ("0.0.0.0:8123", 5)
