@@ -62,6 +62,11 @@ def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(4)}"
 
 
+def label_args(labels: dict[str, str] | None) -> list[str]:
+    """Return ``docker run`` (or ``create``) options that put ``labels`` on the container."""
+    return [f"--label={key}={value}" for key, value in (labels or {}).items()]
+
+
 @contextmanager
 def network() -> Iterator[str]:
     """Yield the name of a fresh user-defined bridge network."""
@@ -79,9 +84,8 @@ def postgres_on(
 ) -> Iterator[str]:
     """Start Postgres on ``net``; yield its container name once it answers over TCP."""
     name = unique("tpg")
-    label_args = [f"--label={key}={value}" for key, value in (labels or {}).items()]
     docker(
-        "run", "-d", "--name", name, "--network", net, *label_args,
+        "run", "-d", "--name", name, "--network", net, *label_args(labels),
         "-e", "POSTGRES_USER=app", "-e", "POSTGRES_PASSWORD=secret", "-e", "POSTGRES_DB=app",
         *extra, image, *command,
     )  # fmt: skip

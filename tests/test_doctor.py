@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import copy_project, docker, free_port
+from devtools.docker import copy_project, docker, free_port, label_args
 from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.docker import require_docker, shared_app_image
 from tests.support.formation import add_worker
@@ -92,11 +92,10 @@ def test_a_port_another_checkouts_stack_holds_names_that_stack_and_where_to_stop
     port = free_port()
     name = f"doctor-holder-{os.getpid()}"
     labels = {"com.docker.compose.project": "maps-review", "com.docker.compose.project.working_dir": str(tmp_path)}
-    label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
     # Docker binds the host port itself (docker-proxy), listening or not inside: that is what a stack holds.
     held = ["run", "--detach", "--name", name, "--publish", f"127.0.0.1:{port}:8000", "--entrypoint", "sleep"]
     try:
-        docker(*held, *label_args, image, "120")
+        docker(*held, *label_args(labels), image, "120")
         said = doctor(DB_PORT=str(port)).stdout
         assert (
             f"✗ port {port} (DB_PORT): in use by {name}, of the Compose project maps-review ({tmp_path}): "

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import docker, unique
+from devtools.docker import docker, label_args, unique
 from devtools.http import poll
 from devtools.project import python_image
 from tests.support.docker import container_exit_code, container_logs, container_running, require_docker
@@ -104,11 +104,10 @@ def dyno(project: Path, process_type: str, *env: str, memory: str = "") -> Itera
     """Run a dyno of ``process_type`` as Compose does (``memory``: its hard limit); yield its container once it
     is up, remove it at the end."""
     name = unique("dyno")
-    labels = [f"--label={key}={value}" for key, value in run_labels().items()]
     options = [f"--env={pair}" for pair in ("LOCAL_STACK=1", f"DYNO={process_type}.1", *env)]
     options += [f"--memory={memory}", f"--memory-swap={memory}"] if memory else []
     docker("run", "--detach", "--name", name, "--user", "65534", "--volume", f"{project}:/dyno:ro",
-           *labels, *options, python_image(), "/dyno/bin/proc", process_type)  # fmt: skip
+           *label_args(run_labels()), *options, python_image(), "/dyno/bin/proc", process_type)  # fmt: skip
     try:
         assert poll(lambda: "up" in container_logs(name).split(), 30), container_logs(name)
         yield name

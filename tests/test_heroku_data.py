@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.docker import docker, unique, wait_for_postgres
+from devtools.docker import docker, label_args, unique, wait_for_postgres
 from devtools.project import newer_postgres_image, postgres_image
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.history import SEED, after
@@ -65,7 +65,7 @@ def heroku_postgres(stack: Stack, image: str) -> str:
     name = unique("theroku")
     docker(
         "run", "-d", "--name", name, "--network", f"{stack.name}_default", "--entrypoint", "sh",
-        *[f"--label={k}={v}" for k, v in run_labels().items()], "-e", f"HBA={HBA}",
+        *label_args(run_labels()), "-e", f"HBA={HBA}",
         "-e", "POSTGRES_USER=u", "-e", "POSTGRES_PASSWORD=p", "-e", "POSTGRES_DB=prod", image, "-c", START_TLS_ONLY,
     )  # fmt: skip
     wait_for_postgres(name)

@@ -15,7 +15,7 @@ import pytest
 
 import dockerignore
 from app.migrations.history import PROJECT_ROOT
-from devtools.docker import copy_project, docker, unique
+from devtools.docker import copy_project, docker, label_args, unique
 from devtools.project import python_image
 from tests.support.docker import require_docker
 from tests.support.heroku import path_without_heroku, stub_heroku
@@ -248,8 +248,8 @@ def test_a_checkout_in_a_folder_named_as_another_ones_keeps_off_that_ones_stack(
 
     def container_of(folder: Path) -> str:
         labels = {"com.docker.compose.project": project, "com.docker.compose.project.working_dir": str(folder)}
-        label_args = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
-        return docker("create", "--name", unique(f"{project}-db-"), *label_args, python_image(), "true").stdout.strip()
+        name = unique(f"{project}-db-")
+        return docker("create", "--name", name, *label_args(labels), python_image(), "true").stdout.strip()
 
     made = [container_of(first)]
     try:
