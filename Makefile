@@ -793,11 +793,25 @@ heroku-migrate: ## Run the migrate process on Heroku (heroku run)
 .PHONY: venv
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
+# The throwaway Postgres's image, as devtools/project.py's postgres_image() picks it (a shell expression).
+TEST_POSTGRES_IMAGE = $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}
 # What the suite runs against, for the line each test target prints first (a shell expression).
-TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $${POSTGRES_IMAGE:-postgres:$(POSTGRES_MAJOR)}}
+TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-container from $(TEST_POSTGRES_IMAGE)}
+
+# Before pytest starts: the engine answers and the throwaway Postgres's image
+# is here, pulled once with its progress. testcontainers pulls in silence,
+# and when Docker was down or the pull failed, every test that needs the
+# database failed with the same traceback. Nothing to do with TEST_DATABASE_URL.
+.PHONY: test-database
+test-database:
+	@[ -n "$$TEST_DATABASE_URL" ] || { \
+		{ command -v docker >/dev/null && $(engine_answers); } || { echo "error: the tests' Postgres runs in Docker, and no Docker engine answers: start it, or set TEST_DATABASE_URL to a Postgres server of your own" >&2; exit 1; }; \
+		image="$(TEST_POSTGRES_IMAGE)"; docker image inspect --format . "$$image" >/dev/null 2>&1 || { \
+			echo "==> pulling $$image, the tests' Postgres (once)"; \
+			docker pull "$$image" || { echo "error: $$image, the tests' Postgres, could not be pulled (Docker said why, above): connect and retry, or set POSTGRES_IMAGE to a Postgres image you have (docker images), or TEST_DATABASE_URL to a server" >&2; exit 1; }; }; }
 
 .PHONY: test
-test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainers)
+test: $(STAMP) test-database ## Run the test suite against a throwaway Postgres (testcontainers)
 	@echo "==> pytest (database: $(TEST_DATABASE))"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -807,7 +821,7 @@ test: $(STAMP) ## Run the test suite against a throwaway Postgres (testcontainer
 QUICK := not docker and not copies_the_suite
 
 .PHONY: test-quick
-test-quick: $(STAMP) ## Run the suite without image builds or Compose stacks: app, API, migrations, checks
+test-quick: $(STAMP) test-database ## Run the suite without image builds or Compose stacks: app, API, migrations, checks
 	@echo "==> pytest -m '$(QUICK)' (make test runs every test; database: $(TEST_DATABASE))"
 	@$(BIN)/pytest $(PYTEST_ARGS) -m "$(QUICK)"
 

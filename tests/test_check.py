@@ -282,6 +282,20 @@ def test_a_revision_that_fails_on_an_empty_database_is_named_with_its_error(tmp_
     assert 'relation "no_such_table" does not exist' in finding and "fix the revision it names" in finding
 
 
+def test_without_a_postgres_to_compare_on_alembic_check_is_one_finding_and_the_rest_still_run(tmp_path):
+    """Docker down, or offline with no image to start: what to do, not a traceback; the lint still runs."""
+    ini = history_with(tmp_path)
+    # An image no registry has: its pull fails with internet too (and at once without an engine).
+    result = check_history(ini, TEST_DATABASE_URL="", POSTGRES_IMAGE="local/no-such-postgres:0")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    [finding] = [line.strip() for line in result.stderr.splitlines() if ": alembic-check: " in line]
+    assert "no Postgres to compare on: a container of local/no-such-postgres:0 did not start (" in finding
+    assert finding.endswith(" Instead: start Docker (and connect, for its first pull), set POSTGRES_IMAGE to a "
+                            "Postgres image you have, or TEST_DATABASE_URL to a server")  # fmt: skip
+    assert f"{head()}  " in result.stdout, "the lint of each revision ran"
+
+
 def test_revision_refuses_to_write_an_empty_autogenerate_unless_asked(tmp_path, server_url):
     ini = history_with(tmp_path)
     versions = tmp_path / "alembic" / "versions"

@@ -16,7 +16,7 @@ import pytest
 import dockerignore
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, label_args, unique
-from devtools.project import python_image
+from devtools.project import postgres_image, python_image
 from tests.support.docker import require_docker
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
@@ -413,3 +413,30 @@ def test_make_local_reaches_the_compose_database_on_db_port(tmp_path):
                          env={**settings_unset(), "DATABASE_URL": "postgres://elsewhere/db"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "postgres://dyno:app@127.0.0.1:6543/app"
+
+
+def test_the_tests_postgres_is_pulled_before_pytest_starts_or_one_line_says_why_not(tmp_path, server_url):
+    """make test and test-quick: an engine that does not answer, or an image that cannot be pulled, is one line
+    with the way out (every test that needed the database used to fail with the same traceback)."""
+    bare = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "POSTGRES_IMAGE"}}
+    no_engine = makefile_in(tmp_path, "test-database", env={**bare, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert no_engine.returncode != 0
+    assert no_engine.stderr.startswith(
+        "error: the tests' Postgres runs in Docker, and no Docker engine answers: start it, or set TEST_DATABASE_URL"
+    ), no_engine.stderr
+    own_server = makefile_in(tmp_path, "test-database", env={
+        **bare, "DOCKER_HOST": f"unix://{tmp_path}/none.sock", "TEST_DATABASE_URL": "postgresql://elsewhere/db",
+    })  # fmt: skip
+    assert own_server.returncode == 0 and own_server.stdout + own_server.stderr == "", "it needs no Docker"
+
+    require_docker()
+    missing = "local/no-such-postgres:0"  # no registry has it: its pull fails with internet too
+    unpulled = makefile_in(tmp_path, "test-database", env={**bare, "POSTGRES_IMAGE": missing})
+    assert unpulled.returncode != 0
+    assert f"==> pulling {missing}, the tests' Postgres (once)" in unpulled.stdout
+    assert f"error: {missing}, the tests' Postgres, could not be pulled (Docker said why, above): connect and " in (
+        unpulled.stderr
+    )
+    if "TEST_DATABASE_URL" not in os.environ:  # then server_url is a container of postgres_image(): it is here
+        here = makefile_in(tmp_path, "test-database", env={**bare, "POSTGRES_IMAGE": postgres_image()})
+        assert here.returncode == 0 and here.stdout == "", "an image that is here is not pulled again"

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,7 @@ def differences(config: Config) -> list[str]:
 def alembic_check(ini: Path) -> list[Finding]:
     """Run the real `alembic check` against a database migrated to head: a finding per difference."""
     from devtools.postgres import running_postgres, scratch_database
+    from devtools.project import postgres_image
 
     where = relative(ini.parent / "alembic")
 
@@ -256,8 +258,16 @@ def alembic_check(ini: Path) -> list[Finding]:
     if server:
         with scratch_database(server, "check") as url:
             return run(url)
-    with running_postgres() as server_url, scratch_database(server_url, "check") as url:
-        return run(url)
+    with ExitStack() as started:
+        try:
+            server_url = started.enter_context(running_postgres())
+        except Exception as exc:  # no engine, or an image it cannot pull: a finding, the others still listed
+            said = str(getattr(exc, "explanation", None) or exc).strip().splitlines()[0]
+            message = f"no Postgres to compare on: a container of {postgres_image()} did not start ({said})."
+            advice = ("start Docker (and connect, for its first pull), set POSTGRES_IMAGE to a Postgres image you "
+                      "have, or TEST_DATABASE_URL to a server")  # fmt: skip
+            return [Finding(where, "alembic-check", message, advice)]
+        return run(started.enter_context(scratch_database(server_url, "check")))
 
 
 def run(ini: Path, skip_alembic_check: bool = False) -> int:
