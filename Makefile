@@ -111,6 +111,8 @@ export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR D
 # and a shell test for whether it is running.
 WATCH_PID := .run/watch.pid
 WATCH_LOG := .run/watch.log
+# The pid of the watch make stopped last, until it has exited (watch-gone).
+WATCH_STOPPED := .run/watch.stopped
 # There once live reload has copied a file into web, until web is made afresh.
 WEB_SYNCED := .run/web-synced
 # Whether the pid file names a running watcher: a process of its group (the
@@ -375,36 +377,6 @@ with open(pid_file, "w") as out:
 endef
 export DETACH
 
-# Compose's watch takes a lock, a file holding its pid, and leaves it behind
-# when it is stopped (docker/compose#11069). Once that pid belongs to another
-# program, every later watch of the project refuses to start. Given the
-# watch log of such a refusal: remove the stale file and exit 0 (try again),
-# or say in one line what to do and exit 1; exit 2 for any other failure.
-# The file is looked for where Compose keeps it on Linux ($XDG_RUNTIME_DIR,
-# else ~/.docker) and macOS, under its name since 2.24 or before, and removed
-# only if it names that pid; a live watch's lock is left alone.
-define STALE_LOCK
-import os, pathlib, re, subprocess, sys
-said = re.search(r'exclusive lock for project "([^"]+)": process with PID (\d+) is still running', open(sys.argv[1]).read())
-if not said:
-    sys.exit(2)
-project, pid = said.groups()
-args = subprocess.run(["ps", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
-if re.search(r"compose.* watch", args):
-    sys.exit(f"error: live reload did not start: another docker compose watch of {project} runs (pid {pid}): stop it, then make up")
-home = pathlib.Path.home()
-runtime = [pathlib.Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
-places = [*runtime, *(d / "docker-compose" for d in runtime), home / ".docker" / "docker-compose",
-          home / "Library" / "Application Support" / "com.docker.compose"]
-for lock in (place / name for place in places for name in (f"{project}.pid", f"docker-compose.{project}.pid")):
-    if lock.is_file() and lock.read_text().strip() == pid:
-        lock.unlink()
-        print(f"==> live reload: removed Compose's stale watch lock ({lock}: pid {pid} is another program now)")
-        sys.exit(0)
-sys.exit(f"error: live reload did not start: Compose's watch lock for {project} names pid {pid}, another program now: delete {project}.pid in Compose's run directory (docker/compose#11069), then make up")
-endef
-export STALE_LOCK
-
 # Live reload: `docker compose watch` copies saved code into web and rebuilds
 # on requirements.txt or Dockerfile changes; it runs in the background until
 # `make down`. `make up` stops it while it builds, so the two never race.
@@ -419,13 +391,14 @@ define start-watch
 		echo "==> live reload: already on (pid $$(cat $(WATCH_PID)))"; \
 	else \
 		$(note-syncs); \
+		$(watch-gone); \
 		for attempt in 1 2; do \
 			$(HOST_PYTHON) -c "$$DETACH" $(WATCH_LOG) $(WATCH_PID) $(COMPOSE) watch --no-up web; \
 			for _ in $$(seq 1 300); do grep -q "Watch enabled" $(WATCH_LOG) 2>/dev/null && break; \
 				kill -0 "$$(cat $(WATCH_PID))" 2>/dev/null || break; sleep 0.1; done; \
 			grep -q "Watch enabled" $(WATCH_LOG) && break; \
 			[ $$attempt = 1 ] && grep -q "exclusive lock" $(WATCH_LOG) || break; \
-			$(HOST_PYTHON) -c "$$STALE_LOCK" $(WATCH_LOG); cleared=$$?; \
+			$(HOST_PYTHON) bin/watch_lock.py stale $(WATCH_LOG); cleared=$$?; \
 			[ $$cleared = 0 ] || { [ $$cleared = 2 ] && break; exit 1; }; \
 		done; \
 		grep -q "Watch enabled" $(WATCH_LOG) || { echo "error: live reload did not start: $(WATCH_LOG) says why" >&2; cat $(WATCH_LOG) >&2; exit 1; }; \
@@ -438,9 +411,15 @@ endef
 note-syncs = ! grep -q '^Syncing ' $(WATCH_LOG) 2>/dev/null || touch $(WEB_SYNCED)
 
 define stop-watch
-	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; fi; rm -f $(WATCH_PID); \
-	$(note-syncs); : 2>/dev/null > $(WATCH_LOG) || true
+	@if $(watching); then kill -- -"$$(cat $(WATCH_PID))" 2>/dev/null || true; mv $(WATCH_PID) $(WATCH_STOPPED); fi; \
+	rm -f $(WATCH_PID); $(note-syncs); : 2>/dev/null > $(WATCH_LOG) || true
 endef
+
+# Once a stopped watch has exited (it takes a second or so; make up builds
+# meanwhile), its lock is removed: the next watch starts at once, and no
+# lock file is left behind (bin/watch_lock.py).
+watch-gone = [ ! -f $(WATCH_STOPPED) ] || { $(HOST_PYTHON) bin/watch_lock.py stopped $(call quote,$(PROJECT_NAME)) \
+	"$$(cat $(WATCH_STOPPED))"; rm -f $(WATCH_STOPPED); }
 
 .PHONY: watch
 watch: compose ## Start live reload again (make up starts it; a failed make up leaves it off)
@@ -455,7 +434,7 @@ unwatch:
 down: compose down-turn unwatch ## Stop and remove the containers (the database volume is kept)
 	@echo "==> stopping the stack"
 	@$(COMPOSE) down --remove-orphans
-	@rm -f $(WEB_SYNCED)
+	@rm -f $(WEB_SYNCED); $(watch-gone)
 	@# Each rebuild after an edit (make migrate, live reload) leaves the image before it untagged.
 	@project="$$($(compose-project))" && pruned="$$(docker image prune --force \
 		--filter "label=com.docker.compose.project=$$project" | grep -c '^deleted: ')"; \
@@ -872,6 +851,7 @@ lock: $(STAMP) ## Re-pin requirements*.txt from pyproject.toml with uv pip compi
 clean: unwatch ## Remove the containers, the database volume (snapshots too), the app image, the virtualenv and caches
 	@if $(engine_answers); then { $(own-project); } && echo "==> removing containers and the database volume" && \
 		$(COMPOSE) down -v --remove-orphans; fi
+	@$(watch-gone)
 	@# The app image and the older builds live reload left, by the label Compose gives what it builds.
 	@if $(engine_answers); then \
 		project="$$($(compose-project))" && \

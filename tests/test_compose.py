@@ -27,6 +27,7 @@ from devtools.project import postgres_image
 from tests.support.formation import add_worker
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import compose_services, project_stack
+from watch_lock import lock_files
 
 pytestmark = pytest.mark.docker
 
@@ -140,6 +141,7 @@ def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
     down = stack.make("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert http_status(f"http://127.0.0.1:{stack.port}/healthz") is None
+    assert lock_files(stack.name) == [], "live reload's watch left its lock file behind"
     # Each edit's rebuild left the image before it untagged: make down removes them.
     assert "older build(s) of this project's app image" in down.stdout, down.stdout
     left = docker("images", "--quiet", "--filter", "dangling=true", "--filter",

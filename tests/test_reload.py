@@ -18,6 +18,7 @@ import pytest
 from devtools.http import poll
 from tests.support.history import head, revision_source
 from tests.support.stack import project_stack
+from watch_lock import lock_files
 
 pytestmark = pytest.mark.docker
 
@@ -92,11 +93,7 @@ def test_make_logs_shows_what_live_reload_says_as_it_says_it(stack):
 
 def compose_watch_lock(project: str) -> Path:
     """Return the lock file the running `docker compose watch` of ``project`` holds, wherever Compose keeps it."""
-    runtime = [Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
-    places = [*runtime, *(d / "docker-compose" for d in runtime), Path.home() / ".docker" / "docker-compose",
-              Path.home() / "Library" / "Application Support" / "com.docker.compose"]  # fmt: skip
-    names = (f"{project}.pid", f"docker-compose.{project}.pid")  # Compose 2.24 and later, and before
-    [lock] = [place / name for place in places for name in names if (place / name).is_file()]
+    [lock] = lock_files(project)
     return lock
 
 
@@ -116,6 +113,17 @@ def test_a_stale_compose_watch_lock_is_cleared_and_live_reload_starts(stack):
         other.wait()
         if lock.is_file() and lock.read_text().strip() == str(other.pid):
             lock.unlink()
+
+
+def test_live_reload_stopped_and_started_at_once_waits_for_the_old_watch_and_takes_its_lock(stack):
+    """A watch takes over a second to exit: one started meanwhile (make scale after make up) was refused."""
+    old = (stack.directory / ".run" / "watch.pid").read_text()
+    assert stack.make("unwatch").returncode == 0
+    started = stack.make("watch")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "stale watch lock" not in started.stdout, started.stdout
+    new = (stack.directory / ".run" / "watch.pid").read_text()
+    assert new != old and compose_watch_lock(stack.name).read_text().strip() == new
 
 
 def test_a_live_reload_killed_outright_is_stopped_whole_and_started_again(stack):

@@ -15,6 +15,7 @@ from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status
 from localstack import compose_command
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
+from watch_lock import stopped as watch_stopped
 
 # make's own variables: under make test, a make the suite starts would think itself a sub-make
 # (make[1] lines, and -j from the user's MAKEFLAGS).
@@ -181,10 +182,13 @@ class Stack:
     def down(self) -> None:
         """Stop live reload, remove the stack, its volumes and every image it built (rebuilds included)."""
         pid_file = self.directory / ".run" / "watch.pid"
-        if pid_file.exists():
-            with suppress(ProcessLookupError, ValueError):
-                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+        watch = pid_file.read_text().strip() if pid_file.exists() else ""
+        if watch.isdecimal():
+            with suppress(ProcessLookupError):
+                os.killpg(int(watch), signal.SIGTERM)
         self.compose("down", "-v", "--remove-orphans", "--timeout", "5")
+        if watch.isdecimal():
+            watch_stopped(self.name, int(watch))  # no lock file left behind, as make down leaves none
         built = docker("image", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}", check=False)
         if built.stdout.split():
             docker("image", "rm", "--force", *sorted(set(built.stdout.split())), check=False)
