@@ -10,7 +10,6 @@ docker-compose.yml allows a dyno.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, label_args, unique
 from devtools.http import poll
 from devtools.project import python_image
 from tests.support.docker import container_exit_code, container_logs, container_running, require_docker
+from tests.support.dyno import dyno_bin
 from tests.support.postgres import run_labels
 from tests.support.stack import compose_services
 
@@ -77,11 +76,10 @@ EXIT_LINE = "Error R12 (Exit timeout) -> At least one process failed to exit wit
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """bin/proc beside the Procfile above and the programs it runs, readable by a dyno's user."""
+    """bin/proc (and what it reads) beside the Procfile above and the programs it runs, readable by a dyno's user."""
     require_docker()
     root = tmp_path_factory.mktemp("dyno")
-    (root / "bin").mkdir()
-    shutil.copy(PROJECT_ROOT / "bin" / "proc", root / "bin" / "proc")
+    dyno_bin(root)
     for name, text in (("Procfile", PROCFILE), ("parent.py", PARENT), ("child.py", CHILD), ("hungry.py", HUNGRY)):
         (root / name).write_text(text)
     for path in (root, root / "bin", *root.rglob("*")):

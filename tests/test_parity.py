@@ -21,6 +21,7 @@ from app.config import load_settings
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
+from tests.support.dyno import dyno_bin
 from tests.support.stack import compose_services, outside_make
 
 # The project's own process types: the Makefile, Compose and heroku.yml run them. Yours may be added.
@@ -236,11 +237,10 @@ def test_dockerfile_installs_dependencies_before_copying_the_source():
 
 
 def run_proc(tmp_path, procfile_text: str, *args: str, **env: str):
-    (tmp_path / "bin").mkdir(exist_ok=True)
-    (tmp_path / "bin" / "proc").write_bytes((PROJECT_ROOT / "bin" / "proc").read_bytes())
+    proc = dyno_bin(tmp_path)
     (tmp_path / "Procfile").write_text(procfile_text)
     return subprocess.run(
-        ["sh", str(tmp_path / "bin" / "proc"), *args],
+        ["sh", str(proc), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
