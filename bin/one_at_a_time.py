@@ -5,7 +5,11 @@
 PID is the make running TARGET (the recipe shell's parent). While PID_FILE
 names another make that still runs the target it names, this waits,
 saying so once. Nothing has to give the turn back: once that make exits,
-however it ended (done, failed, Ctrl-C, killed), its record is stale.
+however it ended (done, failed, Ctrl-C, killed), its record is stale;
+unless it led its process group (a terminal's job) and a process of that
+group still runs. A closed terminal or a kill ends make at once, while a
+step that must not stop halfway (bin/localdb's snapshot, restore, reset)
+finishes out of sight: the turn is that step's until it is done.
 
 Two `make up` at once raced each other: both stopped and started live
 reload, wrote their watcher's pid into one file, and could leave a watcher
@@ -15,12 +19,14 @@ that `make down` no longer finds. Standard library only, like every script here.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 
 def running_make(pid: int, target: str) -> bool:
@@ -29,20 +35,48 @@ def running_make(pid: int, target: str) -> bool:
     return bool(args) and re.search(r"(^|/)g?make$", args[0]) is not None and target in args[1:]
 
 
-def take_turn(pid_file: Path, me: int, target: str) -> tuple[int, str] | None:
-    """Record ``me`` running ``target`` and return None, or return the make (pid, target) whose turn it is."""
+def group_runs(pgid: int) -> bool:
+    """Return whether a process of the process group ``pgid`` still runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it runs
+        return True
+    return True
+
+
+def leads_its_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+class Turn(NamedTuple):
+    """Whose turn it is: a make's pid, its target, and whether make itself has gone (its step finishing)."""
+
+    pid: int
+    target: str
+    make_gone: bool
+
+
+def take_turn(pid_file: Path, me: int, target: str) -> Turn | None:
+    """Record ``me`` running ``target`` and return None, or return the Turn of the make it is."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(pid_file, "a+") as record:
         fcntl.flock(record, fcntl.LOCK_EX)  # the check and the write, one process at a time
         record.seek(0)
         recorded = record.read().split()
-        if len(recorded) == 2 and recorded[0].isdecimal():
-            other, theirs = int(recorded[0]), recorded[1]
+        if len(recorded) in (2, 3) and recorded[0].isdecimal():
+            other, theirs, group = int(recorded[0]), recorded[1], recorded[2:] == ["group"]
             if other != me and running_make(other, theirs):
-                return other, theirs
+                return Turn(other, theirs, make_gone=False)
+            if other != me and group and group_runs(other):
+                return Turn(other, theirs, make_gone=True)
         record.seek(0)
         record.truncate()
-        record.write(f"{me} {target}\n")
+        record.write(f"{me} {target}{' group' if leads_its_group(me) else ''}\n")
     return None
 
 
@@ -52,12 +86,13 @@ def main() -> int:
     waited_for = None
     while (other := take_turn(pid_file, me, target)) is not None:
         if other != waited_for:
-            print(f"==> a make {other[1]} of this checkout is running (pid {other[0]}): make {target} waits for it "
-                  "to finish", flush=True)  # fmt: skip
+            running = "was stopped, and its step is finishing" if other.make_gone else "is running"
+            print(f"==> a make {other.target} of this checkout {running} (pid {other.pid}): make {target} waits for "
+                  "it to finish", flush=True)  # fmt: skip
             waited_for = other
         time.sleep(0.2)
     if waited_for is not None:
-        print(f"==> make {waited_for[1]} is done; make {target} goes on", flush=True)
+        print(f"==> make {waited_for.target} is done; make {target} goes on", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -440,3 +441,28 @@ def test_the_tests_postgres_is_pulled_before_pytest_starts_or_one_line_says_why_
     if "TEST_DATABASE_URL" not in os.environ:  # then server_url is a container of postgres_image(): it is here
         here = makefile_in(tmp_path, "test-database", env={**bare, "POSTGRES_IMAGE": postgres_image()})
         assert here.returncode == 0 and here.stdout == "", "an image that is here is not pulled again"
+
+
+def test_a_make_killed_while_its_step_finishes_out_of_sight_keeps_the_turn_until_the_step_is_done(tmp_path):
+    """A closed terminal ends make at once while bin/localdb finishes a snapshot: the next make waited for nothing."""
+    step = "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
+           "print('step starts; the last one was done:', os.path.exists('done'), flush=True); " \
+           "time.sleep(2); open('done', 'w').close()"  # fmt: skip
+    (tmp_path / "Makefile").write_text(
+        f"%-turn:\n\t@{sys.executable} {PROJECT_ROOT / 'bin' / 'one_at_a_time.py'} turn.pid $$PPID $*\n"
+        f'step: step-turn\n\t@{sys.executable} -c "{step}"\n'
+    )
+    env = outside_make(os.environ)
+    first = subprocess.Popen(["make", "step"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)  # a terminal's job: make leads its process group  # fmt: skip
+    assert first.stdout is not None
+    assert "step starts" in first.stdout.readline()
+    os.killpg(first.pid, signal.SIGTERM)
+    first.wait(timeout=30)  # make is gone at once; its step goes on (the pipe stays open: it writes there)
+    first.stdout.close()
+    assert not (tmp_path / "done").exists()
+    second = subprocess.run(["make", "step"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert f"==> a make step of this checkout was stopped, and its step is finishing (pid {first.pid}): make step " \
+           "waits for it to finish" in second.stdout  # fmt: skip
+    assert "step starts; the last one was done: True" in second.stdout

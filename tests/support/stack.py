@@ -97,7 +97,7 @@ class Stack:
     def has_the_turn(self, make: subprocess.Popen[str], target: str) -> bool:
         """Whether ``make`` (running ``target``) has the turn bin/one_at_a_time.py gives: its pid in .run/turn.pid."""
         turn = self.directory / ".run" / "turn.pid"
-        return turn.exists() and turn.read_text().split() == [str(make.pid), target]
+        return turn.exists() and turn.read_text().split()[:2] == [str(make.pid), target]
 
     def interrupt(
         self, cue: str, *targets: str, sig: int = signal.SIGINT, ignoring: int | None = None
