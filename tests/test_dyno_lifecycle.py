@@ -9,6 +9,7 @@ docker-compose.yml allows a dyno.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from devtools.project import python_image
 from tests.support.docker import container_exit_code, container_logs, container_running, require_docker
 from tests.support.dyno import dyno_bin
 from tests.support.postgres import run_labels
+from tests.support.scripts import bin_script
 from tests.support.stack import compose_services
 
 pytestmark = pytest.mark.docker
@@ -201,6 +203,11 @@ def test_over_its_quota_a_dyno_logs_r14_and_at_twice_it_r15_and_starts_again(pro
         assert "Stopping process with SIGKILL" in said
         assert said.index("Error R15") < said.rindex("up"), "the dyno started again after R15"
         assert container_running(container)
+        # make ps counts the dyno as up since that restart, as heroku ps does, not since the container started.
+        dynos, started = bin_script("dynos"), json.loads(docker("inspect", container).stdout)[0]
+        [look] = dynos.looks([started["Id"]]).values()
+        assert look.restarted is not None and look.restarted >= started["State"]["StartedAt"][:19] + "Z"
+        assert dynos.since(started, look.restarted) == look.restarted and 0 < look.used < 128 << 20
 
         # Another process of the dyno is the one killed (a gunicorn worker, say), soon after the restart: R15
         # again, and the dyno stays down rather than restart in a loop (Heroku waits longer after each crash).

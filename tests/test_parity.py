@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.machinery
 import importlib.util
 import json
 import os
@@ -22,6 +21,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project
 from devtools.project import DEFAULT_POSTGRES_IMAGE, DEFAULT_PYTHON_IMAGE, DYNO_PORT, POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.dyno import dyno_bin
+from tests.support.scripts import bin_script
 from tests.support.stack import compose_services, outside_make
 
 # The project's own process types: the Makefile, Compose and heroku.yml run them. Yours may be added.
@@ -94,10 +94,8 @@ def test_compose_runs_procfile_types():
 
 def settings_read() -> set[str]:
     """Every variable the app and web read, as bin/doctor finds them."""
-    loader = importlib.machinery.SourceFileLoader("doctor", str(PROJECT_ROOT / "bin" / "doctor"))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("doctor", loader))
-    loader.exec_module(module)
-    return module.settings_read()
+    read: set[str] = bin_script("doctor").settings_read()
+    return read
 
 
 # Set by Compose itself (the Compose database, the dyno's port and name), by make debug alone,
