@@ -124,11 +124,11 @@ watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.
 # without): gunicorn reloads what the watcher copies in only then. True when no dyno runs.
 web-reloads = { id="$$($(COMPOSE) ps -q web | head -n 1)"; [ -z "$$id" ] || \
 	docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$$id" | grep -qx 'WEB_RELOAD=1'; }
-# The Compose project's name: COMPOSE_PROJECT_NAME, else derived from the checkout's directory as Compose does.
-compose-project = $(COMPOSE) config --no-interpolate --format json | $(HOST_PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["name"])'
-# The same without running Compose, for a check on every Docker target: the
-# folder's name lowercased, with only a-z, 0-9, _ and - kept, none leading.
-PROJECT_NAME = $(call setting,COMPOSE_PROJECT_NAME,$(shell printf '%s' $(call quote,$(notdir $(CURDIR))) | \
+# The Compose project's name, as Compose derives it (docker-compose.yml sets
+# no name:): COMPOSE_PROJECT_NAME, else the checkout's folder's name
+# lowercased, with only a-z, 0-9, _ and - kept, none leading. Without
+# running Compose, for a check on every Docker target (a test compares).
+PROJECT_NAME = $(call setting,COMPOSE_PROJECT_NAME,$(shell basename $(call quote,$(CURDIR)) | \
 	tr '[:upper:]' '[:lower:]' | tr -cd 'a-z0-9_-' | sed 's/^[-_]*//'))
 # Two checkouts in folders of the same name (a clone of a branch beside the
 # first, say) are one Compose project: the second's make up would take over
@@ -436,8 +436,8 @@ down: compose down-turn unwatch ## Stop and remove the containers (the database 
 	@$(COMPOSE) down --remove-orphans
 	@rm -f $(WEB_SYNCED); $(watch-gone)
 	@# Each rebuild after an edit (make migrate, live reload) leaves the image before it untagged.
-	@project="$$($(compose-project))" && pruned="$$(docker image prune --force \
-		--filter "label=com.docker.compose.project=$$project" | grep -c '^deleted: ')"; \
+	@pruned="$$(docker image prune --force \
+		--filter "label=com.docker.compose.project=$(PROJECT_NAME)" | grep -c '^deleted: ')"; \
 		[ "$${pruned:-0}" = 0 ] || echo "==> removed $$pruned older build(s) of this project's app image"
 
 .PHONY: logs
@@ -700,8 +700,7 @@ debug: terminal debug-turn debuggable image db-up unwatch ## Run one web dyno in
 	@echo "    a breakpoint() in a view stops here; Ctrl-C ends debugging and starts web again"
 	@$(COMPOSE) --progress quiet stop web
 	@$(COMPOSE) --progress quiet rm --force web
-	@project="$$($(compose-project))"; \
-	$(COMPOSE) run --rm --no-deps --name "$$project-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):$(DYNO_PORT)" \
+	@$(COMPOSE) run --rm --no-deps --name "$(PROJECT_NAME)-web-1" --publish "127.0.0.1:$(WEB_DIRECT_PORT):$(DYNO_PORT)" \
 		-e WEB_DEBUG=1 web bin/proc web; \
 	echo "==> starting web again, on an image with what you saved while debugging"; \
 	( $(build-web) ) || echo "==> web runs the image from before make debug" >&2; \
@@ -854,9 +853,8 @@ clean: unwatch ## Remove the containers, the database volume (snapshots too), th
 	@$(watch-gone)
 	@# The app image and the older builds live reload left, by the label Compose gives what it builds.
 	@if $(engine_answers); then \
-		project="$$($(compose-project))" && \
-		built="$$(docker image ls --quiet --filter "label=com.docker.compose.project=$$project" | sort -u)" && \
-		if [ -n "$$built" ]; then echo "==> removing the app images Compose built for $$project"; docker image rm --force $$built >/dev/null; fi; fi
+		built="$$(docker image ls --quiet --filter "label=com.docker.compose.project=$(PROJECT_NAME)" | sort -u)" && \
+		if [ -n "$$built" ]; then echo "==> removing the app images Compose built for $(PROJECT_NAME)"; docker image rm --force $$built >/dev/null; fi; fi
 	@if [ -f $(UPGRADE_MARK) ] && $(engine_answers); then \
 		left="$$(cut -d' ' -f1 $(UPGRADE_MARK))"; echo "==> removing $$left, left by a make db-upgrade that did not finish"; \
 		docker rm --force --volumes "$$left-server" >/dev/null 2>&1; docker volume rm "$$left" >/dev/null; fi

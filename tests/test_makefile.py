@@ -18,6 +18,7 @@ import dockerignore
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, label_args, unique
 from devtools.project import postgres_image, python_image
+from localstack import compose_command
 from tests.support.docker import require_docker
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.stack import outside_make
@@ -466,3 +467,18 @@ def test_a_make_killed_while_its_step_finishes_out_of_sight_keeps_the_turn_until
     assert f"==> a make step of this checkout was stopped, and its step is finishing (pid {first.pid}): make step " \
            "waits for it to finish" in second.stdout  # fmt: skip
     assert "step starts; the last one was done: True" in second.stdout
+
+
+@pytest.mark.parametrize("folder", ["_My App.2-x", "plain", "Jane Doe/app"])
+def test_the_makefiles_project_name_is_the_one_compose_derives(tmp_path, folder):
+    """make names the project without running Compose (make debug's dyno, image clean-up, the checkout guard):
+    it must be Compose's name, whatever the folder is called, spaces in a folder above it too."""
+    directory = tmp_path / "Parent Folder" / folder
+    directory.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROJECT_NAME"} | {"SECRET_KEY": "x"}
+    printed = makefile_in(directory, "-s", "--eval", "name: ; @echo '$(PROJECT_NAME)'", "name", env=env)
+    assert printed.returncode == 0, printed.stderr
+    config = subprocess.run([*compose_command(), "config", "--format", "json"], cwd=directory, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert config.returncode == 0, config.stderr
+    assert printed.stdout.strip() == json.loads(config.stdout)["name"]
