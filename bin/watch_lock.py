@@ -11,8 +11,8 @@ program, every later watch of the project refuses.
 
 ``stale``: given the log of such a refusal, remove the stale file and exit
 0 (try again), or say in one line what to do and exit 1; exit 2 for any
-other failure. ``stopped``: wait (a few seconds at most) until the watch's
-process group is gone, then remove the file if it still names that pid; so
+other failure. ``stopped``: wait (a few seconds at most) until the watch in
+that process group is gone, then remove the file if it still names that pid; so
 the next watch starts at once, and no project leaves a file behind.
 
 The file is looked for where Compose keeps it on Linux ($XDG_RUNTIME_DIR,
@@ -51,14 +51,11 @@ def remove_naming(project: str, pid: str) -> Path | None:
     return None
 
 
-def group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a group of another user's: alive, and not this checkout's watch
-        return True
-    return True
+def watch_runs(pgid: int) -> bool:
+    """Return whether a `docker compose watch` still runs in the process group ``pgid`` (the Makefile's
+    `watching` asks the same): a pid file long left may name another program's group by now."""
+    found = subprocess.run(["pgrep", "-g", str(pgid), "-f", "compose.* watch "], capture_output=True)
+    return found.returncode == 0
 
 
 def stale(log: Path) -> int:
@@ -84,10 +81,10 @@ def stale(log: Path) -> int:
 
 def stopped(project: str, pid: int) -> int:
     deadline = time.monotonic() + STOPPING_WAIT
-    while group_alive(pid):
+    while watch_runs(pid):
         if time.monotonic() > deadline:
             return 0  # still going: a watch started now refuses, and ``stale`` says what to do
-        time.sleep(0.05)
+        time.sleep(0.1)
     remove_naming(project, str(pid))
     return 0
 

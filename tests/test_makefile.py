@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -482,3 +483,24 @@ def test_the_makefiles_project_name_is_the_one_compose_derives(tmp_path, folder)
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert config.returncode == 0, config.stderr
     assert printed.stdout.strip() == json.loads(config.stdout)["name"]
+
+
+def test_a_stopped_watch_whose_pid_is_another_programs_now_is_not_waited_for(tmp_path):
+    """.run/watch.stopped left from long ago may name another program's process group: make up must not wait
+    on it, and the lock naming that pid is stale, so it goes."""
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        locks = tmp_path / ".docker" / "docker-compose"
+        locks.mkdir(parents=True)
+        (locks / "proj.pid").write_text(str(other.pid))
+        env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"} | {"HOME": str(tmp_path)}
+        began = time.monotonic()
+        done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "watch_lock.py"), "stopped", "proj",
+                               str(other.pid)], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0 and done.stdout + done.stderr == ""
+        assert time.monotonic() - began < 5, "it waited for a group with no compose watch in it"
+        assert not (locks / "proj.pid").exists()
+        assert other.poll() is None, "the other program runs on"
+    finally:
+        other.kill()
+        other.wait()
