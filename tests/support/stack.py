@@ -179,16 +179,22 @@ class Stack:
     def read(self, relative: str) -> str:
         return (self.directory / relative).read_text()
 
+    def recorded_pid(self, name: str) -> int | None:
+        """Return the pid in .run/``name``, if that file holds one."""
+        path = self.directory / ".run" / name
+        text = path.read_text().strip() if path.exists() else ""
+        return int(text) if text.isdecimal() else None
+
     def down(self) -> None:
         """Stop live reload, remove the stack, its volumes and every image it built (rebuilds included)."""
-        pid_file = self.directory / ".run" / "watch.pid"
-        watch = pid_file.read_text().strip() if pid_file.exists() else ""
-        if watch.isdecimal():
+        running, stopped = self.recorded_pid("watch.pid"), self.recorded_pid("watch.stopped")
+        if running is not None:
             with suppress(ProcessLookupError):
-                os.killpg(int(watch), signal.SIGTERM)
+                os.killpg(running, signal.SIGTERM)
         self.compose("down", "-v", "--remove-orphans", "--timeout", "5")
-        if watch.isdecimal():
-            watch_stopped(self.name, int(watch))  # no lock file left behind, as make down leaves none
+        for watch in (running, stopped):  # and one make stopped, its lock not yet removed
+            if watch is not None:
+                watch_stopped(self.name, watch)  # no lock file left behind, as make down leaves none
         built = docker("image", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}", check=False)
         if built.stdout.split():
             docker("image", "rm", "--force", *sorted(set(built.stdout.split())), check=False)
