@@ -119,7 +119,7 @@ WEB_SYNCED := .run/web-synced
 # pid is the group's) runs compose watch. The Compose plugin outlives the
 # recorded pid when only that is killed; after a crash or a reboot the pid
 # may name another program by now, which must be left alone.
-watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch ' >/dev/null 2>&1; }
+watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch' >/dev/null 2>&1; }
 # Whether web was started with live reload, whatever .env says now (WEB_RELOAD=0 make up starts it
 # without): gunicorn reloads what the watcher copies in only then. True when no dyno runs.
 web-reloads = { id="$$($(COMPOSE) ps -q web | head -n 1)"; [ -z "$$id" ] || \

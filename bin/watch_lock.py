@@ -31,6 +31,9 @@ from pathlib import Path
 
 # How long a stopped watch may take to exit before the next one is started anyway.
 STOPPING_WAIT = 10.0
+# A `docker compose watch` by its command line (ps, pgrep -f), however Compose
+# was started; the Makefile's `watching` asks pgrep the same (a twin: make has no import).
+WATCH_ARGS = "compose.* watch"
 
 
 def lock_files(project: str) -> list[Path]:
@@ -52,9 +55,9 @@ def remove_naming(project: str, pid: str) -> Path | None:
 
 
 def watch_runs(pgid: int) -> bool:
-    """Return whether a `docker compose watch` still runs in the process group ``pgid`` (the Makefile's
-    `watching` asks the same): a pid file long left may name another program's group by now."""
-    found = subprocess.run(["pgrep", "-g", str(pgid), "-f", "compose.* watch "], capture_output=True)
+    """Return whether a `docker compose watch` still runs in the process group ``pgid``: a pid file long
+    left may name another program's group by now."""
+    found = subprocess.run(["pgrep", "-g", str(pgid), "-f", WATCH_ARGS], capture_output=True)
     return found.returncode == 0
 
 
@@ -64,7 +67,7 @@ def stale(log: Path) -> int:
         return 2
     project, pid = said.groups()
     args = subprocess.run(["ps", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
-    if re.search(r"compose.* watch", args):
+    if re.search(WATCH_ARGS, args):
         print(f"error: live reload did not start: another docker compose watch of {project} runs (pid {pid}): "
               "stop it, then make up", file=sys.stderr)  # fmt: skip
         return 1

@@ -18,7 +18,7 @@ import pytest
 from devtools.http import poll
 from tests.support.history import head, revision_source
 from tests.support.stack import project_stack
-from watch_lock import lock_files
+from watch_lock import lock_files, watch_runs
 
 pytestmark = pytest.mark.docker
 
@@ -130,14 +130,10 @@ def test_a_live_reload_killed_outright_is_stopped_whole_and_started_again(stack)
     """kill -9 of the recorded pid left Compose's plugin watching in its group: make up then refused to start one."""
     pid = int((stack.directory / ".run" / "watch.pid").read_text())
 
-    def watchers() -> str:
-        found = subprocess.run(["pgrep", "-g", str(pid), "-f", "compose.* watch "], capture_output=True, text=True)
-        return found.stdout
-
-    assert watchers(), "the watch runs in the group the pid names"
+    assert watch_runs(pid), "the watch runs in the group the pid names"
     os.kill(pid, signal.SIGKILL)
     assert stack.make("unwatch").returncode == 0
-    assert poll(lambda: not watchers(), 5), f"a watcher was left: {watchers()}"
+    assert poll(lambda: not watch_runs(pid), 5), "a watcher was left in the group"
     assert "live reload: off until make up succeeds" in stack.make("ps").stdout, "make ps says so"
     started = stack.make("watch")
     assert started.returncode == 0, started.stdout + started.stderr
