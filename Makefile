@@ -241,7 +241,7 @@ drifted-dynos = [ ! -f $(WEB_SYNCED) ] || for dyno in $$($(COMPOSE) ps --all --q
 up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until make up succeeds (or make watch)" >&2; exit 1; }
 
 # One command at a time changes a checkout's stack or database (up, down,
-# scale, debug, db-snapshot, db-restore, db-reset, db-pull, db-upgrade): another
+# scale, restart, debug, db-snapshot, db-restore, db-reset, db-pull, db-upgrade): another
 # one waits its turn (make up: before it stops live reload, which the first
 # may be starting).
 %-turn:
@@ -470,6 +470,20 @@ scale: compose .env scale-turn ## Run N dynos of a type, like heroku ps:scale: m
 		$(build-web); fi; \
 	$(HOST_PYTHON) bin/dynos scale $(foreach v,$(MAKEOVERRIDES),$(call quote,$(v))) $(if $(filter environment,$(origin web)),$(call quote,web=$(web))) $${drifted:+--recreate}
 	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
+	$(stop-watch)
+	$(start-watch)
+
+# As heroku ps:restart: each dyno gets SIGTERM and a new container, so what
+# it kept on its filesystem or in memory is gone, as after Heroku's daily
+# restart or a deploy (bin/dynos restart). Web restarts on the code it
+# serves: when live reload copied code into it, the image is built first.
+.PHONY: restart
+restart: compose .env restart-turn ## Start dynos afresh in new containers, like heroku ps:restart: make restart [dyno=web]
+	@case $(call quote,$(dyno)) in ""|web|web.*) $(note-syncs); [ -z "$$($(drifted-dynos))" ] || { \
+		echo "==> web holds code live reload copied into it: building the image first, so web restarts on that code"; \
+		$(build-web); };; esac; \
+	$(HOST_PYTHON) bin/dynos restart $(call quote,$(dyno))
+	@case $(call quote,$(dyno)) in ""|web|web.*) [ -z "$$($(call service-containers,web))" ] || $(wait-routed);; esac
 	$(stop-watch)
 	$(start-watch)
 

@@ -1,4 +1,4 @@
-"""Let one make target at a time change this checkout's stack (up, down, scale); another one waits its turn.
+"""Let one make target at a time change this checkout's stack (up, down, scale, restart); another one waits its turn.
 
     bin/one_at_a_time.py PID_FILE PID TARGET
 

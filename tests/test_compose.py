@@ -303,6 +303,9 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
     assert scaled.returncode != 0
     errors = [line for line in scaled.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: the stack is not up, so there is nothing to scale: make up, then make scale web=2"]
+    restarted = stack.make("restart")
+    assert restarted.returncode != 0
+    assert restarted.stderr.startswith("error: the stack is not up, so there is nothing to restart: make up\n")
     assert stack.container_id("web") == "", "no dyno was started without its database and router"
 
     up = stack.make("up", WEB_SCALE="0")
@@ -310,6 +313,9 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
         assert up.returncode == 0, up.stdout + up.stderr
         assert "==> web is scaled to 0 (WEB_SCALE=0 in .env)" in up.stdout
         assert stack.status("/healthz") == 503, "the router answers for the missing dynos"
+        restarted = stack.make("restart")
+        assert restarted.returncode != 0
+        assert restarted.stderr.startswith("error: no dynos run, so there is nothing to restart: make scale web=1 ")
     finally:
         stack.make("down")
 
@@ -332,6 +338,15 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
             r"^=== worker \(\S+\): bin/proc worker \(2\)\nworker\.1: up .*of \d+ MB\nworker\.2: up ", ps, re.M
         ), ps
         assert stack.up().returncode == 0 and len(stack.container_id("worker").split()) == 2, "make up keeps the count"
+
+        # make restart, as heroku ps:restart: every dyno of every type, each in a new container.
+        before = set(stack.container_id("worker").split()) | {stack.container_id("web")}
+        restarted = stack.make("restart")
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert "==> restarted web.1\n" in restarted.stdout and "==> restarted worker.1, worker.2\n" in restarted.stdout
+        after = set(stack.container_id("worker").split()) | {stack.container_id("web")}
+        assert len(after) == 3 and not after & before, (before, after)
+        assert stack.status("/healthz") == 200, "make restart returns once web serves through the router"
 
         port = str(free_port())
         said = serving_locally(stack, port).output

@@ -366,6 +366,53 @@ def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     assert len(web_containers(stack)) == 1
 
 
+RESTARTED_VIEW = '''
+
+@bp.get("/_restarted")
+def restarted():
+    """A view saved before make restart (test-only)."""
+    return {"restarted": True}
+'''
+
+
+def test_make_restart_starts_each_dyno_afresh_with_a_new_filesystem_as_heroku_ps_restart(stack):
+    """What a dyno wrote to its disk is gone after a restart, as on Heroku; one dyno of several is refused, not
+    renumbered."""
+    try:
+        assert stack.make("scale", "web=2").returncode == 0
+        before = {d["Name"]: d["Id"] for d in web_containers(stack)}
+        for name in before:
+            assert docker("exec", name.lstrip("/"), "sh", "-c", "echo kept > /tmp/upload").returncode == 0
+
+        alone = stack.make("restart", "dyno=web.2")
+        assert alone.returncode != 0 and alone.stderr.splitlines()[0] == (
+            "error: web.2 cannot restart alone here (Compose would start it as web.3): "
+            "make restart dyno=web restarts every web dyno"
+        )
+        for wrong, said in (
+            ("web.7", "error: no dyno web.7 runs: make ps lists them\n"),
+            ("wbe", "error: no dyno type wbe in the Procfile; its dyno types are web: make restart\n"),
+        ):
+            refused = stack.make("restart", f"dyno={wrong}")
+            assert refused.returncode != 0 and refused.stderr.startswith(said), refused.stderr
+        assert {d["Id"] for d in web_containers(stack)} == set(before.values()), "a refusal restarts nothing"
+
+        # Saved now, so only live reload has it in the dynos: they restart on it, not on the image's older code.
+        stack.write("app/health.py", stack.read("app/health.py") + RESTARTED_VIEW)
+        assert poll(lambda: stack.status("/_restarted") == 200, 30)
+        restarted = stack.make("restart", "dyno=web")
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert "==> web holds code live reload copied into it: building the image first" in restarted.stdout
+        assert "==> restarted web.1, web.2\n" in restarted.stdout, restarted.stdout
+        assert stack.status("/_restarted") == 200, "make restart returns once web serves the code saved"
+        after = {d["Name"]: d["Id"] for d in web_containers(stack)}
+        assert after.keys() == before.keys() and not set(after.values()) & set(before.values()), (before, after)
+        for name in after:
+            assert docker("exec", name.lstrip("/"), "test", "-e", "/tmp/upload", check=False).returncode == 1
+    finally:
+        stack.make("scale", "web=1")
+
+
 def test_another_dyno_size_gets_its_memory(stack):
     """And scaling down as the size changes leaves web.1, as on Heroku (Compose alone could keep any one)."""
     try:
