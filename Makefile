@@ -445,12 +445,13 @@ down: compose down-turn unwatch ## Stop and remove the containers (the database 
 # line by line in the shell, as some awks (mawk) read a pipe in blocks and
 # would hold them back. The follower ends with the Compose logs (make down
 # ends those); Ctrl-C ends both.
-logs: compose ## Follow the logs of every service, and of live reload
+logs: compose ## Follow the logs, like heroku logs --tail: every service's and live reload's, or make logs dyno=web (web.2, router)
 	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
 	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }; \
-	if [ -f $(WATCH_LOG) ]; then \
+	source="$$($(HOST_PYTHON) bin/dynos logs $(call quote,$(dyno)))" || exit 1; set -- $$source; \
+	if [ -f $(WATCH_LOG) ] && [ "$${1:-web}" = web ] && [ $$# -lt 2 ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
-	$(COMPOSE) logs --follow --tail 100; status=$$?; \
+	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; else $(COMPOSE) logs --follow --tail 100 $$1; fi; status=$$?; \
 	pkill -P $$$$ -x tail 2>/dev/null; exit $$status
 
 .PHONY: ps

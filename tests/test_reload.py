@@ -7,9 +7,7 @@ import re
 import signal
 import subprocess
 import threading
-import time
 import urllib.request
-from contextlib import suppress
 from pathlib import Path
 
 import pexpect
@@ -56,38 +54,9 @@ def serves(stack, body: dict, timeout: float = 30) -> bool:
     raise AssertionError(f"/healthz never answered {body}; web said:\n{stack.logs()[-3000:]}\nwatch said:\n{watch}")
 
 
-def make_logs(stack, marker: str, timeout: float = 30, linger: float = 1) -> list[str]:
-    """Follow `make logs` as a user does; return what it showed up to ``linger`` s after a line with ``marker``."""
-    lines: list[str] = []
-    with subprocess.Popen(
-        ["make", "logs"], cwd=stack.directory, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    ) as process:  # fmt: skip
-
-        def read() -> None:
-            for line in process.stdout:
-                lines.append(line)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            poll(lambda: any(marker in line for line in list(lines)), timeout)
-            time.sleep(linger)  # room for the same line to come twice
-        finally:
-            # A Compose plugin signalled as it starts can miss the SIGTERM and
-            # hold the pipe open: then the rest of the group gets SIGKILL.
-            os.killpg(process.pid, signal.SIGTERM)
-            reader.join(5)
-            if reader.is_alive():
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                reader.join(10)
-    return lines
-
-
 def test_make_logs_shows_what_live_reload_says_as_it_says_it(stack):
     """Its lines come through as written, prefixed like a service's, not held back in a buffer."""
-    shown = make_logs(stack, "watch    | ", linger=0)
+    shown = stack.follow_logs("watch    | ", linger=0)
     assert any(line.startswith("watch    | ") and "Watch enabled" in line for line in shown), "".join(shown)
 
 
@@ -178,7 +147,7 @@ def test_a_syntax_error_is_one_line_in_make_logs_and_the_next_good_save_serves(s
     health('{"status": "broken"')  # the brace is never closed
     assert poll(lambda: "SyntaxError" in stack.logs(), 30)
     assert stack.api("GET", "/healthz") == (200, {"status": "ok"}), "the previous code keeps serving"
-    shown = make_logs(stack, "SyntaxError")
+    shown = stack.follow_logs("SyntaxError")
     lines = [line for line in shown if "SyntaxError" in line]
     assert len(lines) == 1, "".join(shown)
     assert re.search(r"reload: app/health\.py:\d+: SyntaxError: '\{' was never closed; fix it and save", lines[0])

@@ -366,6 +366,42 @@ def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     assert len(web_containers(stack)) == 1
 
 
+def test_make_logs_follows_one_dyno_or_one_service_as_heroku_logs_dyno_does(stack):
+    """make logs dyno=web.2 shows that dyno's lines alone; dyno=router the router's alone."""
+    try:
+        assert stack.make("scale", "web=2").returncode == 0
+        marker, numbers = uuid.uuid4().hex, itertools.count()
+
+        def served_by_web_2() -> set[str]:
+            """The ids of the requests the router's lines say web.2 served."""
+            lines = [line for line in router_lines(stack) if marker in line]
+            return {re.search(r"request_id=(\S+)", line).group(1) for line in lines if "dyno=web.2 " in line}
+
+        def send() -> set[str]:
+            for i in itertools.islice(numbers, 4):
+                http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", f"logs-{marker}-{i:04d}")])
+            return served_by_web_2()
+
+        assert poll(send, 30), "no request through the router reached web.2"
+        time.sleep(0.5)  # the router writes its lines in batches: let the last ones in
+        ids = served_by_web_2()
+        shown = stack.follow_logs(sorted(ids)[-1], "dyno=web.2")
+        seen = {i for line in shown for i in re.findall(rf"request_id=(logs-{marker}-\d+)", line)}
+        assert seen == ids, ("web.2's own lines show the requests it served, and no others", ids, shown)
+        assert not [line for line in shown if line.startswith(("web-1 ", "router-1 ", "watch "))], shown
+
+        routed = stack.follow_logs(marker, "dyno=router")
+        others = [line for line in routed if line.strip() and not line.startswith(("router-1  | ", "make: "))]
+        assert routed and not others, others
+
+        wrong = stack.make("logs", "dyno=wbe")
+        assert wrong.returncode != 0 and wrong.stderr.startswith(
+            "error: no dyno type or service wbe: make logs dyno=web (or web.1, or one of db, release, router, web)\n"
+        ), wrong.stderr
+    finally:
+        stack.make("scale", "web=1")
+
+
 RESTARTED_VIEW = '''
 
 @bp.get("/_restarted")

@@ -6,13 +6,15 @@ import json
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, unique
-from devtools.http import http_call, http_json, http_status
+from devtools.http import http_call, http_json, http_status, poll
 from localstack import compose_command
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 from watch_lock import stopped as watch_stopped
@@ -86,6 +88,35 @@ class Stack:
             ["make", *targets], cwd=self.directory, env={**self.env, **env},
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )  # fmt: skip
+
+    def follow_logs(self, marker: str, *args: str, timeout: float = 30, linger: float = 1) -> list[str]:
+        """Follow `make logs args` as a user does; return what it showed up to ``linger`` s after a line with
+        ``marker``."""
+        lines: list[str] = []
+        with subprocess.Popen(
+            ["make", "logs", *args], cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ) as process:  # fmt: skip
+
+            def read() -> None:
+                for line in process.stdout:
+                    lines.append(line)
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            try:
+                poll(lambda: any(marker in line for line in list(lines)), timeout)
+                time.sleep(linger)  # room for the same line to come twice
+            finally:
+                # A Compose plugin signalled as it starts can miss the SIGTERM and
+                # hold the pipe open: then the rest of the group gets SIGKILL.
+                os.killpg(process.pid, signal.SIGTERM)
+                reader.join(5)
+                if reader.is_alive():
+                    with suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    reader.join(10)
+        return lines
 
     def start(self, *targets: str) -> subprocess.Popen[str]:
         """Start ``make targets`` in the background, as in another terminal; both its streams on ``stdout``."""
