@@ -653,6 +653,17 @@ psql: db-up ## Open psql on the Compose database, as the role the dynos use (lik
 shell: image db-up ## Open a Python shell with the app loaded, in a one-off container
 	@$(RUN) $$([ -t 0 ] || echo -T) web flask --app "app:create_app()" shell
 
+.PHONY: run
+# cmd's value as typed ($(value)): a $ in it is the dyno's shell's to expand, not make's.
+run: cmd-given image db-up ## Run a command in a one-off dyno, like heroku run: make run cmd="python -m app.migrations seed" (cmd=bash)
+	@printf '==> running in a one-off dyno, run.1 (like heroku run): %s\n' $(call quote,$(value cmd))
+	@$(RUN) $$([ -t 0 ] || echo -T) web sh -c $(call quote,$(value cmd))
+
+.PHONY: cmd-given
+cmd-given:
+	@[ -n $(call quote,$(value cmd)) ] || { \
+		echo 'error: say what to run: make run cmd="python -m app.migrations status" (cmd=bash opens a shell)' >&2; exit 1; }
+
 .PHONY: db-pull
 db-pull: db-pull-turn db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
 	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)

@@ -26,7 +26,7 @@ from tests.support.stack import outside_make
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "restart", "migrate", "upgrade", "downgrade", "revision", "status", "psql",
-    "shell", "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
+    "shell", "run", "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
     "local", "heroku-create", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench", "clean",
 ]  # fmt: skip
 
