@@ -115,8 +115,11 @@ def run_migrations_online() -> None:
             except DBAPIError:  # the connection itself is gone: the server restarted, or ended the session
                 raise CommandError(safety.lost_connection_message(exc, tracker.step)) from exc
             kept = tracker.kept(connection, settings.local, exc)
+            holders = safety.lock_holders(connection, exc)
             raise CommandError(
-                safety.failure_message(exc, tracker.step, settings, current, kept=kept, started=started)
+                safety.failure_message(
+                    exc, tracker.step, settings, current, kept=kept, started=started, holders=holders
+                )
             ) from exc
         except CommandError as exc:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.

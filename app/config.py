@@ -97,8 +97,8 @@ class Settings:
     database_url: str = _setting("", "DATABASE_URL", _postgres_url, parse=normalize_database_url)
     environment: str = _setting("production", "APP_ENV", _one_of(*ENVIRONMENTS), parse=str.lower)
     secret_key: str | None = _setting(None, "SECRET_KEY")
-    # Heroku sets DYNO in every dyno: there, the database takes TLS only.
-    on_heroku: bool = _setting(False, "DYNO", parse=bool)
+    # Heroku sets DYNO in every dyno (web.1, run.1234): there, the database takes TLS only.
+    dyno: str = _setting("", "DYNO")
     # Compose sets LOCAL_STACK=1 beside its DYNO: a dyno without it is Heroku's.
     local_stack: bool = _setting(False, "LOCAL_STACK", parse=lambda value: value == "1")
     db_pool_size: int = _setting(5, "DB_POOL_SIZE", _between(1, 100))
@@ -124,6 +124,11 @@ class Settings:
     release_db_wait: float = _setting(30.0, "RELEASE_DB_WAIT", _at_least(0))
 
     @property
+    def on_heroku(self) -> bool:
+        """Whether this runs in a dyno: Heroku's, or one of Compose's (which adds LOCAL_STACK)."""
+        return bool(self.dyno)
+
+    @property
     def local(self) -> bool:
         """Whether this runs on the developer's machine (Compose, make local, alembic by hand), not on Heroku.
 
@@ -147,8 +152,13 @@ class Settings:
 
         On Heroku (``DYNO`` set) the database refuses plain connections, so TLS is
         required unless the URL already says otherwise; locally TLS is left to the URL.
+        A dyno's connections carry its name (unless the URL names them), so
+        pg_stat_activity, ``heroku pg:ps`` and a migration's lock message say
+        which dyno holds a session.
         """
         args: dict[str, Any] = {"connect_timeout": self.db_connect_timeout, "options": "-c timezone=UTC"}
+        if self.dyno:
+            args["fallback_application_name"] = self.dyno
         if self.on_heroku and "sslmode=" not in self.database_url:
             args["sslmode"] = "require"
         return args

@@ -63,6 +63,13 @@ def test_tls_required_on_heroku_only():
     assert "sslmode" not in load_settings({"DATABASE_URL": URL}).connect_args()
 
 
+def test_a_dynos_connections_carry_its_name_unless_the_url_names_them():
+    """pg_stat_activity (and heroku pg:ps) then say which dyno holds a session."""
+    args = load_settings({"DATABASE_URL": URL, "DYNO": "web.2"}).connect_args()
+    assert args["fallback_application_name"] == "web.2", "libpq's fallback: an application_name in the URL wins"
+    assert "fallback_application_name" not in load_settings({"DATABASE_URL": URL}).connect_args()
+
+
 def test_sslmode_in_url_wins_on_heroku():
     settings = load_settings({"DATABASE_URL": URL + "?sslmode=verify-full", "SECRET_KEY": "s", "DYNO": "web.1"})
     assert "sslmode" not in settings.engine_options()["connect_args"]

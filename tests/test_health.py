@@ -70,7 +70,7 @@ def test_readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200():
 def test_on_heroku_readyz_keeps_the_databases_host_and_user_to_the_log(caplog):
     """Anyone can ask a Heroku app's /readyz: what the driver said stays in the app's log."""
     url = "postgresql://nobody:nothing@127.0.0.1:9/none?sslmode=disable"
-    response = _client_for(url, on_heroku=True).get("/readyz")
+    response = _client_for(url, dyno="web.1").get("/readyz")
     assert response.status_code == 503
     message = response.get_json()["message"]
     assert message == "the database does not answer: why is in the app's log (heroku logs --tail)"
@@ -82,7 +82,7 @@ def test_readyz_says_a_database_at_its_connection_limit_is_full_not_silent(serve
     """As Heroku's plans do, a role limited to its connections: the next one is refused, and readyz says why."""
     with at_its_connection_limit(server_url) as url:
         response = _client_for(url).get("/readyz")
-        heroku = _client_for(without_tls(url), on_heroku=True).get("/readyz")
+        heroku = _client_for(without_tls(url), dyno="web.1").get("/readyz")
     assert response.status_code == 503
     message = response.get_json()["message"]
     assert message.startswith("the database takes no more connections (its limit, as the Heroku plan's"), message
@@ -98,7 +98,7 @@ def test_readyz_explains_a_revision_this_code_does_not_contain(server_url):
         with unpooled(url) as engine, engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
         local = _client_for(url).get("/readyz")  # no DYNO: alembic by hand, make revision
-        heroku = _client_for(without_tls(url), on_heroku=True).get("/readyz")
+        heroku = _client_for(without_tls(url), dyno="web.1").get("/readyz")
     for response in (local, heroku):
         assert response.status_code == 503
         body = response.get_json()

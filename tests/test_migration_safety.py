@@ -26,6 +26,7 @@ from tests.support.databases import (
     unpooled,
     upgrade,
     version,
+    without_tls,
 )
 from tests.support.history import head, history_with, revision_source
 
@@ -71,16 +72,20 @@ def adds_size_then(revision: str, failing: str = "") -> tuple[str, str]:
     return f"2099_01_02_{revision}_add_size_to_the_scratch_table.py", source
 
 
-def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db, tmp_path):
+@pytest.mark.parametrize("where", ["local", "heroku"])
+def test_a_migration_behind_a_busy_table_fails_fast_names_who_holds_it_and_changes_nothing(empty_db, tmp_path, where):
     ini = history_with(tmp_path, CREATE_SCRATCH, adds_size_then("b42b42b42b42"))
     assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
-    reader = psycopg2.connect(dbapi_dsn(empty_db))
+    reader = psycopg2.connect(dbapi_dsn(empty_db), application_name="nightly-report")
+    # On Heroku (DYNO set, no LOCAL_STACK) the app asks for TLS, which the suite's server does not serve.
+    url, env = (empty_db, {}) if where == "local" else (without_tls(empty_db), {"DYNO": "run.1"})
     try:
         # A long read: an open transaction holding ACCESS SHARE on the table.
         reader.cursor().execute("SELECT count(*) FROM suite_scratch")
         started = time.monotonic()
-        result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
+        result = alembic_cli(url, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s", **env)
         took = time.monotonic() - started
+        pid = reader.get_backend_pid()
     finally:
         reader.rollback()
         reader.close()
@@ -88,9 +93,39 @@ def test_a_migration_behind_a_busy_table_fails_fast_and_changes_nothing(empty_db
     assert took < 15, f"took {took:.1f} s"
     message = failure_line(result)
     assert "revision b42b42b42b42 (Add size to the scratch table) failed" in message
-    assert 'could not lock table "suite_scratch" within lock_timeout 1s' in message
-    assert "Retry" in message and "still at c0105c0105c0" in message
+    # Who holds the table, since when and doing what, and how to end it: no search through pg_stat_activity.
+    held = rf'could not lock table "suite_scratch" within lock_timeout 1s: pid {pid} \(nightly-report, idle in '
+    held += r"transaction for \d+ s: SELECT count\(\*\) FROM suite_scratch\) holds a lock it needs\. "
+    assert re.search(held, message), message
+    kill = f"make psql, then SELECT pg_terminate_backend({pid});" if where == "local" else f"heroku pg:kill {pid}"
+    assert message.endswith(f"Retry once it has finished, or end it ({kill})."), message
+    assert "still at c0105c0105c0" in message
     assert columns(empty_db, "suite_scratch") == ["id"]
+    assert version(empty_db) == "c0105c0105c0"
+
+
+def test_a_lock_waited_for_on_another_table_than_the_statements_names_who_held_it(empty_db, tmp_path):
+    """A new table's foreign key locks the table it references: the statement names one table, the wait was
+    for the other, and the session that held it is named all the same."""
+    child = revision_source(
+        "b43b43b43b43", "c0105c0105c0", "Create a child of the scratch table",
+        'op.create_table("suite_child", sa.Column("scratch_id", sa.Integer(), sa.ForeignKey("suite_scratch.id")))',
+        'op.drop_table("suite_child")',
+    )  # fmt: skip
+    ini = history_with(tmp_path, CREATE_SCRATCH, ("2099_01_02_b43b43b43b43_create_a_child.py", child))
+    assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
+    writer = psycopg2.connect(dbapi_dsn(empty_db), application_name="bulk-import")
+    try:
+        writer.cursor().execute("UPDATE suite_scratch SET id = id")  # ROW EXCLUSIVE, held open
+        result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
+        pid = writer.get_backend_pid()
+    finally:
+        writer.rollback()
+        writer.close()
+    message = failure_line(result)
+    assert re.search(
+        rf"within lock_timeout 1s: pid {pid} \(bulk-import, idle in transaction for \d+ s: UPDATE ", message
+    )
     assert version(empty_db) == "c0105c0105c0"
 
 

@@ -202,6 +202,55 @@ def kept_outside(connection: Connection, invalid_before: set[str], local: bool, 
     return said
 
 
+# The sessions that have held a lock on a table of this database for all of
+# the migration's wait (their transaction is older than lock_timeout), those
+# that hold the statement's own table first, then the oldest transaction.
+# A session of another role shows no state or query to a role that is no
+# superuser (the app's, as on Heroku), nor when its transaction began.
+_HOLDERS = text(
+    """
+    SELECT a.pid, a.application_name, a.state,
+           extract(epoch FROM now() - a.xact_start)::int AS seconds,
+           left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60) AS query,
+           coalesce(bool_or(l.relation = to_regclass(:table)), false) AS on_table
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND (a.xact_start IS NULL OR a.xact_start < now() - current_setting('lock_timeout')::interval)
+    GROUP BY a.pid, a.application_name, a.state, a.xact_start, a.query
+    ORDER BY on_table DESC, a.xact_start NULLS LAST, a.pid
+    """
+)
+
+
+def lock_holders(connection: Connection, exc: DBAPIError) -> list[str]:
+    """Return, when ``exc`` is a lock_timeout, the sessions that held a lock it waited for, in words: pid,
+    application name, state for how long, its last statement.
+
+    The failure names them, and how to end one, rather than send the user to
+    pg_stat_activity. Asked after the rollback: the sessions hold on. The
+    lock waited for can be another table's than the statement's (a foreign
+    key locks the table it references): the statement's table's holders are
+    named when there are any, else every session that has held a table since
+    before the wait.
+    """
+    if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
+        return []
+    try:
+        rows = connection.execute(_HOLDERS, {"table": table_in(exc.statement)}).all()
+    except DBAPIError:  # the words stay general; the failure itself is what matters
+        connection.rollback()
+        return []
+    on_table = [row for row in rows if row.on_table]
+    described = []
+    for pid, name, state, seconds, query, _ in (on_table or rows)[:3]:
+        who = f"{name}, " if name else ""
+        doing = f"{state} for {seconds} s" if state else "another role's session"
+        last = f": {query}" if state and query else ""
+        described.append(f"pid {pid} ({who}{doing}{last})")
+    return described
+
+
 def position(current: str | None, started: str | None) -> str:
     """Say where the database is after a failed step: still where the command found it, or further on."""
     if current == started:
@@ -231,9 +280,11 @@ def failure_message(
     *,
     kept: str | None,
     started: str | None,
+    holders: list[str] | None = None,
 ) -> str:
     """Return the one-line explanation of a failed migration step (``kept``: what autocommit left behind;
-    ``started``: the database's revision when the command began)."""
+    ``started``: the database's revision when the command began; ``holders``: the sessions holding a lock on
+    the table, when the step could not lock it)."""
     code = getattr(exc.orig, "pgcode", None)
     reason = db_error_reason(exc)
     table = table_in(exc.statement)
@@ -241,12 +292,19 @@ def failure_message(
     target = f'table "{table}"' if table else "its table"
     nothing = aftermath(current, started, kept, "Nothing from this revision was applied")
     if code == LOCK_NOT_AVAILABLE:
-        return (
-            f"{describe_step(step)} failed: could not lock {target} within lock_timeout "
-            f"{settings.migration_lock_timeout}, because another session holds a conflicting lock (a long transaction "
-            f"or busy traffic). {nothing}. Retry when the table is quieter, or find the blocking session in "
-            "pg_stat_activity."
+        timeout = settings.migration_lock_timeout
+        failed = f"{describe_step(step)} failed: could not lock {target} within lock_timeout {timeout}"
+        if not holders:
+            return (
+                f"{failed}, because another session holds a conflicting lock (a long transaction or busy traffic). "
+                f"{nothing}. Retry when the table is quieter, or find the blocking session in pg_stat_activity."
+            )
+        pid = holders[0].split()[1]
+        kill = f"make psql, then SELECT pg_terminate_backend({pid});" if settings.local else f"heroku pg:kill {pid}"
+        held = (
+            f"{holders[0]} holds a lock it needs" if len(holders) == 1 else f"{'; '.join(holders)} hold locks it needs"
         )
+        return f"{failed}: {held}. {nothing}. Retry once it has finished, or end it ({kill})."
     if code == QUERY_CANCELED:
         return (
             f"{describe_step(step)} failed: a statement{where} ran longer than statement_timeout "
