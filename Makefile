@@ -669,6 +669,14 @@ db-pull: db-pull-turn db-up ## Copy the Heroku app's database into the Compose o
 	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 	$(wait-web)
 
+.PHONY: db-ps
+db-ps: db-up ## List the database's busy sessions, like heroku pg:ps: pid, state, which dyno, for how long, the query
+	@$(HOST_PYTHON) bin/localdb ps
+
+.PHONY: db-kill
+db-kill: db-up ## Cancel a session's query, like heroku pg:kill: make db-kill pid=N (force=1 ends the session)
+	@$(HOST_PYTHON) bin/localdb kill $(call quote,$(pid)) $(if $(filter 1,$(force)),--force,)
+
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
 	@$(HOST_PYTHON) bin/localdb push $(if $(to),--to $(call quote,$(to)),) $(if $(confirm),--confirm $(call quote,$(confirm)),)

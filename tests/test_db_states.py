@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 
@@ -10,7 +12,7 @@ import pytest
 
 from devtools.http import poll
 from tests.support.history import head, revision_source
-from tests.support.stack import project_stack
+from tests.support.stack import COMPOSE, project_stack
 
 pytestmark = pytest.mark.docker
 
@@ -279,3 +281,57 @@ def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(s
     assert stopped.returncode != 0, stopped.stdout[-2000:] + stopped.stderr[-2000:]
     assert "==> interrupted: web may still be starting (make ps shows it); make up again to finish" in stopped.stderr
     assert "error:" not in stopped.stderr, stopped.stderr
+
+
+def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(stack):
+    """As heroku pg:ps and pg:kill: a psql left in an open transaction is listed; it has no query to cancel, and
+    force=1 ends it. Web's sessions, idle between requests, are not listed, and carry their dyno's name."""
+    stack.sign_up("sessions@example.com")
+    named = "SELECT DISTINCT application_name FROM pg_stat_activity WHERE usename = 'dyno' AND pid <> pg_backend_pid()"
+    assert stack.psql(named).split() == ["web.1"], "web's connections carry its DYNO"
+    with subprocess.Popen(
+        [*COMPOSE, "exec", "-T", "db", "psql", "-X", "-U", "dyno", "-d", "app"], cwd=stack.directory, env=stack.env,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    ) as held:  # fmt: skip
+        try:
+            held.stdin.write("BEGIN;\nSELECT count(*) FROM locations;\n")
+            held.stdin.flush()
+            idle = "SELECT pid FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'psql'"
+            assert poll(lambda: stack.psql(idle), 30)
+            pid = stack.psql(idle)
+
+            listed = stack.make("db-ps")
+            assert listed.returncode == 0, listed.stderr
+            columns = [
+                str(pid),
+                "idle in transaction",
+                "psql",
+                "dyno",
+                r"\d\d:\d\d:\d\d",
+                "f",
+                r"SELECT count\(\*\) FROM locations;",
+            ]
+            row = "^ *" + r" *\| ".join(columns)
+            assert re.search(row, listed.stdout, re.M), listed.stdout
+            assert "web.1" not in listed.stdout, "idle sessions are left out"
+
+            cancel = stack.make("db-kill", f"pid={pid}")
+            no_query = (
+                f"error: session {pid} is idle in transaction: it runs no query to cancel; make db-kill pid={pid} "
+            )
+            assert cancel.returncode != 0 and cancel.stderr.startswith(no_query + "force=1 "), cancel.stderr
+            for wrong, said in (
+                ("x1", "error: say which session by its pid"),
+                ("99999", "error: no session 99999 on app"),
+            ):
+                refused = stack.make("db-kill", f"pid={wrong}")
+                assert refused.returncode != 0 and refused.stderr.startswith(said), refused.stderr
+            ended = stack.make("db-kill", f"pid={pid}", "force=1")
+            assert (
+                ended.returncode == 0 and f"==> ended session {pid} (its open transaction rolled back)" in ended.stdout
+            )
+            assert poll(lambda: stack.psql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}") == "0", 10)
+            assert "==> no session of app runs a query or holds a transaction open" in stack.make("db-ps").stdout
+        finally:
+            held.kill()
+            held.wait(10)

@@ -26,8 +26,9 @@ from tests.support.stack import outside_make
 
 TARGETS = [
     "up", "down", "logs", "ps", "scale", "restart", "migrate", "upgrade", "downgrade", "revision", "status", "psql",
-    "shell", "run", "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm",
-    "local", "heroku-create", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench", "clean",
+    "shell", "run", "debug", "db-reset", "db-snapshot", "db-restore", "db-snapshots", "db-snapshot-rm", "db-ps",
+    "db-kill", "local", "heroku-create", "heroku-deploy", "heroku-migrate", "test", "test-quick", "check", "bench",
+    "clean",
 ]  # fmt: skip
 
 

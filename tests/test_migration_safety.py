@@ -97,7 +97,7 @@ def test_a_migration_behind_a_busy_table_fails_fast_names_who_holds_it_and_chang
     held = rf'could not lock table "suite_scratch" within lock_timeout 1s: pid {pid} \(nightly-report, idle in '
     held += r"transaction for \d+ s: SELECT count\(\*\) FROM suite_scratch\) holds a lock it needs\. "
     assert re.search(held, message), message
-    kill = f"make psql, then SELECT pg_terminate_backend({pid});" if where == "local" else f"heroku pg:kill {pid}"
+    kill = f"make db-kill pid={pid} force=1" if where == "local" else f"heroku pg:kill {pid} --force"
     assert message.endswith(f"Retry once it has finished, or end it ({kill})."), message
     assert "still at c0105c0105c0" in message
     assert columns(empty_db, "suite_scratch") == ["id"]

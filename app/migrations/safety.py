@@ -300,7 +300,7 @@ def failure_message(
                 f"{nothing}. Retry when the table is quieter, or find the blocking session in pg_stat_activity."
             )
         pid = holders[0].split()[1]
-        kill = f"make psql, then SELECT pg_terminate_backend({pid});" if settings.local else f"heroku pg:kill {pid}"
+        kill = f"make db-kill pid={pid} force=1" if settings.local else f"heroku pg:kill {pid} --force"
         held = (
             f"{holders[0]} holds a lock it needs" if len(holders) == 1 else f"{'; '.join(holders)} hold locks it needs"
         )
