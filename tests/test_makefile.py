@@ -46,6 +46,13 @@ def test_help_lists_every_target_with_a_description():
         assert listed.get(target), f"make help does not describe {target}"
 
 
+def test_every_make_command_the_readme_names_is_a_target():
+    """A target renamed or removed leaves no `make ...` in the README that make does not know."""
+    named = set(re.findall(r"`make ([a-z][a-z0-9-]*)(?![\w*-])", (PROJECT_ROOT / "README.md").read_text()))
+    helped = set(re.findall(r"^  (\S+)\s", make("help").stdout, re.M)) | {"help"}
+    assert named and not named - helped, named - helped
+
+
 def heroku_cli(directory: Path, logged_in: bool) -> str:
     """Put a fake heroku CLI, logged in or not, first on PATH; return that PATH."""
     status = 0 if logged_in else 1
