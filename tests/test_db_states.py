@@ -294,7 +294,7 @@ def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     ) as held:  # fmt: skip
         try:
-            held.stdin.write("BEGIN;\nSELECT count(*) FROM locations;\n")
+            held.stdin.write("BEGIN;\nSELECT count(*) FROM alembic_version;\n")
             held.stdin.flush()
             idle = "SELECT pid FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'psql'"
             assert poll(lambda: stack.psql(idle), 30)
@@ -309,7 +309,7 @@ def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(
                 "dyno",
                 r"\d\d:\d\d:\d\d",
                 "f",
-                r"SELECT count\(\*\) FROM locations;",
+                r"SELECT count\(\*\) FROM alembic_version;",
             ]
             row = "^ *" + r" *\| ".join(columns)
             assert re.search(row, listed.stdout, re.M), listed.stdout
