@@ -335,3 +335,37 @@ def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(
         finally:
             held.kill()
             held.wait(10)
+
+
+def dyno_connections(stack, count: int) -> tuple[list, str]:
+    """Open up to ``count`` connections as the dynos' role from the host; return them and what refused the next."""
+    opened: list = []
+    try:
+        for _ in range(count):
+            opened.append(psycopg2.connect(host="127.0.0.1", port=stack.env["DB_PORT"], user="dyno", password="app",
+                                           dbname="app", connect_timeout=5))  # fmt: skip
+    except psycopg2.OperationalError as exc:
+        return opened, str(exc)
+    return opened, ""
+
+
+def test_the_dynos_role_takes_the_plans_connections_and_is_refused_in_herokus_words_past_them(stack):
+    """As the Essential plans' credential: DB_MAX_CONNECTIONS (20), then "too many connections for role"; the
+    superuser (make db-*) still gets in. A new DB_MAX_CONNECTIONS is the role's from the next make up."""
+    in_use = int(stack.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'dyno'"))
+    opened, refused = dyno_connections(stack, 25)
+    try:
+        assert in_use + len(opened) == 20, (in_use, len(opened), refused)
+        assert 'too many connections for role "dyno"' in refused, refused
+        assert stack.psql("SELECT 1") == "1", "the superuser gets in while the dynos have all theirs"
+    finally:
+        for connection in opened:
+            connection.close()
+    try:
+        up = stack.make("up", DB_MAX_CONNECTIONS="5")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "db: giving dyno a limit of 5 connections" in stack.logs("db")
+        assert stack.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'dyno'") == "5"
+    finally:
+        assert stack.make("up").returncode == 0
+    assert stack.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'dyno'") == "20"

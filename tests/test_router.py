@@ -269,7 +269,8 @@ def memory_quota(dyno: dict[str, Any]) -> str:
 
 
 def test_scaled_dynos_share_the_traffic_and_each_has_its_name_and_memory_limit(stack):
-    assert stack.psql("SHOW max_connections") == "20", "Heroku's Essential plans take 20 connections"
+    limit = stack.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'dyno'")
+    assert limit == "20", "Heroku's Essential plans take 20 connections of the app's credential"
     # Saved after make up, so only live reload has it in web.1: the dynos added must serve it too.
     stack.write("app/health.py", stack.read("app/health.py") + SAVED_VIEW)
     assert poll(lambda: stack.status("/_saved") == 200, 30)

@@ -10,10 +10,11 @@ import re
 # migrator of this database uses the same one.
 LOCK_KEY = 7_243_190_441_268_553_001
 
-# What Postgres says when it has as many connections as it takes:
-# max_connections ("too many clients already"), or a role's or database's
-# limit, as on Heroku's plans ("too many connections for role ...").
-FULL = ("too many clients already", "too many connections for")
+# What Postgres says when it has as many connections as it takes: a role's
+# or database's limit, as on Heroku's Essential plans and here ("too many
+# connections for role ..."), or max_connections, as on its larger plans
+# ("remaining connection slots are reserved ...", "too many clients already").
+FULL = ("too many clients already", "too many connections for", "remaining connection slots are reserved")
 FULL_WAY_OUT = (
     "the database takes no more connections (its limit, as the Heroku plan's; each web thread keeps one, "
     "and gives it back after DB_POOL_IDLE seconds unused: dynos x WEB_CONCURRENCY x GUNICORN_THREADS; fewer dynos "

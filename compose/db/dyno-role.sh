@@ -6,10 +6,11 @@
 # database it puts in the app's place (LOCAL_DB). No `set -e` or `exit`
 # here: the image's entrypoint sources it, under its own `set -e`.
 psql -X -q -1 -v ON_ERROR_STOP=1 -h /var/run/postgresql -U "$POSTGRES_USER" -d "${LOCAL_DB:-$POSTGRES_DB}" \
-	-v role="$DYNO_ROLE" -v password="$POSTGRES_PASSWORD" -f /compose/db/dyno-role.sql
+	-v role="$DYNO_ROLE" -v password="$POSTGRES_PASSWORD" -v limit="$DB_MAX_CONNECTIONS" -f /compose/db/dyno-role.sql
 # The volume's own database is handed over: entrypoint.sh need not again. On
 # a new volume, both roles were just given POSTGRES_PASSWORD (password.sh).
 if [ -z "${LOCAL_DB-}" ]; then
 	touch "$PGDATA/dyno-role.done"
 	[ -e "$PGDATA/password.sha256" ] || sh /compose/db/password.sh note
+	sh /compose/db/connection-limit.sh note
 fi

@@ -3,7 +3,7 @@
 -- Heroku refuses (DISABLE TRIGGER ALL, session_replication_role, CREATE ROLE,
 -- an extension Postgres does not trust) fails here too, with Postgres's words.
 --
---   psql -1 -d DATABASE -v role=ROLE -v password=PASSWORD -f dyno-role.sql
+--   psql -1 -d DATABASE -v role=ROLE -v password=PASSWORD -v limit=CONNECTIONS -f dyno-role.sql
 --
 -- (-1: all of it or, when a statement fails, none of it.)
 --
@@ -12,7 +12,8 @@
 -- in place (a restored snapshot, a pull, a reset, an upgrade's copy).
 \set ON_ERROR_STOP on
 SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
-ALTER ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'password';
+ALTER ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'password'
+  CONNECTION LIMIT :limit;
 SELECT format('ALTER DATABASE %I OWNER TO %I', current_database(), :'role') \gexec
 
 -- What a superuser owns here, outside the system's schemas and extensions:

@@ -5,6 +5,12 @@
 # has openssl, HAProxy's has not); then the image's own entrypoint runs.
 # Keys are EC P-256: made in milliseconds, where RSA 2048 takes 0.1-0.5 s.
 set -eu
+case "${DB_MAX_CONNECTIONS:-}" in
+'' | *[!0-9]*)
+	echo "db: error: DB_MAX_CONNECTIONS must be a whole number (20 as Heroku's Essential plans), got '${DB_MAX_CONNECTIONS:-}': fix it in .env" >&2
+	exit 1
+	;;
+esac
 # A volume initialised by another Postgres major cannot be opened by this
 # server: say so in one line, with the ways out, rather than Postgres's FATAL.
 if [ -s "$PGDATA/PG_VERSION" ]; then
@@ -51,6 +57,9 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
 	if [ ! -e "$PGDATA/dyno-role.done" ]; then
 		echo "db: handing the database and its tables to $DYNO_ROLE, the role the dynos connect as (once, for a volume made before it)"
 		steps="${steps:+$steps && }sh -e /compose/db/dyno-role.sh"
+	elif ! sh /compose/db/connection-limit.sh same; then
+		echo "db: giving $DYNO_ROLE a limit of $DB_MAX_CONNECTIONS connections (DB_MAX_CONNECTIONS, as the Heroku plan's)"
+		steps="${steps:+$steps && }sh /compose/db/connection-limit.sh set"
 	fi
 	if [ -n "$steps" ]; then
 		setpriv --reuid=postgres --regid=postgres --init-groups sh -c '
@@ -62,4 +71,7 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
 				"what the superuser owns; the next start tries again; make db-reset starts over empty" >&2
 	fi
 fi
-exec docker-entrypoint.sh "$@"
+# The server takes the dynos' connections (their role's limit, DB_MAX_CONNECTIONS)
+# and 10 more, which Postgres keeps 3 of for superusers: the make db-* commands
+# and the healthcheck get in while the dynos have all of theirs.
+exec docker-entrypoint.sh "$@" -c "max_connections=$((DB_MAX_CONNECTIONS + 10))"
