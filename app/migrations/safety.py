@@ -22,7 +22,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from alembic.script import Script
 from alembic.util import CommandError
@@ -223,9 +223,15 @@ _HOLDERS = text(
 )
 
 
-def lock_holders(connection: Connection, exc: DBAPIError) -> list[str]:
-    """Return, when ``exc`` is a lock_timeout, the sessions that held a lock it waited for, in words: pid,
-    application name, state for how long, its last statement.
+class Holder(NamedTuple):
+    """A session that held a lock a migration waited for: its pid, and it in words."""
+
+    pid: int
+    words: str  # pid, application name, state for how long, its last statement
+
+
+def lock_holders(connection: Connection, exc: DBAPIError) -> list[Holder]:
+    """Return, when ``exc`` is a lock_timeout, the sessions that held a lock it waited for.
 
     The failure names them, and how to end one, rather than send the user to
     pg_stat_activity. Asked after the rollback: the sessions hold on. The
@@ -242,12 +248,12 @@ def lock_holders(connection: Connection, exc: DBAPIError) -> list[str]:
         connection.rollback()
         return []
     on_table = [row for row in rows if row.on_table]
-    described = []
+    described: list[Holder] = []
     for pid, name, state, seconds, query, _ in (on_table or rows)[:3]:
         who = f"{name}, " if name else ""
         doing = f"{state} for {seconds} s" if state else "another role's session"
         last = f": {query}" if state and query else ""
-        described.append(f"pid {pid} ({who}{doing}{last})")
+        described.append(Holder(pid, f"pid {pid} ({who}{doing}{last})"))
     return described
 
 
@@ -280,7 +286,7 @@ def failure_message(
     *,
     kept: str | None,
     started: str | None,
-    holders: list[str] | None = None,
+    holders: list[Holder] | None = None,
 ) -> str:
     """Return the one-line explanation of a failed migration step (``kept``: what autocommit left behind;
     ``started``: the database's revision when the command began; ``holders``: the sessions holding a lock on
@@ -299,11 +305,10 @@ def failure_message(
                 f"{failed}, because another session holds a conflicting lock (a long transaction or busy traffic). "
                 f"{nothing}. Retry when the table is quieter, or find the blocking session in pg_stat_activity."
             )
-        pid = holders[0].split()[1]
+        pid = holders[0].pid
         kill = f"make db-kill pid={pid} force=1" if settings.local else f"heroku pg:kill {pid} --force"
-        held = (
-            f"{holders[0]} holds a lock it needs" if len(holders) == 1 else f"{'; '.join(holders)} hold locks it needs"
-        )
+        words = "; ".join(holder.words for holder in holders)
+        held = f"{words} holds a lock it needs" if len(holders) == 1 else f"{words} hold locks it needs"
         return f"{failed}: {held}. {nothing}. Retry once it has finished, or end it ({kill})."
     if code == QUERY_CANCELED:
         return (
