@@ -235,6 +235,11 @@ keep-dyno-numbers = [ "$$($(COMPOSE) ps --all --format '{{.Labels}}' web | grep 
 # copied something (WEB_SYNCED, kept from each watcher's log as it stops).
 drifted-dynos = [ ! -f $(WEB_SYNCED) ] || for dyno in $$($(COMPOSE) ps --all --quiet web); do \
 	docker diff "$$dyno" 2>/dev/null | grep -q -E '^[ACD] /app/(app|alembic)(/|$$)' && echo "$$dyno"; done
+# Before web's dynos start afresh (make scale, make restart): when they hold
+# code live reload copied in, build the image first, so they start on that
+# code. Sets drifted to those dynos. Argument: what then happens, for the note.
+build-if-drifted = $(note-syncs); drifted="$$($(drifted-dynos))"; [ -z "$$drifted" ] || { \
+	echo "==> web holds code live reload copied into it: building the image first, $(1)"; $(build-web); }
 
 # make up stops live reload first; when it fails, saves no longer reach a
 # web that still runs from before, and the user is told so.
@@ -465,10 +470,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 
 .PHONY: scale
 scale: compose .env scale-turn ## Run N dynos of a type, like heroku ps:scale: make scale web=N [worker=N]
-	@$(note-syncs); drifted="$$($(drifted-dynos))"; \
-	if [ -n "$$drifted" ]; then \
-		echo "==> web holds code live reload copied into it: building the image first, and every dyno starts afresh on it"; \
-		$(build-web); fi; \
+	@$(call build-if-drifted,and every dyno starts afresh on it); \
 	$(HOST_PYTHON) bin/dynos scale $(foreach v,$(MAKEOVERRIDES),$(call quote,$(v))) $(if $(filter environment,$(origin web)),$(call quote,web=$(web))) $${drifted:+--recreate}
 	@if [ $(call quote,$(web)) != 0 ]; then $(wait-routed); fi
 	$(stop-watch)
@@ -480,9 +482,7 @@ scale: compose .env scale-turn ## Run N dynos of a type, like heroku ps:scale: m
 # serves: when live reload copied code into it, the image is built first.
 .PHONY: restart
 restart: compose .env restart-turn ## Start dynos afresh in new containers, like heroku ps:restart: make restart [dyno=web]
-	@case $(call quote,$(dyno)) in ""|web|web.*) $(note-syncs); [ -z "$$($(drifted-dynos))" ] || { \
-		echo "==> web holds code live reload copied into it: building the image first, so web restarts on that code"; \
-		$(build-web); };; esac; \
+	@case $(call quote,$(dyno)) in ""|web|web.*) $(call build-if-drifted,so web restarts on that code);; esac; \
 	$(HOST_PYTHON) bin/dynos restart $(call quote,$(dyno))
 	@case $(call quote,$(dyno)) in ""|web|web.*) [ -z "$$($(call service-containers,web))" ] || $(wait-routed);; esac
 	$(stop-watch)
