@@ -482,6 +482,7 @@ scale: compose .env scale-turn ## Run N dynos of a type, like heroku ps:scale: m
 # serves: when live reload copied code into it, the image is built first.
 .PHONY: restart
 restart: compose .env restart-turn ## Start dynos afresh in new containers, like heroku ps:restart: make restart [dyno=web]
+	@$(HOST_PYTHON) bin/dynos restart --check $(call quote,$(dyno))
 	@case $(call quote,$(dyno)) in ""|web|web.*) $(call build-if-drifted,so web restarts on that code);; esac; \
 	$(HOST_PYTHON) bin/dynos restart $(call quote,$(dyno))
 	@case $(call quote,$(dyno)) in ""|web|web.*) [ -z "$$($(call service-containers,web))" ] || $(wait-routed);; esac

@@ -17,7 +17,8 @@ import pytest
 
 from devtools.docker import docker
 from devtools.http import http_raw, poll
-from tests.support.stack import COMPOSE, project_stack
+from localstack import dyno_types
+from tests.support.stack import COMPOSE, compose_services, project_stack
 
 pytestmark = pytest.mark.docker
 
@@ -396,8 +397,9 @@ def test_make_logs_follows_one_dyno_or_one_service_as_heroku_logs_dyno_does(stac
         assert routed and not others, others
 
         wrong = stack.make("logs", "dyno=wbe")
+        services = ", ".join(sorted(compose_services(stack.env, directory=stack.directory)))
         assert wrong.returncode != 0 and wrong.stderr.startswith(
-            "error: no dyno type or service wbe: make logs dyno=web (or web.1, or one of db, release, router, web)\n"
+            f"error: no dyno type or service wbe: make logs dyno=web (or web.1, or one of {services})\n"
         ), wrong.stderr
     finally:
         stack.make("scale", "web=1")
@@ -426,9 +428,13 @@ def test_make_restart_starts_each_dyno_afresh_with_a_new_filesystem_as_heroku_ps
             "error: web.2 cannot restart alone here (Compose would start it as web.3): "
             "make restart dyno=web restarts every web dyno"
         )
+        types = ", ".join(dyno_types())  # web, and any of yours
         for wrong, said in (
             ("web.7", "error: no dyno web.7 runs: make ps lists them\n"),
-            ("wbe", "error: no dyno type wbe in the Procfile; its dyno types are web: make restart\n"),
+            ("wbe", f"error: no dyno type wbe in the Procfile; its dyno types are {types}: make restart\n"),
+            (".1", f"error: no dyno type '' in the Procfile; its dyno types are {types}: make restart\n"),
+            ("release", "error: release runs once per deploy (make up runs it), not as dynos; its dyno types are "),
+            ("migrate", "error: migrate runs as a one-off process (bin/oneoff), not as dynos; its dyno types are "),
         ):
             refused = stack.make("restart", f"dyno={wrong}")
             assert refused.returncode != 0 and refused.stderr.startswith(said), refused.stderr
@@ -437,6 +443,8 @@ def test_make_restart_starts_each_dyno_afresh_with_a_new_filesystem_as_heroku_ps
         # Saved now, so only live reload has it in the dynos: they restart on it, not on the image's older code.
         stack.write("app/health.py", stack.read("app/health.py") + RESTARTED_VIEW)
         assert poll(lambda: stack.status("/_restarted") == 200, 30)
+        alone = stack.make("restart", "dyno=web.1")
+        assert alone.returncode != 0 and "building" not in alone.stdout, "refused before the image is built"
         restarted = stack.make("restart", "dyno=web")
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
         assert "==> web holds code live reload copied into it: building the image first" in restarted.stdout
