@@ -257,7 +257,7 @@ def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(s
     """Ctrl-C during a slow migration stops release (its revision rolls back); during web's start, no false alarm.
 
     The first make up runs Compose from a path with a space in it, as a home directory may have.
-    Last in this module: it leaves web starting.
+    Then make up again finishes the start, as the message says.
     """
     slow = stack.directory / "alembic" / "versions" / "2099_01_01_5105105105a2_slow_change.py"
     slow.write_text(revision_source("5105105105a2", head(), "Slow change", 'op.execute("SELECT pg_sleep(20)")'))
@@ -275,12 +275,17 @@ def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(s
         assert "error:" not in stopped.stderr and "] Interrupt" in stopped.stderr, stopped.stderr
         assert stack.compose("ps", "--status", "running", "--quiet", "release").stdout.strip() == ""
         assert stack.psql("SELECT version_num FROM alembic_version") == head(), "the slow revision rolled back"
+        # Its statement stops on the server too, within a second or so, not 20 s later: it held the table's lock.
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()"
+        assert poll(lambda: stack.psql(sleeping) == "0", 5), "the stopped release's statement runs on"
     finally:
         slow.unlink()  # a change to the image: the next make up recreates web
     stopped = stack.interrupt("==> starting web", "up")
     assert stopped.returncode != 0, stopped.stdout[-2000:] + stopped.stderr[-2000:]
     assert "==> interrupted: web may still be starting (make ps shows it); make up again to finish" in stopped.stderr
     assert "error:" not in stopped.stderr, stopped.stderr
+    stack.up()
+    assert stack.status("/readyz") == 200
 
 
 def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(stack):

@@ -124,8 +124,41 @@ def test_a_lock_waited_for_on_another_table_than_the_statements_names_who_held_i
         writer.close()
     message = failure_line(result)
     assert re.search(
-        rf"within lock_timeout 1s: pid {pid} \(bulk-import, idle in transaction for \d+ s: UPDATE ", message
+        rf"within lock_timeout 1s: pid {pid} \(bulk-import, idle in transaction for \d+ s: UPDATE [^)]*\) has held "
+        r"tables since before the wait, and may hold what it needs\. ",
+        message,
+    ), message
+    assert version(empty_db) == "c0105c0105c0"
+
+
+def test_a_writer_that_blocks_a_create_index_is_named_before_older_readers_that_do_not(empty_db, tmp_path):
+    """CREATE INDEX waits for writers (ROW EXCLUSIVE), not readers (ACCESS SHARE): three readers older than
+    the writer used to fill the three names, and the session that held the migration up went unnamed."""
+    indexed = revision_source(
+        "b44b44b44b44", "c0105c0105c0", "Index the scratch table",
+        'op.create_index("ix_suite_scratch_id", "suite_scratch", ["id"])',
+        'op.drop_index("ix_suite_scratch_id", table_name="suite_scratch")',
+    )  # fmt: skip
+    ini = history_with(tmp_path, CREATE_SCRATCH, ("2099_01_02_b44b44b44b44_index_it.py", indexed))
+    assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
+    readers = [psycopg2.connect(dbapi_dsn(empty_db), application_name=f"report-{n}") for n in range(3)]
+    writer = psycopg2.connect(dbapi_dsn(empty_db), application_name="bulk-import")
+    try:
+        for reader in readers:
+            reader.cursor().execute("SELECT count(*) FROM suite_scratch")
+        time.sleep(0.1)  # the writer's transaction is the youngest
+        writer.cursor().execute("INSERT INTO suite_scratch (id) VALUES (1)")
+        result = alembic_cli(empty_db, "upgrade", "head", ini=ini, MIGRATION_LOCK_TIMEOUT="1s")
+        pid = writer.get_backend_pid()
+    finally:
+        for session in (*readers, writer):
+            session.rollback()
+            session.close()
+    message = failure_line(result)
+    assert re.search(
+        rf'could not lock table "suite_scratch" within lock_timeout 1s: pid {pid} \(bulk-import, ', message
     )
+    assert message.endswith(f"or end it (make db-kill pid={pid} force=1)."), message
     assert version(empty_db) == "c0105c0105c0"
 
 

@@ -71,9 +71,18 @@ def session_settings_sql(settings: Settings) -> list[str]:
 
 
 def prepare(connection: Connection, settings: Settings) -> None:
-    """Apply the session settings and take the migration lock, waiting up to ``lock_wait`` seconds."""
+    """Apply the session settings and take the migration lock, waiting up to ``lock_wait`` seconds.
+
+    The server also checks every second that this client is still there
+    (PostgreSQL 14 and later): a migration stopped mid-statement (Ctrl-C in
+    make migrate, a release stopped) can never commit, and its statement
+    would otherwise run on to its end, holding its table's lock against the
+    next try.
+    """
     for statement in session_settings_sql(settings):
         connection.execute(text(statement))
+    if (connection.dialect.server_version_info or ()) >= (14,):
+        connection.execute(text("SET client_connection_check_interval = '1s'"))
 
     def announce(state: RetryCallState) -> None:
         if state.attempt_number == 1:
@@ -154,12 +163,13 @@ class StepTracker(logging.Handler):
         logger.setLevel(self._saved_level)
 
 
-def table_in(statement: str | None) -> str | None:
-    """Return the table a DDL or DML statement works on, if it names one."""
+def table_in(statement: str | None, *, as_written: bool = False) -> str | None:
+    """Return the table a DDL or DML statement works on, if it names one: its name for a message, or
+    ``as_written`` (quotes and schema kept) for Postgres's to_regclass."""
     for pattern in _TABLE_PATTERNS:
         match = re.search(pattern, statement or "", re.IGNORECASE | re.DOTALL)
         if match:
-            return match.group(1).strip('"')
+            return match.group(1) if as_written else match.group(1).strip('"')
     return None
 
 
@@ -203,8 +213,10 @@ def kept_outside(connection: Connection, invalid_before: set[str], local: bool, 
 
 
 # The sessions that have held a lock on a table of this database for all of
-# the migration's wait (their transaction is older than lock_timeout), those
-# that hold the statement's own table first, then the oldest transaction.
+# the migration's wait (their transaction is older than lock_timeout): those
+# that hold the statement's own table first, of them those holding more than
+# a read's ACCESS SHARE (which blocks only ACCESS EXCLUSIVE: not a CREATE
+# INDEX, say, which a writer's ROW EXCLUSIVE does block), then the oldest.
 # A session of another role shows no state or query to a role that is no
 # superuser (the app's, as on Heroku), nor when its transaction began.
 _HOLDERS = text(
@@ -212,13 +224,14 @@ _HOLDERS = text(
     SELECT a.pid, a.application_name, a.state,
            extract(epoch FROM now() - a.xact_start)::int AS seconds,
            left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60) AS query,
-           coalesce(bool_or(l.relation = to_regclass(:table)), false) AS on_table
+           coalesce(bool_or(l.relation = to_regclass(:table)), false) AS on_table,
+           coalesce(bool_or(l.relation = to_regclass(:table) AND l.mode <> 'AccessShareLock'), false) AS beyond_read
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND (a.xact_start IS NULL OR a.xact_start < now() - current_setting('lock_timeout')::interval)
     GROUP BY a.pid, a.application_name, a.state, a.xact_start, a.query
-    ORDER BY on_table DESC, a.xact_start NULLS LAST, a.pid
+    ORDER BY on_table DESC, beyond_read DESC, a.xact_start NULLS LAST, a.pid
     """
 )
 
@@ -228,6 +241,7 @@ class Holder(NamedTuple):
 
     pid: int
     words: str  # pid, application name, state for how long, its last statement
+    on_table: bool  # it holds the statement's table; else it held another since before the wait
 
 
 def lock_holders(connection: Connection, exc: DBAPIError) -> list[Holder]:
@@ -243,17 +257,17 @@ def lock_holders(connection: Connection, exc: DBAPIError) -> list[Holder]:
     if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
         return []
     try:
-        rows = connection.execute(_HOLDERS, {"table": table_in(exc.statement)}).all()
+        rows = connection.execute(_HOLDERS, {"table": table_in(exc.statement, as_written=True)}).all()
     except DBAPIError:  # the words stay general; the failure itself is what matters
         connection.rollback()
         return []
     on_table = [row for row in rows if row.on_table]
     described: list[Holder] = []
-    for pid, name, state, seconds, query, _ in (on_table or rows)[:3]:
+    for pid, name, state, seconds, query, holds_table, _ in (on_table or rows)[:3]:
         who = f"{name}, " if name else ""
         doing = f"{state} for {seconds} s" if state else "another role's session"
         last = f": {query}" if state and query else ""
-        described.append(Holder(pid, f"pid {pid} ({who}{doing}{last})"))
+        described.append(Holder(pid, f"pid {pid} ({who}{doing}{last})", holds_table))
     return described
 
 
@@ -308,7 +322,11 @@ def failure_message(
         pid = holders[0].pid
         kill = f"make db-kill pid={pid} force=1" if settings.local else f"heroku pg:kill {pid} --force"
         words = "; ".join(holder.words for holder in holders)
-        held = f"{words} holds a lock it needs" if len(holders) == 1 else f"{words} hold locks it needs"
+        one = len(holders) == 1
+        if holders[0].on_table:
+            held = f"{words} holds a lock it needs" if one else f"{words} hold locks it needs"
+        else:  # none holds the statement's table: the wait was for another (a foreign key's), or theirs is gone
+            held = f"{words} {'has' if one else 'have'} held tables since before the wait, and may hold what it needs"
         return f"{failed}: {held}. {nothing}. Retry once it has finished, or end it ({kill})."
     if code == QUERY_CANCELED:
         return (
