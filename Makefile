@@ -492,10 +492,14 @@ restart: compose .env restart-turn ## Start dynos afresh in new containers, like
 # A healthy db of the configured image is left as it is: up --wait takes
 # about 0.6 s even then, and every migrate, status, psql and db-* command
 # starts here. One of another image (.postgres-version changed) is
-# recreated, so no command runs on the previous major unnoticed.
+# recreated, so no command runs on the previous major unnoticed. An image
+# not here yet is pulled first, with its progress (up itself is quiet).
 .PHONY: db-up
 db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Image}} {{.Health}}' db 2>/dev/null)" != "$(DB_IMAGE) healthy" ]; then \
+		docker image inspect --format . $(call quote,$(DB_IMAGE)) >/dev/null 2>&1 || { \
+			echo "==> pulling $(DB_IMAGE), the database's image (once)"; \
+			$(COMPOSE) pull db || { echo "error: $(DB_IMAGE), the database's image, could not be pulled (Docker said why, above): connect and retry, or set POSTGRES_IMAGE to a Postgres image you have (docker images)" >&2; exit 1; }; }; \
 		$(COMPOSE) --progress quiet up --detach --wait db || { $(HOST_PYTHON) bin/doctor ports DB_PORT || exit 1; \
 			$(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi

@@ -119,6 +119,22 @@ def test_a_password_changed_in_env_is_the_databases_after_the_next_make_up_with_
     assert stack.logs("db").count("POSTGRES_PASSWORD is new") == 1, "once per change, not at every start"
 
 
+def test_a_database_image_that_cannot_be_pulled_is_one_line_and_the_running_database_stays(stack):
+    """POSTGRES_IMAGE set to an image that is not here and cannot be had: every db-* command said only that
+    the database did not become ready, under a log line saying it was."""
+    db = stack.container_id("db")
+    missing = "local/no-such-postgres:0"  # no registry has it: its pull fails with internet too
+    result = stack.make("status", POSTGRES_IMAGE=missing)
+    assert result.returncode != 0
+    assert f"==> pulling {missing}, the database's image (once)" in result.stdout
+    assert f"error: {missing}, the database's image, could not be pulled (Docker said why, above): connect and " in (
+        result.stderr
+    )
+    assert "did not become ready" not in result.stderr
+    assert stack.container_id("db") == db
+    assert stack.status("/readyz") == 200
+
+
 def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_out(stack):
     branch_file = stack.directory / "alembic" / "versions" / f"2099_01_01_{ELSEWHERE}_add_branch_table.py"
     create = 'op.create_table("branch_only", sa.Column("id", sa.Integer(), primary_key=True))'
@@ -368,6 +384,13 @@ def test_the_dynos_role_takes_the_plans_connections_and_is_refused_in_herokus_wo
         for connection in opened:
             connection.close()
     try:
+        # Octal to sh, so refused as any other non-number: one line, and nothing in the volume lost.
+        octal = stack.make("up", DB_MAX_CONNECTIONS="08")
+        assert octal.returncode != 0
+        assert (
+            "db: error: DB_MAX_CONNECTIONS must be a whole number of 1 or more (20 as Heroku's Essential plans), "
+            "got '08': fix it in .env"
+        ) in octal.stderr, octal.stdout + octal.stderr
         up = stack.make("up", DB_MAX_CONNECTIONS="5")
         assert up.returncode == 0, up.stdout + up.stderr
         assert "db: giving dyno a limit of 5 connections" in stack.logs("db")
@@ -375,3 +398,7 @@ def test_the_dynos_role_takes_the_plans_connections_and_is_refused_in_herokus_wo
     finally:
         assert stack.make("up").returncode == 0
     assert stack.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'dyno'") == "20"
+    assert stack.status("/healthz") == 200
+    # The server's entrypoint adds max_connections to postgres's arguments, not to another command's.
+    other = stack.compose("run", "--rm", "--no-deps", "db", "echo", "ran")
+    assert other.returncode == 0 and other.stdout.strip().splitlines()[-1] == "ran", other.stdout + other.stderr
