@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
+import localstack
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import docker, free_port
 from devtools.http import http_status, poll
 from devtools.project import postgres_image
-from tests.support.formation import add_worker
+from tests.support.formation import OTHER_TYPES, WORKER, WORKER_SCALE, add_worker
 from tests.support.history import FIRST_COLUMN, FIRST_MESSAGE, FIRST_SLUG, after, head, with_first_column
 from tests.support.stack import compose_services, project_stack
 from watch_lock import lock_files
@@ -314,7 +315,8 @@ def test_scale_needs_a_running_stack_and_up_at_zero_dynos_says_so(stack):
     assert restarted.stderr.startswith("error: the stack is not up, so there is nothing to restart: make up\n")
     assert stack.container_id("web") == "", "no dyno was started without its database and router"
 
-    up = stack.make("up", WEB_SCALE="0")
+    none = {localstack.scale_variable(kind): "0" for kind in localstack.dyno_types()}  # yours too, if any
+    up = stack.make("up", **none)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "==> web is scaled to 0 (WEB_SCALE=0 in .env)" in up.stdout
@@ -331,42 +333,46 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
     originals = add_worker(stack.directory)
     try:
         up = stack.up()
-        assert "==> starting worker" in up.stdout
-        assert poll(lambda: "worker up as worker.1" in stack.logs("worker"), 30), stack.logs("worker")
+        others = " ".join([*OTHER_TYPES, WORKER])
+        assert f"==> starting {others}\n" in up.stdout
+        assert poll(lambda: f"worker up as {WORKER}.1" in stack.logs(WORKER), 30), stack.logs(WORKER)
 
         # Beside another command-line variable whose value has spaces (make splits those at them).
-        scaled = stack.make("scale", "worker=2", "COMPOSE_PLUGIN_NOTE=a path with spaces")
+        scaled = stack.make("scale", f"{WORKER}=2", "COMPOSE_PLUGIN_NOTE=a path with spaces")
         assert scaled.returncode == 0, scaled.stdout + scaled.stderr
-        assert "==> now running worker at 2:" in scaled.stdout and "WORKER_SCALE=2" in stack.read(".env")
-        assert poll(lambda: "worker up as worker.2" in stack.logs("worker"), 30), stack.logs("worker")
+        assert f"==> now running {WORKER} at 2:" in scaled.stdout and f"{WORKER_SCALE}=2" in stack.read(".env")
+        assert poll(lambda: f"worker up as {WORKER}.2" in stack.logs(WORKER), 30), stack.logs(WORKER)
         ps = stack.make("ps").stdout
         assert re.search(
-            r"^=== worker \(\S+\): bin/proc worker \(2\)\nworker\.1: up .*of \d+ MB\nworker\.2: up ", ps, re.M
+            rf"^=== {WORKER} \(\S+\): bin/proc {WORKER} \(2\)\n{WORKER}\.1: up .*of \d+ MB\n{WORKER}\.2: up ", ps, re.M
         ), ps
-        assert stack.up().returncode == 0 and len(stack.container_id("worker").split()) == 2, "make up keeps the count"
+        assert stack.up().returncode == 0 and len(stack.container_id(WORKER).split()) == 2, "make up keeps the count"
 
         # make restart, as heroku ps:restart: every dyno of every type, each in a new container.
-        before = set(stack.container_id("worker").split()) | {stack.container_id("web")}
+        before = set(stack.container_id(WORKER).split()) | {stack.container_id("web")}
         restarted = stack.make("restart")
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-        assert "==> restarted web.1\n" in restarted.stdout and "==> restarted worker.1, worker.2\n" in restarted.stdout
-        after = set(stack.container_id("worker").split()) | {stack.container_id("web")}
+        assert "==> restarted web.1\n" in restarted.stdout
+        assert f"==> restarted {WORKER}.1, {WORKER}.2\n" in restarted.stdout
+        after = set(stack.container_id(WORKER).split()) | {stack.container_id("web")}
         assert len(after) == 3 and not after & before, (before, after)
         assert stack.status("/healthz") == 200, "make restart returns once web serves through the router"
 
         port = str(free_port())
         said = serving_locally(stack, port).output
-        assert f"==> web on http://127.0.0.1:{port}, and worker (honcho start web worker;" in said, said
+        assert f"==> web on http://127.0.0.1:{port}, and {others} (honcho start web {others};" in said, said
         assert "worker up as no dyno" in said, "honcho runs it on the host beside web"
 
         wrong = stack.make("scale", "wrker=2")
         assert wrong.returncode != 0
-        assert "error: no dyno type wrker in the Procfile; its dyno types are web, worker" in wrong.stderr
+        types = ", ".join(["web", *OTHER_TYPES, WORKER])
+        assert f"error: no dyno type wrker in the Procfile; its dyno types are {types}" in wrong.stderr
 
         stack.write("docker-compose.yml", originals["docker-compose.yml"])
         up = stack.make("up")
         assert up.returncode != 0
-        assert "error: the Procfile's worker runs as a dyno, but docker-compose.yml has no service worker" in up.stderr
+        missing = f"error: the Procfile's {WORKER} runs as a dyno, but docker-compose.yml has no service {WORKER}"
+        assert missing in up.stderr
     finally:
         for name, text in originals.items():
             stack.write(name, text)
@@ -469,7 +475,7 @@ def test_make_local_serves_on_its_own_port_which_the_environment_sets(stack):
     port = str(free_port())
     served = serving_locally(stack, port, lambda: listening_addresses(int(port)))
     assert served.addresses == {"127.0.0.1"}, "this machine only, as the stack's published ports"
-    assert f"==> web on http://127.0.0.1:{port} " in served.output, served.output
+    assert re.search(rf"==> web on http://127\.0\.0\.1:{port}[ ,]", served.output), served.output
     assert "reload: watching" not in served.output, "WEB_RELOAD=0 wins over .env's 1, as with make up"
 
     # A release that fails (a database at another branch's revision) starts no web, and says so.

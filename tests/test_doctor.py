@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+import localstack
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, label_args
 from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
 from tests.support.docker import require_docker, shared_app_image
-from tests.support.formation import add_worker
+from tests.support.formation import OTHER_TYPES, WORKER, WORKER_SCALE, add_worker
 from tests.support.heroku import path_without_heroku, stub_heroku
 
 # Answers `heroku ARGS --app APP` from the JSON file in $STUB_HEROKU: {"auth:whoami": [status, stdout], ...}.
@@ -30,6 +31,15 @@ sys.exit(status)
 """
 
 
+def formation(web: int, size: str) -> str:
+    """Web's dynos and one of each of your own types, all of ``size``, in `heroku ps:scale`'s words."""
+    return " ".join([f"web={web}:{size}", *(f"{kind}=1:{size}" for kind in OTHER_TYPES)])
+
+
+# Your own types run one dyno each here too, whatever .env says.
+YOURS = {localstack.scale_variable(kind): "1" for kind in OTHER_TYPES}
+
+
 def agreeing(app: str) -> dict[str, list[object]]:
     """What a Heroku app that agrees with this project answers."""
     return {
@@ -37,7 +47,7 @@ def agreeing(app: str) -> dict[str, list[object]]:
         "apps:info --json": [0, json.dumps({"app": {"name": app, "stack": {"name": "container"}}})],
         "pg:info": [0, f"=== DATABASE_URL\\nPlan:        Essential 0\\nPG Version:  {POSTGRES_MAJOR}.4\\n"],
         "config --json": [0, json.dumps({"DATABASE_URL": "postgres://secret", "SECRET_KEY": "hidden"})],
-        "ps:scale": [0, "web=1:Standard-1X\\n"],
+        "ps:scale": [0, formation(1, "Standard-1X") + "\\n"],
     }
 
 
@@ -54,7 +64,7 @@ def doctor(answers: Path | None = None, root: Path = PROJECT_ROOT, **env: str) -
     ports = {"WEB_PORT": str(free_port()), "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port())}
     return subprocess.run(
         [sys.executable, str(root / "bin" / "doctor")],
-        env={**os.environ, **ports, "PATH": os.pathsep.join(path), "STUB_HEROKU": str(answers or ""), **env},
+        env={**os.environ, **YOURS, **ports, "PATH": os.pathsep.join(path), "STUB_HEROKU": str(answers or ""), **env},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -131,7 +141,7 @@ def test_a_heroku_app_that_agrees_passes_every_heroku_check(heroku_answers):
         "✓ my-maps runs on the container stack",
         f"✓ my-maps runs Postgres {POSTGRES_MAJOR}, locally {POSTGRES_MAJOR}",
         "✓ my-maps's config vars: app.json's are set, and each is one the project reads (2 set)",
-        "✓ my-maps runs web=1:standard-1x, locally web=1:standard-1x",
+        f"✓ my-maps runs {formation(1, 'standard-1x')}, locally {formation(1, 'standard-1x')}",
     ]
     assert "hidden" not in result.stdout + result.stderr, "config var values are never shown"
 
@@ -141,7 +151,7 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
     answers["apps:info --json"] = [0, json.dumps({"app": {"name": "my-maps", "stack": {"name": "heroku-24"}}})]
     answers["pg:info"] = [0, "PG Version:  99.1\\n"]
     answers["config --json"] = [0, json.dumps({"DATABASE_URL": "x", "SENTRY_DSN": "y"})]
-    answers["ps:scale"] = [0, "web=3:Standard-2X\\n"]
+    answers["ps:scale"] = [0, formation(3, "Standard-2X") + "\\n"]
     heroku_answers.write_text(json.dumps(answers))
     result = doctor(heroku_answers, HEROKU_APP="my-maps", STUB_APP="my-maps", WEB_SCALE="1", DYNO_SIZE="standard-1x")
     failed = [line for line in lines(result, "✗") if "my-maps" in line]
@@ -149,8 +159,8 @@ def test_each_disagreement_with_heroku_is_a_line_with_its_fix(heroku_answers):
         "✗ my-maps runs on the heroku-24 stack: heroku stack:set container (make heroku-deploy does)",
         f"✗ my-maps runs Postgres 99, locally {POSTGRES_MAJOR}: set .postgres-version to 99 and make db-upgrade",
         "✗ my-maps lacks SECRET_KEY: heroku config:set SECRET_KEY=... --app my-maps (app.json says why)",
-        "✗ my-maps runs web=3:standard-2x, locally web=1:standard-1x: make scale web=3 DYNO_SIZE=standard-2x "
-        "(and DYNO_SIZE=standard-2x in .env)",
+        f"✗ my-maps runs {formation(3, 'standard-2x')}, locally {formation(1, 'standard-1x')}: make scale web=3"
+        f"{''.join(f' {kind}=1' for kind in OTHER_TYPES)} DYNO_SIZE=standard-2x (and DYNO_SIZE=standard-2x in .env)",
     ]
     assert result.returncode == 1
 
@@ -163,16 +173,15 @@ def test_a_process_type_of_yours_is_compared_with_herokus_formation_too(heroku_a
     heroku_answers.write_text(json.dumps(answers))
     env = {"HEROKU_APP": "my-maps", "STUB_APP": "my-maps", "WEB_SCALE": "1", "DYNO_SIZE": "standard-1x"}
     result = doctor(heroku_answers, root=project, **env)
+    here = formation(1, "standard-1x")
     assert [line for line in lines(result, "✗") if "formation" in line or " runs web=" in line] == [
-        "✗ my-maps runs web=1:standard-1x worker=0:standard-1x, locally web=1:standard-1x worker=1:standard-1x: "
-        "make scale web=1 worker=0 DYNO_SIZE=standard-1x (and DYNO_SIZE=standard-1x in .env)"
+        f"✗ my-maps runs {here} {WORKER}=0:standard-1x, locally {here} {WORKER}=1:standard-1x: "
+        f"make scale web=1 {WORKER}=0 DYNO_SIZE=standard-1x (and DYNO_SIZE=standard-1x in .env)"
     ]
-    answers["ps:scale"] = [0, "web=1:Standard-1X worker=2:Standard-1X"]  # as heroku ps:scale prints it
+    answers["ps:scale"] = [0, f"{formation(1, 'Standard-1X')} {WORKER}=2:Standard-1X"]  # as heroku ps:scale prints it
     heroku_answers.write_text(json.dumps(answers))
-    result = doctor(heroku_answers, root=project, **env, WORKER_SCALE="2")
-    assert "✓ my-maps runs web=1:standard-1x worker=2:standard-1x, locally web=1:standard-1x worker=2:standard-1x" in (
-        lines(result, "✓")
-    )
+    result = doctor(heroku_answers, root=project, **env, **{WORKER_SCALE: "2"})
+    assert f"✓ my-maps runs {here} {WORKER}=2:standard-1x, locally {here} {WORKER}=2:standard-1x" in lines(result, "✓")
 
 
 def test_only_config_vars_nothing_here_reads_are_unknown(heroku_answers):

@@ -35,7 +35,7 @@ HISTORY_TESTS = [
     "tests/test_check.py::test_make_check_passes_on_the_project",
 ]  # fmt: skip
 # Those that read the Procfile and heroku.yml, after a process type of the user's own is added.
-PROCESS_TESTS = ["tests/test_parity.py", "tests/test_app_json.py"]
+PROCESS_TESTS = ["tests/test_parity.py", "tests/test_app_json.py", "tests/test_doctor.py"]
 # Those that read the app's routes, after a route of the user's own is added.
 ROUTE_TESTS = ["tests/test_openapi.py"]
 
