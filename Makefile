@@ -660,6 +660,9 @@ shell: image db-up ## Open a Python shell with the app loaded, in a one-off cont
 
 .PHONY: run
 # cmd's value as typed ($(value)): a $ in it is the dyno's shell's to expand, not make's.
+# Not exported either: make would expand it for the recipes' environment, and
+# run a $(shell ...) in it on this machine.
+unexport cmd
 run: cmd-given image db-up ## Run a command in a one-off dyno, like heroku run: make run cmd="python -m app.migrations seed" (cmd=bash)
 	@printf '==> running in a one-off dyno, run.1 (like heroku run): %s\n' $(call quote,$(value cmd))
 	@$(RUN) $$([ -t 0 ] || echo -T) web sh -c $(call quote,$(value cmd))

@@ -106,8 +106,9 @@ def test_the_readme_walkthrough_from_make_up_to_make_down(stack):
     assert status == 201
     assert stack.make("revision").returncode != 0, "a revision needs a message"
     # make run, as heroku run: a one-off dyno on the app's image and database; the $ is the dyno's shell's.
-    ran = stack.make("run", 'cmd=echo "dyno $DYNO"; python -m app.migrations status; exit 3')
+    ran = stack.make("run", 'cmd=echo "dyno $DYNO" $(shell touch made-here); python -m app.migrations status; exit 3')
     assert ran.returncode != 0 and "Error 3" in ran.stderr, "the command's own exit status"
+    assert not (stack.directory / "made-here").exists(), "make expands nothing in it, here or in the environment"
     assert "\ndyno run.1\n" in ran.stdout and f"applied  {head()}" in ran.stdout, ran.stdout + ran.stderr
     nothing = stack.make("run")
     assert nothing.returncode != 0 and nothing.stderr.startswith("error: say what to run: make run cmd=")
