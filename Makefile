@@ -674,7 +674,7 @@ cmd-given:
 
 .PHONY: db-pull
 db-pull: db-pull-turn db-up ## Copy the Heroku app's database into the Compose one: make db-pull [from=URL] [confirm=1] [scrub=0]
-	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(confirm),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
+	@$(HOST_PYTHON) bin/localdb pull $(if $(from),--from $(call quote,$(from)),) $(if $(filter 1,$(confirm)),--yes,) $(if $(filter 0,$(scrub)),--no-scrub,)
 	$(wait-web)
 
 .PHONY: db-ps
@@ -683,7 +683,7 @@ db-ps: db-up ## List the database's busy sessions, like heroku pg:ps: pid, state
 
 .PHONY: db-kill
 db-kill: db-up ## Cancel a session's query, like heroku pg:kill: make db-kill pid=N (force=1 ends the session)
-	@$(HOST_PYTHON) bin/localdb kill $(call quote,$(pid)) $(if $(filter 1,$(force)),--force,)
+	@$(HOST_PYTHON) bin/localdb kill $(if $(filter 1,$(force)),--force,) -- $(call quote,$(pid))
 
 .PHONY: db-push
 db-push: db-up ## Copy the Compose database into the Heroku app's empty one: make db-push [confirm=APP] [to=URL]
@@ -706,13 +706,13 @@ db-upgrade: compose .env db-upgrade-turn ## Carry the Compose database over to .
 .PHONY: db-snapshot
 db-snapshot: db-snapshot-turn db-up ## Save the Compose database, revision included: make db-snapshot name=before-x
 	@test -n $(call quote,$(name)) || { echo "error: name the snapshot: make db-snapshot name=before-x" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb snapshot $(call quote,$(name))
+	@$(HOST_PYTHON) bin/localdb snapshot -- $(call quote,$(name))
 	$(wait-web)
 
 .PHONY: db-restore
 db-restore: db-restore-turn db-up ## Put a snapshot back in place of the Compose database: make db-restore name=before-x
 	@test -n $(call quote,$(name)) || { echo "error: name the snapshot to restore: make db-restore name=before-x (make db-snapshots lists them)" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb restore $(call quote,$(name))
+	@$(HOST_PYTHON) bin/localdb restore -- $(call quote,$(name))
 	$(wait-web)
 
 .PHONY: db-snapshots
@@ -722,7 +722,7 @@ db-snapshots: db-up ## List the snapshots: name, revision, when taken, size
 .PHONY: db-snapshot-rm
 db-snapshot-rm: db-up ## Delete a snapshot: make db-snapshot-rm name=before-x
 	@test -n $(call quote,$(name)) || { echo "error: name the snapshot to delete: make db-snapshot-rm name=before-x" >&2; exit 1; }
-	@$(HOST_PYTHON) bin/localdb remove $(call quote,$(name))
+	@$(HOST_PYTHON) bin/localdb remove -- $(call quote,$(name))
 
 .PHONY: terminal
 terminal:

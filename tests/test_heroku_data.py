@@ -147,11 +147,12 @@ def test_a_database_behind_the_code_is_pulled_as_it_is_and_make_migrate_brings_i
 
 def test_without_confirmation_or_with_scrub_off_it_says_what_it_does(stack, heroku):
     before = stack.psql("SELECT count(*) FROM account")
-    refused = pull(stack, heroku)
-    assert refused.returncode != 0
-    assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
-        "error: make db-pull replaces the local database: run it in a terminal to confirm, or add confirm=1"
-    ]
+    for no in ([], ["confirm=0"]):
+        refused = pull(stack, heroku, *no)
+        assert refused.returncode != 0
+        assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
+            "error: make db-pull replaces the local database: run it in a terminal to confirm, or add confirm=1"
+        ], no
     assert stack.psql("SELECT count(*) FROM account") == before
     raw = pull(stack, heroku, "confirm=1", "scrub=0")
     assert raw.returncode == 0 and "NOT scrubbed (scrub=0)" in raw.stdout

@@ -67,6 +67,8 @@ BAD_REQUESTS = [
     (("db-snapshot", f"name=feature/{'x' * 46}"), "error: snapshot name 'feature/xxx"),
     (("db-snapshot",), "error: name the snapshot: make db-snapshot name="),
     (("db-snapshot", 'name=x";touch injected;"'), """error: snapshot name 'x";touch injected;"' must be"""),
+    (("db-snapshot", "name=--help"), "error: snapshot name '--help' must be 1-53 letters"),  # a name, not an option
+    (("db-snapshot-rm", "name=-x"), "error: snapshot name '-x' must be 1-53 letters"),
     (("db-reset",), "error: make db-reset deletes the local database: run it in a terminal to confirm, or add"),
 ]
 
@@ -273,6 +275,17 @@ def test_a_postgres_major_change_is_said_by_up_carried_by_db_upgrade_and_undone_
     assert stack.psql("SELECT email FROM account") == "carried@example.com"
     assert "carried " in stack.make("db-snapshots").stdout
     stack.psql("REVOKE SELECT ON account FROM reporting; DROP ROLE reporting")
+
+    # A mark saying the data waits in a copy that is not there (removed by hand, or by a run cut short) leaves
+    # the volume alone: putting back the empty volume Docker would make of that name lost everything.
+    gone, mark = f"{stack.env['COMPOSE_PROJECT_NAME']}_pgdata-pg{had}", stack.directory / ".run" / "db-upgrade"
+    mark.write_text(f"{gone} replaced\n")
+    kept = stack.make("db-upgrade", f"from_image={image}", **newer)
+    assert kept.returncode != 0
+    assert f"says volume {gone} holds the Postgres {had} data to put back, and there is no such volume" in kept.stderr
+    assert "delete .run/db-upgrade to go on" in kept.stderr
+    mark.unlink()
+    assert stack.psql("SELECT email FROM account") == "carried@example.com"
 
     upgraded = stack.make("db-upgrade", f"from_image={image}", **newer)
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
