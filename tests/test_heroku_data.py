@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 import uuid
@@ -12,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from devtools.docker import docker, label_args, unique, wait_for_postgres
+from devtools.http import poll
 from devtools.project import newer_postgres_image, postgres_image
 from tests.support.heroku import path_without_heroku, stub_heroku
 from tests.support.history import SEED, after
 from tests.support.postgres import run_labels
-from tests.support.stack import Stack, project_stack
+from tests.support.stack import COMPOSE, Stack, project_stack
 
 pytestmark = pytest.mark.docker
 
@@ -291,3 +294,39 @@ def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, he
     there = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "fresh", "-c",
                    "SELECT count(*) FROM locations").stdout.strip()  # fmt: skip
     assert there == stack.psql("SELECT count(*) FROM locations")
+
+
+def test_ctrl_c_stops_a_push_inside_the_db_container_too_and_the_target_stays_empty(stack, heroku):
+    """docker compose exec leaves its command running when its client is interrupted: the push's pg_dump |
+    pg_restore went on into the Heroku database after Ctrl-C, out of sight, once what held it up let go."""
+    env = {k: v for k, v in heroku.items() if k.isupper()}
+    docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE stopped")
+    Path(env["STUB_URL_FILE"]).write_text(heroku["url"].rsplit("/", 1)[0] + "/stopped")
+    # A lock the push's pg_dump waits for: the copy is under way, and has written nothing, when Ctrl-C comes.
+    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(4); COMMIT"
+    holder = subprocess.Popen(
+        [*COMPOSE, "exec", "-T", "db", "psql", "-X", "-q", "-U", "app", "-d", "app", "-c", held],
+        cwd=stack.directory, env=stack.env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
+        assert poll(lambda: stack.psql(locked) != "0", 30), "the lock was never taken"
+        pushing = subprocess.Popen(
+            ["make", "db-push", f"confirm={APP}"], cwd=stack.directory, env={**stack.env, **env}, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        dumping = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+        assert poll(lambda: stack.psql(dumping) == "1", 30), "pg_dump never started"
+        os.killpg(pushing.pid, signal.SIGINT)
+        _, said = pushing.communicate(timeout=60)
+    finally:
+        holder.wait(30)
+        Path(env["STUB_URL_FILE"]).write_text(heroku["url"])
+    assert pushing.returncode != 0
+    assert "error: interrupted (Ctrl-C): the copy was stopped, here and in the target database" in said, said
+    assert poll(lambda: stack.psql(dumping) == "0", 5)
+    time.sleep(2)  # past the lock: a copy still running would be filling the target now
+    tables = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "stopped", "-c",
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").stdout.strip()  # fmt: skip
+    assert tables == "0", "nothing reached the target after Ctrl-C"
