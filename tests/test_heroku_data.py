@@ -303,7 +303,7 @@ def test_ctrl_c_stops_a_push_inside_the_db_container_too_and_the_target_stays_em
     docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE stopped")
     Path(env["STUB_URL_FILE"]).write_text(heroku["url"].rsplit("/", 1)[0] + "/stopped")
     # A lock the push's pg_dump waits for: the copy is under way, and has written nothing, when Ctrl-C comes.
-    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(4); COMMIT"
+    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(120); COMMIT"
     holder = subprocess.Popen(
         [*COMPOSE, "exec", "-T", "db", "psql", "-X", "-q", "-U", "app", "-d", "app", "-c", held],
         cwd=stack.directory, env=stack.env, stdout=subprocess.DEVNULL,
@@ -316,17 +316,20 @@ def test_ctrl_c_stops_a_push_inside_the_db_container_too_and_the_target_stays_em
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
-        dumping = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+        # The copy's sessions carry a name of their own (make db-ps shows it): pg_dump's is here, waiting.
+        dumping = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'make db-push %'"
         assert poll(lambda: stack.psql(dumping) == "1", 30), "pg_dump never started"
         os.killpg(pushing.pid, signal.SIGINT)
         _, said = pushing.communicate(timeout=60)
     finally:
+        stack.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' "
+                   "AND pid <> pg_backend_pid()")  # fmt: skip
         holder.wait(30)
         Path(env["STUB_URL_FILE"]).write_text(heroku["url"])
     assert pushing.returncode != 0
     assert "error: interrupted (Ctrl-C): the copy was stopped, here and in the target database" in said, said
     assert poll(lambda: stack.psql(dumping) == "0", 5)
-    time.sleep(2)  # past the lock: a copy still running would be filling the target now
+    time.sleep(2)  # the lock is gone: a copy still running would be filling the target now
     tables = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "stopped", "-c",
                     "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").stdout.strip()  # fmt: skip
     assert tables == "0", "nothing reached the target after Ctrl-C"

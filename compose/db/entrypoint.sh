@@ -5,6 +5,12 @@
 # has openssl, HAProxy's has not); then the image's own entrypoint runs.
 # Keys are EC P-256: made in milliseconds, where RSA 2048 takes 0.1-0.5 s.
 set -eu
+# Another command (docker compose run db bash) runs as given: what follows
+# readies the server, and would start one on the volume a running db uses.
+case "${1-}" in
+postgres | -*) ;;
+*) exec docker-entrypoint.sh "$@" ;;
+esac
 # No leading zero: sh would read 020 as octal 16, and 08 not at all.
 case "${DB_MAX_CONNECTIONS:-}" in
 '' | *[!0-9]* | 0*)
@@ -74,9 +80,5 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
 fi
 # The server takes the dynos' connections (their role's limit, DB_MAX_CONNECTIONS)
 # and 10 more, which Postgres keeps 3 of for superusers: the make db-* commands
-# and the healthcheck get in while the dynos have all of theirs. Only the
-# server takes the setting: `docker compose run db bash` runs bash as given.
-case "${1-}" in
-postgres | -*) set -- "$@" -c "max_connections=$((DB_MAX_CONNECTIONS + 10))" ;;
-esac
-exec docker-entrypoint.sh "$@"
+# and the healthcheck get in while the dynos have all of theirs.
+exec docker-entrypoint.sh "$@" -c "max_connections=$((DB_MAX_CONNECTIONS + 10))"
