@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -296,40 +296,65 @@ def test_push_fills_an_empty_database_only_and_only_with_the_app_named(stack, he
     assert there == stack.psql("SELECT count(*) FROM locations")
 
 
+def ctrl_c_while_pg_dump_waits(
+    stack: Stack, env: dict[str, str], lock_in: list[str], sessions: Callable[[str], str], *make_args: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run make ``make_args`` while ``lock_in`` (a psql command line) holds locations locked, so its copy's pg_dump
+    waits with nothing written; press Ctrl-C once ``sessions`` (SQL -> answer on pg_dump's server) sees it. Return
+    make's result and the SQL that counts the copy's sessions there (they carry its name, as make db-ps shows)."""
+    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(120); COMMIT"
+    holder = subprocess.Popen(
+        [*lock_in, "-c", held], cwd=stack.directory, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    copying = f"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'make {make_args[0]} %'"
+    try:
+        locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
+        assert poll(lambda: sessions(locked) != "0", 30), "the lock was never taken"
+        making = subprocess.Popen(
+            ["make", *make_args], cwd=stack.directory, env={**stack.env, **env}, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        assert poll(lambda: sessions(copying) == "1", 30), "pg_dump never started"
+        os.killpg(making.pid, signal.SIGINT)
+        out, err = making.communicate(timeout=60)
+    finally:
+        sessions("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' "
+                 "AND pid <> pg_backend_pid()")  # fmt: skip
+        holder.wait(30)
+    return subprocess.CompletedProcess(making.args, making.returncode, out, err), copying
+
+
 def test_ctrl_c_stops_a_push_inside_the_db_container_too_and_the_target_stays_empty(stack, heroku):
     """docker compose exec leaves its command running when its client is interrupted: the push's pg_dump |
     pg_restore went on into the Heroku database after Ctrl-C, out of sight, once what held it up let go."""
     env = {k: v for k, v in heroku.items() if k.isupper()}
     docker("exec", heroku["name"], "psql", "-U", "u", "-d", "prod", "-c", "CREATE DATABASE stopped")
     Path(env["STUB_URL_FILE"]).write_text(heroku["url"].rsplit("/", 1)[0] + "/stopped")
-    # A lock the push's pg_dump waits for: the copy is under way, and has written nothing, when Ctrl-C comes.
-    held = "BEGIN; LOCK TABLE locations; SELECT pg_sleep(120); COMMIT"
-    holder = subprocess.Popen(
-        [*COMPOSE, "exec", "-T", "db", "psql", "-X", "-q", "-U", "app", "-d", "app", "-c", held],
-        cwd=stack.directory, env=stack.env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    here = [*COMPOSE, "exec", "-T", "db", "psql", "-X", "-q", "-U", "app", "-d", "app"]
     try:
-        locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
-        assert poll(lambda: stack.psql(locked) != "0", 30), "the lock was never taken"
-        pushing = subprocess.Popen(
-            ["make", "db-push", f"confirm={APP}"], cwd=stack.directory, env={**stack.env, **env}, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )  # fmt: skip
-        # The copy's sessions carry a name of their own (make db-ps shows it): pg_dump's is here, waiting.
-        dumping = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'make db-push %'"
-        assert poll(lambda: stack.psql(dumping) == "1", 30), "pg_dump never started"
-        os.killpg(pushing.pid, signal.SIGINT)
-        _, said = pushing.communicate(timeout=60)
+        stopped, copying = ctrl_c_while_pg_dump_waits(stack, env, here, stack.psql, "db-push", f"confirm={APP}")
     finally:
-        stack.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' "
-                   "AND pid <> pg_backend_pid()")  # fmt: skip
-        holder.wait(30)
         Path(env["STUB_URL_FILE"]).write_text(heroku["url"])
-    assert pushing.returncode != 0
+    assert stopped.returncode != 0
+    said = stopped.stderr
     assert "error: interrupted (Ctrl-C): the copy was stopped, here and in the target database" in said, said
-    assert poll(lambda: stack.psql(dumping) == "0", 5)
+    assert poll(lambda: stack.psql(copying) == "0", 5)
     time.sleep(2)  # the lock is gone: a copy still running would be filling the target now
     tables = docker("exec", heroku["name"], "psql", "-A", "-t", "-U", "u", "-d", "stopped", "-c",
                     "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").stdout.strip()  # fmt: skip
     assert tables == "0", "nothing reached the target after Ctrl-C"
+
+
+def test_ctrl_c_stops_a_pull_on_heroku_too_and_drops_the_copy_it_was_filling(stack, heroku):
+    """The pull's pg_dump went on reading the Heroku database after Ctrl-C, and its copy stayed behind."""
+    env = {k: v for k, v in heroku.items() if k.isupper()}
+    there = ["docker", "exec", heroku["name"], "psql", "-X", "-q", "-U", "u", "-d", "prod"]
+    before = stack.psql("SELECT count(*) FROM account")
+    stopped, copying = ctrl_c_while_pg_dump_waits(stack, env, there, lambda sql: source_sql(heroku, sql),
+                                                  "db-pull", "confirm=1")  # fmt: skip
+    assert stopped.returncode != 0
+    assert "error: interrupted (Ctrl-C): the local database is as it was" in stopped.stderr, stopped.stderr
+    assert poll(lambda: source_sql(heroku, copying) == "0", 5), "its pg_dump still reads the Heroku database"
+    assert stack.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%__pulling'") == "0"
+    assert stack.psql("SELECT count(*) FROM account") == before
