@@ -25,6 +25,8 @@ PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 # after name=, m=, to= or from= (or in .env, or a path) is passed on as it
 # is, and runs nothing.
 quote = '$(subst ','\'',$(1))'
+# A comma inside a $(call) argument, which a bare one would split.
+comma := ,
 
 # Docker Compose v2: 2.22 added develop.watch, which live reload needs.
 # It is a Docker CLI plugin; run straight from where the docker CLI finds it
@@ -489,6 +491,12 @@ restart: compose .env restart-turn ## Start dynos afresh in new containers, like
 	$(stop-watch)
 	$(start-watch)
 
+# Pull the Postgres image in $$image unless it is here, with its progress, or
+# stop with one line: $(1) says whose image it is, $(2) adds to the way out.
+pull-postgres = docker image inspect --format . "$$image" >/dev/null 2>&1 || { \
+	echo "==> pulling $$image, $(1) (once)"; \
+	docker pull "$$image" || { echo "error: $$image, $(1), could not be pulled (Docker said why, above): connect and retry, or set POSTGRES_IMAGE to a Postgres image you have (docker images)$(2)" >&2; exit 1; }; }
+
 # A healthy db of the configured image is left as it is: up --wait takes
 # about 0.6 s even then, and every migrate, status, psql and db-* command
 # starts here. One of another image (.postgres-version changed) is
@@ -497,9 +505,7 @@ restart: compose .env restart-turn ## Start dynos afresh in new containers, like
 .PHONY: db-up
 db-up: compose .env upgrade-finished
 	@if [ "$$($(COMPOSE) ps --format '{{.Image}} {{.Health}}' db 2>/dev/null)" != "$(DB_IMAGE) healthy" ]; then \
-		docker image inspect --format . $(call quote,$(DB_IMAGE)) >/dev/null 2>&1 || { \
-			echo "==> pulling $(DB_IMAGE), the database's image (once)"; \
-			$(COMPOSE) pull db || { echo "error: $(DB_IMAGE), the database's image, could not be pulled (Docker said why, above): connect and retry, or set POSTGRES_IMAGE to a Postgres image you have (docker images)" >&2; exit 1; }; }; \
+		image=$(call quote,$(DB_IMAGE)); $(call pull-postgres,the database's image); \
 		$(COMPOSE) --progress quiet up --detach --wait db || { $(HOST_PYTHON) bin/doctor ports DB_PORT || exit 1; \
 			$(COMPOSE) logs --no-log-prefix --tail 1 db >&2; echo "error: the database did not become ready: make logs shows why" >&2; exit 1; }; \
 	fi
@@ -826,9 +832,7 @@ TEST_DATABASE = $${TEST_DATABASE_URL:+TEST_DATABASE_URL}$${TEST_DATABASE_URL:-co
 test-database:
 	@[ -n "$$TEST_DATABASE_URL" ] || { \
 		{ command -v docker >/dev/null && $(engine_answers); } || { echo "error: the tests' Postgres runs in Docker, and no Docker engine answers: start it, or set TEST_DATABASE_URL to a Postgres server of your own" >&2; exit 1; }; \
-		image="$(TEST_POSTGRES_IMAGE)"; docker image inspect --format . "$$image" >/dev/null 2>&1 || { \
-			echo "==> pulling $$image, the tests' Postgres (once)"; \
-			docker pull "$$image" || { echo "error: $$image, the tests' Postgres, could not be pulled (Docker said why, above): connect and retry, or set POSTGRES_IMAGE to a Postgres image you have (docker images), or TEST_DATABASE_URL to a server" >&2; exit 1; }; }; }
+		image="$(TEST_POSTGRES_IMAGE)"; $(call pull-postgres,the tests' Postgres,$(comma) or TEST_DATABASE_URL to a server); }
 
 .PHONY: test
 test: $(STAMP) test-database ## Run the test suite against a throwaway Postgres (testcontainers)
