@@ -65,11 +65,16 @@ CREATE_SCRATCH = (
 )
 
 
+def after_scratch(revision: str, message: str, upgrade: str, downgrade: str = "pass") -> tuple[str, str]:
+    """A revision after CREATE_SCRATCH: (file name, source)."""
+    slug = message.lower().replace(" ", "_")
+    return f"2099_01_02_{revision}_{slug}.py", revision_source(revision, "c0105c0105c0", message, upgrade, downgrade)
+
+
 def adds_size_then(revision: str, failing: str = "") -> tuple[str, str]:
     """A revision after CREATE_SCRATCH that adds suite_scratch.size, then runs ``failing``: (file name, source)."""
     upgrade = f'op.add_column("suite_scratch", sa.Column("size", sa.Integer()))\n{failing}'
-    source = revision_source(revision, "c0105c0105c0", "Add size to the scratch table", upgrade)
-    return f"2099_01_02_{revision}_add_size_to_the_scratch_table.py", source
+    return after_scratch(revision, "Add size to the scratch table", upgrade)
 
 
 @pytest.mark.parametrize("where", ["local", "heroku"])
@@ -107,12 +112,12 @@ def test_a_migration_behind_a_busy_table_fails_fast_names_who_holds_it_and_chang
 def test_a_lock_waited_for_on_another_table_than_the_statements_names_who_held_it(empty_db, tmp_path):
     """A new table's foreign key locks the table it references: the statement names one table, the wait was
     for the other, and the session that held it is named all the same."""
-    child = revision_source(
-        "b43b43b43b43", "c0105c0105c0", "Create a child of the scratch table",
+    child = after_scratch(
+        "b43b43b43b43", "Create a child of the scratch table",
         'op.create_table("suite_child", sa.Column("scratch_id", sa.Integer(), sa.ForeignKey("suite_scratch.id")))',
         'op.drop_table("suite_child")',
     )  # fmt: skip
-    ini = history_with(tmp_path, CREATE_SCRATCH, ("2099_01_02_b43b43b43b43_create_a_child.py", child))
+    ini = history_with(tmp_path, CREATE_SCRATCH, child)
     assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
     writer = psycopg2.connect(dbapi_dsn(empty_db), application_name="bulk-import")
     try:
@@ -134,12 +139,12 @@ def test_a_lock_waited_for_on_another_table_than_the_statements_names_who_held_i
 def test_a_writer_that_blocks_a_create_index_is_named_before_older_readers_that_do_not(empty_db, tmp_path):
     """CREATE INDEX waits for writers (ROW EXCLUSIVE), not readers (ACCESS SHARE): three readers older than
     the writer used to fill the three names, and the session that held the migration up went unnamed."""
-    indexed = revision_source(
-        "b44b44b44b44", "c0105c0105c0", "Index the scratch table",
+    indexed = after_scratch(
+        "b44b44b44b44", "Index the scratch table",
         'op.create_index("ix_suite_scratch_id", "suite_scratch", ["id"])',
         'op.drop_index("ix_suite_scratch_id", table_name="suite_scratch")',
     )  # fmt: skip
-    ini = history_with(tmp_path, CREATE_SCRATCH, ("2099_01_02_b44b44b44b44_index_it.py", indexed))
+    ini = history_with(tmp_path, CREATE_SCRATCH, indexed)
     assert alembic_cli(empty_db, "upgrade", "c0105c0105c0", ini=ini).returncode == 0
     readers = [psycopg2.connect(dbapi_dsn(empty_db), application_name=f"report-{n}") for n in range(3)]
     writer = psycopg2.connect(dbapi_dsn(empty_db), application_name="bulk-import")
