@@ -310,11 +310,7 @@ def ctrl_c_while_pg_dump_waits(
     try:
         locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
         assert poll(lambda: sessions(locked) != "0", 30), "the lock was never taken"
-        making = subprocess.Popen(
-            ["make", *make_args], cwd=stack.directory, env={**stack.env, **env}, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )  # fmt: skip
+        making = stack.start_in_session(*make_args, **env)
         assert poll(lambda: sessions(copying) == "1", 30), "pg_dump never started"
         os.killpg(making.pid, signal.SIGINT)
         out, err = making.communicate(timeout=60)

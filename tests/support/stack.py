@@ -130,6 +130,21 @@ class Stack:
         turn = self.directory / ".run" / "turn.pid"
         return turn.exists() and turn.read_text().split()[:2] == [str(make.pid), target]
 
+    def start_in_session(self, *targets: str, ignoring: int | None = None, **env: str) -> subprocess.Popen[str]:
+        """Start ``make targets`` as a terminal's foreground job would run: a process group of its own, which
+        a test signals as a whole (os.killpg), streams apart. ``ignoring``: a signal it starts with ignored."""
+
+        def signals() -> None:
+            # SIGINT as a terminal gives it, even when the suite runs with it ignored (started in the background).
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if ignoring is not None:
+                signal.signal(ignoring, signal.SIG_IGN)
+
+        return subprocess.Popen(
+            ["make", *targets], cwd=self.directory, env={**self.env, **env}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True, preexec_fn=signals,
+        )  # fmt: skip
+
     def interrupt(
         self, cue: str, *targets: str, sig: int = signal.SIGINT, ignoring: int | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -139,16 +154,7 @@ class Stack:
         ``ignoring``: a signal make starts with ignored, as under nohup (SIGHUP).
         """
 
-        def signals() -> None:
-            # SIGINT as a terminal gives it, even when the suite runs with it ignored (started in the background).
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            if ignoring is not None:
-                signal.signal(ignoring, signal.SIG_IGN)
-
-        make = subprocess.Popen(
-            ["make", *targets], cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, start_new_session=True, preexec_fn=signals,
-        )  # fmt: skip
+        make = self.start_in_session(*targets, ignoring=ignoring)
         assert make.stdout is not None
         said = []
         for line in make.stdout:
