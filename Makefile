@@ -257,10 +257,11 @@ up-failed = { [ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off until m
 .PHONY: up
 up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db, run release, start web (live reload on), wait until it serves through the router
 	@echo "==> building the app image"
-# Its progress as it goes; under CI, only why it failed (build-web, below).
-	@$(if $(CI),( $(build-web) ),$(COMPOSE) build web || { \
+# On a terminal, Compose's progress as it goes; under CI or into a pipe,
+# only why it failed (build-web, below).
+	@if [ -z "$(CI)" ] && [ -t 1 ]; then $(COMPOSE) build web || { \
 		echo "error: the app image did not build (why: Docker's summary of the failed step, just above): fix it, then make up" >&2; \
-		false; }) || $(up-failed)
+		false; }; else ( $(build-web) ); fi || $(up-failed)
 # In Heroku's order: the release process runs while web still serves what
 # it ran before, and web is recreated on the new image only once release
 # succeeded. A failed release leaves that web running, as on Heroku.
@@ -520,9 +521,17 @@ image: compose .env
 # A build that prints nothing unless it fails, and then why: BuildKit's
 # summary of the failed step (a SyntaxError's file and line, pip's error),
 # not just "failed to solve".
-build-web = mkdir -p .run && $(COMPOSE) --progress plain build web > .run/build.log 2>&1 || { \
+build-web = mkdir -p .run && { $(build-logged) || $(build-lost-why); } || { \
 	{ grep -q '^------$$' .run/build.log && sed -n '/^------$$/,$$p' .run/build.log || tail -n 5 .run/build.log; } >&2; \
 	echo "error: the app image did not build (all of it: .run/build.log)" >&2; exit 1; }
+build-logged = $(COMPOSE) --progress plain build web > .run/build.log 2>&1
+# BuildKit can drop the whole progress of one of two builds that fail at
+# the same moment (moby/buildkit#1456): the log then names the failed step
+# with no summary of what it said, so the build runs once more to show it.
+build-lost-why = { grep -q -e 'executor failed running' -e 'did not complete successfully' .run/build.log \
+	&& ! grep -q '^------$$' .run/build.log \
+	&& echo "==> Docker lost the failed step's output (another build failed beside it): building once more to show it" >&2 \
+	&& $(build-logged); }
 
 # After a migration, recreate web if it runs an older image (live reload
 # off), so /readyz compares the database with the code you have; then

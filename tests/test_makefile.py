@@ -371,6 +371,38 @@ def test_make_runs_the_compose_plugin_the_docker_cli_would_find_first(tmp_path):
     assert ran.count("version --short") == 1, "make did not run the plugin in DOCKER_CONFIG itself again"
 
 
+def test_a_failed_build_whose_words_docker_lost_runs_again_to_show_them(tmp_path):
+    """BuildKit can drop all progress of one of two builds that fail at once: the log names the failed step but
+    not what it said (moby/buildkit#1456). The build runs once more, so the user still gets the file and line."""
+    builds, summary = tmp_path / "builds", tmp_path / "summary"
+    summary.write_text(
+        '------\n > [web 5/5] RUN python -m compileall -q app:\n0.69   File "app/health.py", line 65\n'
+        "0.69 SyntaxError: invalid syntax\n------\n"
+    )
+    plugin = tmp_path / "docker-compose"  # the first build's progress is lost, the next ones' is not
+    plugin.write_text(f"""#!/bin/sh
+[ "$*" = "version --short" ] && echo 2.40.3 && exit 0
+echo "$*" >> {builds}
+echo '#5 [web internal] load build context'
+[ "$(wc -l < {builds})" -eq 1 ] || cat {summary}
+echo 'failed to solve: executor failed running [/bin/sh -c python -m compileall -q app]: exit code: 1'
+exit 1
+""")
+    plugin.chmod(0o755)
+    built = makefile_in(tmp_path, "image", env={**os.environ, "COMPOSE_PLUGIN": str(plugin), "CI": ""})
+    assert built.returncode != 0
+    assert "==> Docker lost the failed step's output (another build failed beside it): building once more" in (
+        built.stderr
+    )
+    assert 'File "app/health.py", line 65' in built.stderr and "SyntaxError" in built.stderr, built.stderr
+    assert builds.read_text().splitlines() == ["--progress plain build web"] * 2
+
+    built = makefile_in(tmp_path, "image", env={**os.environ, "COMPOSE_PLUGIN": str(plugin), "CI": ""})
+    assert "building once more" not in built.stderr, "a failure that said why is not built again"
+    assert 'File "app/health.py", line 65' in built.stderr
+    assert len(builds.read_text().splitlines()) == 3
+
+
 def test_make_and_the_scripts_read_env_as_compose_does(tmp_path):
     """Quotes, comments, export, blanks, a BOM, CRLF, a line added twice: make exports what Compose reads."""
     (tmp_path / ".env").write_bytes(
