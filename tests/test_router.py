@@ -31,6 +31,16 @@ def seen():
     from flask import request
 
     return {"headers": dict(request.headers), "remote_addr": request.remote_addr, "url": request.url}
+
+
+@bp.route("/_die/<marker>", methods=["POST", "DELETE"])
+def die(marker):
+    """Say so, then end this worker without an answer, as a crash or the kernel's OOM kill would (test-only)."""
+    import os
+    import sys
+
+    print(f"dying on {marker}", file=sys.stderr, flush=True)
+    os._exit(1)
 '''
 
 
@@ -108,6 +118,22 @@ def logged_by_both(stack, marker: str) -> tuple[list[str], list[str]]:
     found = poll(both, 10)
     assert found, f"{marker} is not in both logs"
     return found
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_a_request_whose_worker_died_is_run_once_and_answered_h13_unless_it_only_reads(stack, method):
+    """A dyno that closes a pooled connection as it stops is why the router sends a request again after no
+    answer; one that changes data may have run, so it never is: the client gets H13, as on Heroku's router."""
+    marker = uuid.uuid4().hex
+    status, _, body = http_raw(stack.port, method, f"/_die/{marker}")
+    assert status == 503 and b"Connection closed without response" in body, body
+    [router], _ = logged_by_both(stack, marker)
+    assert f'at=error code=H13 desc="Connection closed without response" method={method} path="/_die/{marker}"' in (
+        router
+    )
+    time.sleep(1)  # any attempt came before the router's line; its words may reach the log a little later
+    ran = [line for line in stack.logs("web").splitlines() if f"dying on {marker}" in line]
+    assert len(ran) == 1, ran
 
 
 def test_one_request_id_follows_a_request_from_router_to_app(stack):
@@ -194,6 +220,9 @@ def test_at_the_limits_the_request_reaches_the_app(stack):
     line = http_raw(stack.port, "GET", "/healthz?" + "a" * (8192 - len("GET /healthz? HTTP/1.1")))[0]
     header = http_raw(stack.port, "GET", "/healthz", [("X-Big", "a" * (8192 - len("X-Big: ")))])[0]
     assert (line, header) == (414, 431)
+    # The limit is 1,000 header lines, not values: one line may list many, separated by commas.
+    listed = http_raw(stack.port, "GET", "/healthz", [("If-None-Match", ", ".join(f'"{n}"' for n in range(1001)))])
+    assert listed[0] == 200, listed
 
 
 def test_an_upload_over_the_apps_limit_costs_no_other_request(stack):
