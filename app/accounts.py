@@ -12,6 +12,7 @@ from app import validation as v
 from app.auth import hash_password, issue_token, login_required, password_matches, revoke_token, unauthorized
 from app.db import get_session
 from app.models import EMAIL_MAX, Account
+from app.responses import no_content
 
 bp = Blueprint("accounts", __name__)
 
@@ -90,4 +91,4 @@ def delete_token() -> ResponseReturnValue:
     session = get_session()
     revoke_token(session)
     session.commit()
-    return "", 204
+    return no_content()

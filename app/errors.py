@@ -51,16 +51,22 @@ def invalid(field: str, message: str) -> NoReturn:
 
 
 def error_response(exc: HTTPException) -> Response:
-    """Return werkzeug's own response for ``exc`` (its status, and headers such as Allow,
-    WWW-Authenticate and Retry-After) with the JSON error body in place of its HTML."""
+    """Return the JSON error body for ``exc`` with werkzeug's status and headers (Allow,
+    WWW-Authenticate, Retry-After).
+
+    Not ``exc.get_response()``: it writes werkzeug's HTML page first, and a
+    message quoting what the client sent (a key with a lone surrogate) would
+    fail to encode there, a 500 in place of the 422.
+    """
     body: dict[str, Any] = {"code": exc.code, "name": exc.name, "message": exc.description}
     field = getattr(exc, "field", None)
     if field is not None:
         body["field"] = field
-    response = exc.get_response()
-    answer = cast(Response, current_app.json.response({"error": body}))  # written as every other answer is
-    response.set_data(answer.get_data())
-    response.mimetype = "application/json"
+    response = cast(Response, current_app.json.response({"error": body}))  # written as every other answer is
+    response.status_code = cast(int, exc.code)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers.add(name, value)
     return response
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Blueprint, Response, abort, g, url_for
+from flask import Blueprint, abort, g, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +18,7 @@ from app import validation as v
 from app.auth import login_required
 from app.db import get_session, violates
 from app.models import NAME_MAX, ZOOM_DEFAULT, ZOOM_MAX, ZOOM_MIN, Favorite, Location
+from app.responses import no_content
 
 bp = Blueprint("locations", __name__)
 
@@ -67,13 +68,6 @@ LIST_MINE = select(*COLUMNS).where(_mine).order_by(_locations.c.id)
 LIST_MY_FAVORITES = select(*COLUMNS).where(_mine, _is_favorite).order_by(_locations.c.id)
 GET_MINE = select(*COLUMNS).where(_this_one, _mine)
 IS_MINE = select(exists().where(_this_one, _mine))
-
-
-def no_content() -> Response:
-    """204 without a Content-Type: there is no body for it to describe (Flask would say text/html)."""
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    return response
 
 
 def as_json(row: Row[Any]) -> dict[str, Any]:

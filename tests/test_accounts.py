@@ -249,6 +249,7 @@ def test_signing_out_ends_the_token_sent_and_no_other(client, counts):
     before = counts()
     response = client.delete("/tokens", headers=bearer(account.token))
     assert response.status_code == 204 and response.get_data() == b""
+    assert "Content-Type" not in response.headers, "no body, nothing for a type to describe"
     assert counts() == {**before, "account_token": before["account_token"] - 1}
     error = assert_error(client.open(url, method=method, headers=bearer(account.token)), 401)
     assert error["message"] == "The token is not valid."

@@ -135,6 +135,7 @@ ODD_BODIES = [
     b'{"email": "' + "é".encode() * 300 + b'@b.co", "password": "longenough"}',
     b'{"email": ["a@b.co"], "password": "longenough"}',
     b'{"a": 1, "a": 2}',
+    b'{"\\ud800": 1}',
 ]
 
 
