@@ -452,14 +452,19 @@ down: compose down-turn unwatch ## Stop and remove the containers (the database 
 # Live reload's lines come prefixed as Compose prefixes a service's: read
 # line by line in the shell, as some awks (mawk) read a pipe in blocks and
 # would hold them back. The follower ends with the Compose logs (make down
-# ends those); Ctrl-C ends both.
+# ends those); Ctrl-C ends both. Compose follows one-off dynos too (make
+# run, make status), as heroku logs does, but stops with an error when one
+# is gone before it attached: while the stack runs, it follows on from then.
 logs: compose ## Follow the logs, like heroku logs --tail: every service's and live reload's, or make logs dyno=web (web.2, router)
 	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
 	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }; \
 	source="$$($(HOST_PYTHON) bin/dynos logs $(call quote,$(dyno)))" || exit 1; set -- $$source; \
 	if [ -f $(WATCH_LOG) ] && [ "$${1:-web}" = web ] && [ $$# -lt 2 ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
-	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; else $(COMPOSE) logs --follow --tail 100 $$1; fi; status=$$?; \
+	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; status=$$?; else from="--tail 100"; \
+		while $(COMPOSE) logs --follow $$from $$1; status=$$?; [ $$status != 0 ]; do \
+			from="--since $$(date +%s.%N)"; [ -n "$$($(COMPOSE) ps --quiet $$1 2>/dev/null)" ] || break; \
+			echo "==> (a one-off dyno ended as Compose attached to it: following on)" >&2; done; fi; \
 	pkill -P $$$$ -x tail 2>/dev/null; exit $$status
 
 .PHONY: ps

@@ -397,6 +397,21 @@ def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     assert len(web_containers(stack)) == 1
 
 
+def test_make_logs_follows_on_past_one_off_dynos_that_end_as_it_attaches(stack):
+    """Compose stopped with "can not get logs from container which is dead" when a one-off (make run, make
+    status) was gone before it attached: the tail a user keeps open all day ended with it."""
+    request_id = f"after-one-offs-{uuid.uuid4().hex}"
+
+    def one_offs_then_a_request() -> None:
+        time.sleep(2)  # make logs is following the stack
+        for _ in range(5):
+            assert stack.compose("run", "--rm", "--no-deps", "web", "true").returncode == 0
+        http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", request_id)])
+
+    shown = stack.follow_logs(f"request_id={request_id}", meanwhile=one_offs_then_a_request)
+    assert any(f"request_id={request_id}" in line for line in shown), "".join(shown[-20:])
+
+
 def test_make_logs_follows_one_dyno_or_one_service_as_heroku_logs_dyno_does(stack):
     """make logs dyno=web.2 shows that dyno's lines alone; dyno=router the router's alone."""
     try:

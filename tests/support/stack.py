@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -89,9 +89,16 @@ class Stack:
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
-    def follow_logs(self, marker: str, *args: str, timeout: float = 30, linger: float = 1) -> list[str]:
-        """Follow `make logs args` as a user does; return what it showed up to ``linger`` s after a line with
-        ``marker``."""
+    def follow_logs(
+        self,
+        marker: str,
+        *args: str,
+        timeout: float = 30,
+        linger: float = 1,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> list[str]:
+        """Follow `make logs args` as a user does, calling ``meanwhile`` once it runs; return what it showed up
+        to ``linger`` s after a line with ``marker``."""
         lines: list[str] = []
         with subprocess.Popen(
             ["make", "logs", *args], cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
@@ -105,6 +112,8 @@ class Stack:
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
             try:
+                if meanwhile is not None:
+                    meanwhile()
                 poll(lambda: any(marker in line for line in list(lines)), timeout)
                 time.sleep(linger)  # room for the same line to come twice
             finally:
