@@ -540,13 +540,14 @@ build-lost-why = { grep -q -e 'executor failed running' -e 'did not complete suc
 
 # After a migration, recreate web if it runs an older image (live reload
 # off), so /readyz compares the database with the code you have; then
-# wait-web. Commands that only move data (snapshot, restore, pull) wait,
+# wait-web. Web keeps the live reload it was started with, whatever .env
+# says (WEB_RELOAD=0 make up's web stays as Heroku runs it). Commands that only move data (snapshot, restore, pull) wait,
 # and never deploy code the user has not started.
 define refresh-web
 	@if [ -n "$$($(COMPOSE) ps -q web 2>/dev/null)" ] && ! $(watching); then \
-		drifted="$$($(drifted-dynos))"; \
-		$(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build $${drifted:+--force-recreate} web; \
-		[ "$(WEB_RELOAD)" != 1 ] || echo "note: live reload is off (a make up failed or was stopped): saves do not reach web until make up succeeds, or make watch"; fi
+		drifted="$$($(drifted-dynos))"; reload=0; ! $(web-reloads) || reload=1; \
+		WEB_RELOAD=$$reload $(COMPOSE) --progress quiet up --detach --wait --no-deps --no-build $${drifted:+--force-recreate} web; \
+		[ $$reload != 1 ] || echo "note: live reload is off (a make up failed or was stopped): saves do not reach web until make up succeeds, or make watch"; fi
 	$(wait-web)
 endef
 

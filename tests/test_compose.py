@@ -189,6 +189,11 @@ def test_with_live_reload_off_web_runs_its_image_and_only_a_migration_deploys_a_
         watch = stack.make("watch")
         assert watch.returncode != 0 and "error: web was started without live reload" in watch.stderr, watch.stderr
         assert "live reload: off (web was started with WEB_RELOAD=0: make up turns it on)" in stack.make("ps").stdout
+        migrate = stack.make("migrate")
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        assert "note: live reload is off" not in migrate.stdout, "nothing failed, and web is as it was started"
+        shown = stack.make("ps").stdout
+        assert "live reload: off (web was started with WEB_RELOAD=0: make up turns it on)" in shown, shown
     finally:
         env_file.write_text(settings)
         stack.write(health, original)
