@@ -316,8 +316,11 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 # dyno types, a worker of yours say (none in the seed), each the Compose
 # service of its name, as many as its replicas (make scale worker=N keeps
 # that count in .env), as Heroku starts the whole formation after a release.
+# A type taken out of docker-compose.yml has its dynos stopped, as a deploy
+# scales a type the app no longer has to 0.
 define start-others
 	@others="$$($(HOST_PYTHON) bin/dynos others)" || $(up-failed); \
+	$(HOST_PYTHON) bin/dynos retire || $(up-failed); \
 	[ -z "$$others" ] || { echo "==> starting $$others"; \
 		$(COMPOSE) --progress quiet up --detach --no-build --no-deps $$others || $(up-failed); }
 endef

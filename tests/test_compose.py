@@ -379,6 +379,16 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
         assert up.returncode != 0
         missing = f"error: the Procfile's {WORKER} runs as a dyno, but docker-compose.yml has no service {WORKER}"
         assert missing in up.stderr
+
+        # Taken out of all three places: make up stops its dynos, as a deploy scales a type that is gone to 0.
+        for name, text in originals.items():
+            stack.write(name, text)
+        up = stack.make("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        for n in (1, 2):
+            assert f"==> stopping {WORKER}.{n}: its type is gone from docker-compose.yml\n" in up.stdout, up.stdout
+        labels = [f"label=com.docker.compose.{key}" for key in (f"project={stack.name}", f"service={WORKER}")]
+        assert docker("ps", "--all", "--quiet", "--filter", labels[0], "--filter", labels[1]).stdout == ""
     finally:
         for name, text in originals.items():
             stack.write(name, text)
