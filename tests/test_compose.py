@@ -570,7 +570,11 @@ def test_make_up_and_down_at_once_take_turns_and_leave_one_live_reload(stack):
     assert starting.returncode == 0 and down.returncode == 0, said + down.stdout + down.stderr
     assert f"==> a make up of this checkout is running (pid {starting.pid}): make down waits" in down.stdout
     assert stack.compose("ps", "--all", "--quiet").stdout.strip() == ""
-    assert "live reload: off" in stack.make("ps").stdout
+    assert "live reload: off (web is not running)" in stack.make("ps").stdout
+    watch = stack.make("watch")
+    assert watch.returncode != 0, "a watcher with nothing to copy into would say live reload is on"
+    assert "error: web is not running, so live reload would have nothing to copy into: make up" in watch.stderr
+    assert "live reload: off (web is not running)" in stack.make("ps").stdout
 
 
 def test_make_clean_removes_the_containers_the_volume_and_the_app_images_but_no_base_image(stack):
