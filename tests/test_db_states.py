@@ -177,6 +177,7 @@ def test_a_revision_from_another_branch_is_explained_everywhere_with_the_ways_ou
     assert len(said) == 1 and said[0].startswith(f"FAILED: the database is at revision {ELSEWHERE}, which this code")
 
     status = stack.make("status")
+    assert status.returncode != 0, "a script that checks make status stops here, as make migrate does"
     assert f"Current revision: {ELSEWHERE} (not in this code)" in status.stdout
     assert "make db-reset" in status.stdout
 

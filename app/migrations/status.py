@@ -52,7 +52,10 @@ def drift(found: list[str]) -> list[str]:
 
 
 def run(settings: Settings) -> int:
-    """Print the status table; locally, at head, what differs between the models and the database; return 0.
+    """Print the status table; locally, at head, what differs between the models and the database.
+
+    Return 1 when the database is at a revision this code does not contain
+    (migrate and /readyz fail on it too), else 0: pending revisions are no failure.
 
     Only locally: comparing server defaults runs their expressions on the
     database, which is not for production's.
@@ -60,6 +63,8 @@ def run(settings: Settings) -> int:
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
         print("\n".join(report(state, settings.local)), flush=True)
+        if not state.known:
+            return 1
         if state.current and settings.local:
             try:
                 found = between_models_and(conn)
