@@ -306,6 +306,18 @@ def test_a_revision_file_gone_is_one_line_naming_it_and_the_revision_that_needs_
     assert "Traceback" not in upgraded.stderr + checked.stderr
 
 
+def test_a_merge_revision_left_from_another_branch_is_named_with_its_file_and_the_way_out(empty_db, tmp_path):
+    """make merge on a branch, then git checkout of another: the merge's file stays, untracked, and revises
+    a revision this branch does not have."""
+    name = "2099_05_01_3e9e3e9e3e9e_merge_heads.py"
+    merge = revision_source("3e9e3e9e3e9e", (head(), "a97ef414a8d6"), "Merge heads", "pass")
+    ini = history_with(tmp_path, (name, merge))
+    said = f"alembic/versions has no revision a97ef414a8d6, which revision 3e9e3e9e3e9e ({name}) revises: "
+    upgraded = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert upgraded.returncode != 0 and failure_line(upgraded).startswith(said), upgraded.stderr
+    assert "(git status lists its file as untracked), move that file out of alembic/versions" in failure_line(upgraded)
+
+
 @pytest.mark.parametrize(
     ("code", "said"),
     [

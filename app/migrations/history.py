@@ -130,11 +130,16 @@ def checked(scripts: ScriptDirectory) -> ScriptDirectory:
         except KeyError as exc:
             missing = exc.args[0]
             said = next((str(w.message) for w in caught if "is not present" in str(w.message)), "")
-            found = re.search(r"referenced from \S+ -> (\w+)[^,]*, (.*) is not present", said)
-            which = f"revision {found.group(1)} ({found.group(2)})" if found else "a revision"
+            # "... referenced from a1 -> b2 (head), Its message is not present"; a merge's is "(a1, c3) -> b2".
+            found = re.search(r"referenced from .*?-> (\w+)", said)
+            revising = found.group(1) if found else None
+            files = sorted(Path(scripts.versions).glob(f"*{revising}*.py")) if revising else []
+            which = f"revision {revising}" + (f" ({files[0].name})" if files else "") if revising else "a revision"
             raise BrokenHistory(
                 f"alembic/versions has no revision {missing}, which {which} revises: put its file back "
-                "(git checkout -- alembic/versions), or point that down_revision at a revision that exists"
+                "(git checkout -- alembic/versions) if this branch has it; if the revision that needs it is "
+                "another branch's (git status lists its file as untracked), move that file out of "
+                "alembic/versions; or point its down_revision at a revision that exists"
             ) from exc
         except Exception as exc:  # a revision file that does not compile, or raises on import
             raise unreadable(exc) from exc

@@ -113,8 +113,11 @@ def after(revision: str | None) -> list[tuple[str, str]]:
     return [(p.revision, p.message) for p in pending_revisions(revision)]
 
 
-def revision_source(revision: str, down_revision: str, message: str, upgrade: str, downgrade: str = "pass") -> str:
-    """Return the text of a revision file whose upgrade() and downgrade() run the given code."""
+def revision_source(
+    revision: str, down_revision: str | tuple[str, ...], message: str, upgrade: str, downgrade: str = "pass"
+) -> str:
+    """Return the text of a revision file whose upgrade() and downgrade() run the given code (a tuple of
+    down revisions: a merge)."""
     body = textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")
     down = textwrap.indent(textwrap.dedent(downgrade).strip(), "    ")
     return (
