@@ -33,6 +33,16 @@ def seen():
     return {"headers": dict(request.headers), "remote_addr": request.remote_addr, "url": request.url}
 
 
+@bp.get("/_cookie/<int:size>")
+def cookie(size):
+    """Set a cookie whose value is ``size`` bytes (test-only)."""
+    from flask import Response
+
+    response = Response("{}", mimetype="application/json")
+    response.headers["Set-Cookie"] = "c=" + "x" * (size - 2)
+    return response
+
+
 @bp.route("/_die/<marker>", methods=["POST", "DELETE"])
 def die(marker):
     """Say so, then end this worker without an answer, as a crash or the kernel's OOM kill would (test-only)."""
@@ -223,6 +233,17 @@ def test_at_the_limits_the_request_reaches_the_app(stack):
     # The limit is 1,000 header lines, not values: one line may list many, separated by commas.
     listed = http_raw(stack.port, "GET", "/healthz", [("If-None-Match", ", ".join(f'"{n}"' for n in range(1001)))])
     assert listed[0] == 200, listed
+
+
+def test_a_response_that_sets_a_cookie_over_8192_bytes_is_502_and_h25_as_on_heroku(stack):
+    """A session cookie that grew past Heroku's limit works locally only if the router lets it through."""
+    assert http_raw(stack.port, "GET", "/_cookie/8192")[0] == 200, "at the limit it passes"
+    request_id = f"big-cookie-{uuid.uuid4().hex}"
+    status, headers, body = http_raw(stack.port, "GET", "/_cookie/8193", [("X-Request-Id", request_id)])
+    assert status == 502 and "set-cookie" not in headers and b"oversized cookie (H25)" in body, (status, headers)
+    [line] = poll(lambda: [line for line in router_lines(stack) if request_id in line], 10)
+    assert line.startswith('at=error code=H25 desc="HTTP restriction: oversized cookie" method=GET'), line
+    assert "status=502" in line
 
 
 def test_an_upload_over_the_apps_limit_costs_no_other_request(stack):
