@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError, IntegrityError
@@ -29,6 +29,14 @@ from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from app.config import Settings
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Heroku's router answers 503 (H12) when a dyno sends no first byte within
+# 30 s of the request, and stamps each request's arrival in X-Request-Start
+# (milliseconds), as the local router does (Dev Center: "Request Timeout").
+ROUTER_TIMEOUT = 30.0
+
+
+class RouterGaveUp(Exception):
+    """The router answered this request 503 (H12) already: its transaction must not commit."""
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -108,8 +116,28 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Attach an engine and a session factory to ``app``."""
     engine = make_engine(settings)
     app.extensions["db.engine"] = engine
-    app.extensions["db.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    maker = sessionmaker(engine, expire_on_commit=False)
+    event.listen(maker, "before_commit", refuse_after_the_router_gave_up)
+    app.extensions["db.sessionmaker"] = maker
     app.teardown_appcontext(close_session)
+
+
+def refuse_after_the_router_gave_up(session: Session) -> None:
+    """Refuse to commit once the router has answered the request 503 (H12): its client was told it failed.
+
+    DB_STATEMENT_TIMEOUT ends a slow statement before then, but it runs on
+    the server: one that stopped answering (a failover, a paused container)
+    fires no timeout, and the request's work would commit whenever it came
+    back, long after its client, told it failed, may have sent it again.
+    """
+    if not has_request_context():
+        return
+    stamp = request.headers.get("X-Request-Start", "")
+    if not (stamp.isascii() and stamp.isdecimal()):
+        return  # not through a router (make local, a test client): no one gave up
+    waited = time.time() - int(stamp) / 1000
+    if waited >= ROUTER_TIMEOUT:
+        raise RouterGaveUp(f"the router answered it 503 (H12) {waited - ROUTER_TIMEOUT:.1f} s ago")
 
 
 def get_engine() -> Engine:

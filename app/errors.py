@@ -22,7 +22,7 @@ from werkzeug.exceptions import (
 )
 from werkzeug.wrappers import Response
 
-from app.db import get_engine
+from app.db import ROUTER_TIMEOUT, RouterGaveUp, get_engine
 from app.migrations.history import HistoryError, schema_state
 from app.migrations.safety import QUERY_CANCELED, db_error_reason
 
@@ -122,6 +122,15 @@ def register_error_handlers(app: Flask) -> None:
                 f"The database did not finish this request within {timeout} "
                 "(DB_STATEMENT_TIMEOUT); its transaction was rolled back."
             )
+        )
+
+    @app.errorhandler(RouterGaveUp)
+    def handle_router_gave_up(exc: RouterGaveUp) -> Response:
+        """Nothing committed: the client has the router's 503 already, and may send the request again."""
+        _rollback()
+        app.logger.warning("not committed: %s: %s", this_request(), exc)
+        return error_response(
+            unavailable(f"This request was not saved: the router gave up on it after {ROUTER_TIMEOUT:.0f} s.")
         )
 
     @app.errorhandler(ProgrammingError)

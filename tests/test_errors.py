@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import pytest
 
 from app import validation
+from app.db import ROUTER_TIMEOUT
 from app.errors import ValidationError
 from tests.conftest import app_on
 from tests.support.api import assert_error, operations_that_need_a_token, save_location, sign_up
@@ -176,6 +178,22 @@ def test_a_field_with_a_data_key_is_named_by_it_in_every_error(app, body, field,
     assert (refused.value.field, refused.value.description) == (field, f"{field}: {message}")
     with app.test_request_context(method="POST", json={"name": "a", "zoomlevel": 3}):
         assert validation.load(Renamed()) == {"name": "a", "zoom_level": 3}
+
+
+def test_a_request_the_router_gave_up_on_commits_nothing(client, me, counts, caplog):
+    """A database that stops answering fires no statement timeout: back after the router's 30 s, the request's
+    work must not commit, for its client got the router's 503 and may send it again."""
+    place = {"name": "Twice?", "latitude": 1, "longitude": 2}
+    before = counts()
+    arrived = int((time.time() - ROUTER_TIMEOUT - 1) * 1000)
+    late = client.post("/locations", json=place, headers={**me.headers, "X-Request-Start": str(arrived)})
+    assert_error(late, 503, contains="was not saved: the router gave up on it after 30 s")
+    assert counts() == before
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("not committed: POST /locations")]
+    on_time = client.post(
+        "/locations", json=place, headers={**me.headers, "X-Request-Start": str(int(time.time() * 1000))}
+    )
+    assert on_time.status_code == 201
 
 
 def test_an_unexpected_error_is_logged_with_its_request_and_the_id_the_router_gave_it(migrated_db, caplog):
