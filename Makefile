@@ -800,7 +800,7 @@ local: $(STAMP) db-password db-up local-env ## Run the Procfile on the host with
 # --- Heroku --------------------------------------------------------------------
 
 .PHONY: doctor
-doctor: ## Check Docker, Compose, ports and the image's Python; with the Heroku CLI, the app against this project
+doctor: ## Check Docker, Compose, ports, the image's Python and the database's Postgres; with the Heroku CLI, the app against this project
 	@$(HOST_PYTHON) bin/doctor
 
 .PHONY: heroku-create

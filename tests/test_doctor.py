@@ -15,7 +15,7 @@ import pytest
 import localstack
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, label_args
-from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION
+from devtools.project import POSTGRES_MAJOR, PYTHON_VERSION, postgres_image
 from tests.support.docker import require_docker, shared_app_image
 from tests.support.formation import OTHER_TYPES, WORKER, WORKER_SCALE, add_worker
 from tests.support.heroku import path_without_heroku, stub_heroku
@@ -131,6 +131,21 @@ def test_the_images_python_is_checked_against_python_version(run_dir):
     else:
         [line] = lines(result, f"✗ the image runs Python {have}, .python-version says {PYTHON_VERSION}")
         assert "unset PYTHON_IMAGE" in line
+
+
+def test_the_databases_postgres_is_checked_against_postgres_version():
+    """A stand-in, or a POSTGRES_IMAGE of another major, is said, as the image's Python is."""
+    require_docker()
+    image = postgres_image()
+    if docker("image", "inspect", image).returncode != 0:
+        pytest.skip(f"{image} is not here")
+    have = docker("run", "--rm", "--entrypoint", "postgres", image, "--version").stdout.split(") ")[1].split(".")[0]
+    result = doctor(POSTGRES_IMAGE=image)
+    if have == POSTGRES_MAJOR:
+        assert f"✓ the database runs PostgreSQL {have}, as .postgres-version says" in result.stdout
+    else:
+        [line] = lines(result, f"✗ the database runs PostgreSQL {have}, .postgres-version says {POSTGRES_MAJOR}")
+        assert f"its image is {image}: unset POSTGRES_IMAGE" in line
 
 
 def test_a_heroku_app_that_agrees_passes_every_heroku_check(heroku_answers):
