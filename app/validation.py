@@ -269,34 +269,14 @@ class Email(Text):
     def __init__(self, *, max_len: int, **kwargs: Any) -> None:
         described = (
             "An address like name@example.com (marshmallow's check, with a dot in the domain, which has no invisible "
-            "or fullwidth characters), stored lower-cased, a domain label written as xn--... in the Unicode it "
-            "stands for; "
+            "or fullwidth characters), stored lower-cased; "
             "surrounding whitespace is removed before the length is checked."
         )
         super().__init__(max_len=max_len, validate=[_email_shape], metadata={"description": described}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         # Composed (NFC), so bu\u0308cher.de, typed decomposed, is the bücher.de it shows as.
-        address = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs).lower())
-        local, at, domain = address.rpartition("@")
-        return local + at + _unicode_labels(domain) if at else address
-
-
-def _unicode_labels(domain: str) -> str:
-    """Return ``domain`` with each ASCII-encoded label (``xn--bcher-kva``) as the Unicode it stands for (``bücher``).
-
-    Both are one mailbox's domain: stored as typed, pc@xn--bcher-kva.de would
-    be a second account beside pc@bücher.de. A label that is no valid
-    encoding is refused as no address.
-    """
-    labels = domain.split(".")
-    for n, label in enumerate(labels):
-        if label.startswith("xn--"):
-            try:
-                labels[n] = unicodedata.normalize("NFC", label.encode("ascii").decode("idna").lower())
-            except UnicodeError:
-                raise ValidationError(EMAIL_SHAPE) from None
-    return ".".join(labels)
+        return unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs).lower())
 
 
 class Number(fields.Float):
