@@ -457,18 +457,23 @@ down: compose down-turn unwatch ## Stop and remove the containers (the database 
 # line by line in the shell, as some awks (mawk) read a pipe in blocks and
 # would hold them back. The follower ends with the Compose logs (make down
 # ends those); Ctrl-C ends both. Compose follows one-off dynos too (make
-# run, make status), as heroku logs does, but stops with an error when one
-# is gone before it attached: while the stack runs, it follows on from then.
+# run, make status), as heroku logs does, but stops with an error (status
+# 1) when one is gone before it attached: while the stack runs, it follows
+# on from then (Ctrl-C's 130 ends it; so do six failures in a row, each
+# within 2 s).
 logs: compose ## Follow the logs, like heroku logs --tail: every service's and live reload's, or make logs dyno=web (web.2, router)
 	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
 	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }; \
 	source="$$($(HOST_PYTHON) bin/dynos logs $(call quote,$(dyno)))" || exit 1; set -- $$source; \
 	if [ -f $(WATCH_LOG) ] && [ "$${1:-web}" = web ] && [ $$# -lt 2 ]; then \
 		tail -n 5 -F $(WATCH_LOG) 2>/dev/null | while IFS= read -r line; do printf 'watch    | %s\n' "$$line"; done & fi; \
-	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; status=$$?; else from="--tail 100"; \
-		while $(COMPOSE) logs --follow $$from $$1; status=$$?; [ $$status != 0 ]; do \
-			from="--since $$(date +%s.%N)"; [ -n "$$($(COMPOSE) ps --quiet $$1 2>/dev/null)" ] || break; \
-			echo "==> (a one-off dyno ended as Compose attached to it: following on)" >&2; done; fi; \
+	trap 'pkill -P $$$$ -x tail 2>/dev/null; exit 130' INT; \
+	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; status=$$?; else from="--tail 100"; quick=0; \
+		while started=$$SECONDS; $(COMPOSE) logs --follow $$from $$1; status=$$?; [ $$status = 1 ]; do \
+			[ $$((SECONDS - started)) -le 2 ] && quick=$$((quick + 1)) || quick=0; [ $$quick -le 5 ] || break; \
+			since="$$(date +%s.%N)"; from="--since $${since%.N}"; \
+			[ -n "$$($(COMPOSE) ps --quiet $$1 2>/dev/null)" ] || break; \
+			echo "==> (a one-off dyno ended as Compose attached to it: following on)" >&2; sleep 0.2; done; fi; \
 	pkill -P $$$$ -x tail 2>/dev/null; exit $$status
 
 .PHONY: ps

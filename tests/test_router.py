@@ -6,6 +6,7 @@ import http.client
 import itertools
 import json
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -418,9 +419,10 @@ def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     assert len(web_containers(stack)) == 1
 
 
-def test_make_logs_follows_on_past_one_off_dynos_that_end_as_it_attaches(stack):
+def test_make_logs_follows_on_past_one_off_dynos_that_end_as_it_attaches_and_ends_on_ctrl_c(stack):
     """Compose stopped with "can not get logs from container which is dead" when a one-off (make run, make
-    status) was gone before it attached: the tail a user keeps open all day ended with it."""
+    status) was gone before it attached: the tail a user keeps open all day ended with it. Ctrl-C still ends
+    it: Compose exits 130 on it, not 1."""
     request_id = f"after-one-offs-{uuid.uuid4().hex}"
 
     def one_offs_then_a_request() -> None:
@@ -429,7 +431,7 @@ def test_make_logs_follows_on_past_one_off_dynos_that_end_as_it_attaches(stack):
             assert stack.compose("run", "--rm", "--no-deps", "web", "true").returncode == 0
         http_raw(stack.port, "GET", "/healthz", [("X-Request-Id", request_id)])
 
-    shown = stack.follow_logs(f"request_id={request_id}", meanwhile=one_offs_then_a_request)
+    shown = stack.follow_logs(f"request_id={request_id}", meanwhile=one_offs_then_a_request, stop=signal.SIGINT)
     assert any(f"request_id={request_id}" in line for line in shown), "".join(shown[-20:])
 
 

@@ -96,9 +96,11 @@ class Stack:
         timeout: float = 30,
         linger: float = 1,
         meanwhile: Callable[[], None] | None = None,
+        stop: signal.Signals = signal.SIGTERM,
     ) -> list[str]:
         """Follow `make logs args` as a user does, calling ``meanwhile`` once it runs; return what it showed up
-        to ``linger`` s after a line with ``marker``."""
+        to ``linger`` s after a line with ``marker``, then end it with ``stop`` (SIGINT: as Ctrl-C at its
+        terminal, which must end it within 5 s)."""
         lines: list[str] = []
         with subprocess.Popen(
             ["make", "logs", *args], cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
@@ -119,12 +121,14 @@ class Stack:
             finally:
                 # A Compose plugin signalled as it starts can miss the SIGTERM and
                 # hold the pipe open: then the rest of the group gets SIGKILL.
-                os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, stop)
                 reader.join(5)
-                if reader.is_alive():
+                went_on = reader.is_alive()
+                if went_on:
                     with suppress(ProcessLookupError):
                         os.killpg(process.pid, signal.SIGKILL)
                     reader.join(10)
+        assert not (went_on and stop == signal.SIGINT), "make logs went on after Ctrl-C:\n" + "".join(lines[-10:])
         return lines
 
     def start(self, *targets: str) -> subprocess.Popen[str]:
