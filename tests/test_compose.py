@@ -381,17 +381,27 @@ def test_a_process_type_of_yours_runs_as_dynos_that_make_up_starts_make_scale_sc
         assert missing in up.stderr
 
         # Taken out of all three places: make up stops its dynos, as a deploy scales a type that is gone to 0.
+        # A service of yours that is no dyno stays, even under a profile `config --services` does not list.
         for name, text in originals.items():
             stack.write(name, text)
+        cache = f"  cache:\n    image: {postgres_image()}\n    profiles: [cache]\n    entrypoint: [sleep, '300']\n"
+        stack.write(
+            "docker-compose.yml", originals["docker-compose.yml"].replace("\nservices:\n", f"\nservices:\n{cache}", 1)
+        )
+        assert stack.compose("--profile", "cache", "up", "--detach", "cache").returncode == 0
         up = stack.make("up")
         assert up.returncode == 0, up.stdout + up.stderr
         for n in (1, 2):
             assert f"==> stopping {WORKER}.{n}: its type is gone from docker-compose.yml\n" in up.stdout, up.stdout
         labels = [f"label=com.docker.compose.{key}" for key in (f"project={stack.name}", f"service={WORKER}")]
         assert docker("ps", "--all", "--quiet", "--filter", labels[0], "--filter", labels[1]).stdout == ""
+        assert (
+            "stopping cache" not in up.stdout and stack.compose("--profile", "cache", "ps", "--quiet", "cache").stdout
+        )
     finally:
         for name, text in originals.items():
             stack.write(name, text)
+        docker("rm", "--force", f"{stack.name}-cache-1", check=False)
         stack.make("down")
 
 
