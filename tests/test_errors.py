@@ -190,6 +190,8 @@ def test_a_request_the_router_gave_up_on_commits_nothing(client, me, counts, cap
     assert_error(late, 503, contains="was not saved: the router gave up on it after 30 s")
     assert counts() == before
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("not committed: POST /locations")]
+    forged = {**me.headers, "X-Request-Start": "9" * 400}  # no router stamps that: it is ignored, never a 500
+    assert client.post("/locations", json=place, headers=forged).status_code == 201
     on_time = client.post(
         "/locations", json=place, headers={**me.headers, "X-Request-Start": str(int(time.time() * 1000))}
     )
