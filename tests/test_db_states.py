@@ -305,6 +305,28 @@ def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(s
     assert stack.status("/readyz") == 200
 
 
+def test_a_release_past_its_time_limit_is_stopped_and_the_deploy_fails_as_on_heroku(stack):
+    """Heroku stops a release phase after an hour (RELEASE_TIMEOUT here; 3 s in the test): its revision rolls
+    back, and web keeps running what it ran before."""
+    stack.up()
+    web = stack.container_id()
+    slow = stack.directory / "alembic" / "versions" / "2099_01_01_5105105105a3_slower_change.py"
+    slow.write_text(revision_source("5105105105a3", head(), "Slower change", 'op.execute("SELECT pg_sleep(20)")'))
+    try:
+        started = time.monotonic()
+        up = stack.make("up", RELEASE_TIMEOUT="3")
+        took = time.monotonic() - started
+        said = up.stdout + up.stderr
+        assert up.returncode != 0, said
+        assert "Error: the release phase ran past 3 s (RELEASE_TIMEOUT; Heroku stops it at 1 hour" in said, said
+        assert "error: the release process failed (above)" in up.stderr and "web still runs" in up.stderr
+        assert took < 18, f"make up took {took:.0f} s: the revision's 20 s ran out instead"
+        assert stack.psql("SELECT version_num FROM alembic_version") == head(), "the slow revision rolled back"
+        assert stack.container_id() == web and stack.status("/healthz") == 200
+    finally:
+        slow.unlink()
+
+
 def test_make_db_ps_lists_busy_sessions_by_their_dyno_and_make_db_kill_ends_one(stack):
     """As heroku pg:ps and pg:kill: a psql left in an open transaction is listed; it has no query to cancel, and
     force=1 ends it. Web's sessions, idle between requests, are not listed, and carry their dyno's name."""

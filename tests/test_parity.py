@@ -285,6 +285,14 @@ def test_bin_proc_starts_web_with_a_whole_number_of_workers(tmp_path, workers):
     assert (result.returncode, result.stdout) == (0, "started\n"), result.stderr
 
 
+@pytest.mark.parametrize("seconds", ["abc", "0", "-5", "1.5", "060"])
+def test_bin_proc_refuses_a_release_timeout_that_is_no_whole_number_of_seconds(tmp_path, seconds):
+    result = run_proc(tmp_path, "release: echo released\n", "release", RELEASE_TIMEOUT=seconds)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: RELEASE_TIMEOUT must be a whole number of seconds, 1 or more, got '{seconds}'\n"
+    assert run_proc(tmp_path, "release: echo released\n", "release", RELEASE_TIMEOUT="").stdout == "released\n"
+
+
 def load_gunicorn_config(**env: str):
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", PROJECT_ROOT / "gunicorn.conf.py")
     module = importlib.util.module_from_spec(spec)
