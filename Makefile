@@ -320,7 +320,7 @@ up: compose .env db-password up-turn unwatch upgrade-finished ## Build, start db
 # scales a type the app no longer has to 0.
 define start-others
 	@others="$$($(HOST_PYTHON) bin/dynos others)" || $(up-failed); \
-	$(HOST_PYTHON) bin/dynos retire || $(up-failed); \
+	$(HOST_PYTHON) bin/dynos retire $(PROJECT_NAME) || $(up-failed); \
 	[ -z "$$others" ] || { echo "==> starting $$others"; \
 		$(COMPOSE) --progress quiet up --detach --no-build --no-deps $$others || $(up-failed); }
 endef
