@@ -305,13 +305,25 @@ def test_ctrl_c_in_make_up_stops_the_release_and_says_so_without_a_false_error(s
     assert stack.status("/readyz") == 200
 
 
+# A revision that takes 20 s and, on SIGTERM, ends its process cleanly (status 0), its work rolled back.
+ENDS_CLEANLY_ON_SIGTERM = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+op.execute("CREATE TABLE half_done (id integer)")
+time.sleep(20)
+"""
+
+
 def test_a_release_past_its_time_limit_is_stopped_and_the_deploy_fails_as_on_heroku(stack):
     """Heroku stops a release phase after an hour (RELEASE_TIMEOUT here; 3 s in the test): its revision rolls
-    back, and web keeps running what it ran before."""
+    back, and web keeps running what it ran before. A release that exits 0 on the SIGTERM has failed too."""
     stack.up()
     web = stack.container_id()
+    refused = stack.make("up", RELEASE_TIMEOUT="1h")
+    assert refused.returncode != 0
+    assert "error: RELEASE_TIMEOUT must be a whole number of seconds, 1 or more, got '1h'" in refused.stderr
     slow = stack.directory / "alembic" / "versions" / "2099_01_01_5105105105a3_slower_change.py"
-    slow.write_text(revision_source("5105105105a3", head(), "Slower change", 'op.execute("SELECT pg_sleep(20)")'))
+    slow.write_text(revision_source("5105105105a3", head(), "Slower change", ENDS_CLEANLY_ON_SIGTERM))
     try:
         started = time.monotonic()
         up = stack.make("up", RELEASE_TIMEOUT="3")
@@ -322,6 +334,7 @@ def test_a_release_past_its_time_limit_is_stopped_and_the_deploy_fails_as_on_her
         assert "error: the release process failed (above)" in up.stderr and "web still runs" in up.stderr
         assert took < 18, f"make up took {took:.0f} s: the revision's 20 s ran out instead"
         assert stack.psql("SELECT version_num FROM alembic_version") == head(), "the slow revision rolled back"
+        assert stack.psql("SELECT to_regclass('half_done') IS NULL") == "t"
         assert stack.container_id() == web and stack.status("/healthz") == 200
     finally:
         slow.unlink()

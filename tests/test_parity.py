@@ -285,12 +285,10 @@ def test_bin_proc_starts_web_with_a_whole_number_of_workers(tmp_path, workers):
     assert (result.returncode, result.stdout) == (0, "started\n"), result.stderr
 
 
-@pytest.mark.parametrize("seconds", ["abc", "0", "-5", "1.5", "060"])
-def test_bin_proc_refuses_a_release_timeout_that_is_no_whole_number_of_seconds(tmp_path, seconds):
-    result = run_proc(tmp_path, "release: echo released\n", "release", RELEASE_TIMEOUT=seconds)
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == f"error: RELEASE_TIMEOUT must be a whole number of seconds, 1 or more, got '{seconds}'\n"
-    assert run_proc(tmp_path, "release: echo released\n", "release", RELEASE_TIMEOUT="").stdout == "released\n"
+def test_release_timeout_means_nothing_outside_a_compose_release(tmp_path):
+    """Heroku's limit is its own: a RELEASE_TIMEOUT set there (or under make local) must not fail the release."""
+    result = run_proc(tmp_path, "release: echo released\n", "release", RELEASE_TIMEOUT="1h")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "released\n", "")
 
 
 def load_gunicorn_config(**env: str):
