@@ -459,8 +459,8 @@ down: compose down-turn unwatch ## Stop and remove the containers (the database 
 # ends those); Ctrl-C ends both. Compose follows one-off dynos too (make
 # run, make status), as heroku logs does, but stops with an error (status
 # 1) when one is gone before it attached: while the stack runs, it follows
-# on from then (Ctrl-C's 130 ends it; so do six failures in a row, each
-# within 2 s).
+# on from a second before (a line may come twice; none is lost). Ctrl-C's
+# 130 ends it; so do six failures in a row, each within 2 s.
 logs: compose ## Follow the logs, like heroku logs --tail: every service's and live reload's, or make logs dyno=web (web.2, router)
 	@listed="$$($(COMPOSE) ps --all --quiet)" || exit 1; \
 	[ -n "$$listed" ] || { echo "==> the stack is down: no logs to follow (make up starts it)"; exit 0; }; \
@@ -471,7 +471,7 @@ logs: compose ## Follow the logs, like heroku logs --tail: every service's and l
 	if [ $$# = 2 ]; then docker logs --follow --tail 100 "$$2"; status=$$?; else from="--tail 100"; quick=0; \
 		while started=$$SECONDS; $(COMPOSE) logs --follow $$from $$1; status=$$?; [ $$status = 1 ]; do \
 			[ $$((SECONDS - started)) -le 2 ] && quick=$$((quick + 1)) || quick=0; [ $$quick -le 5 ] || break; \
-			since="$$(date +%s.%N)"; from="--since $${since%.N}"; \
+			from="--since $$(( $$(date +%s) - 1 ))"; \
 			[ -n "$$($(COMPOSE) ps --quiet $$1 2>/dev/null)" ] || break; \
 			echo "==> (a one-off dyno ended as Compose attached to it: following on)" >&2; sleep 0.2; done; fi; \
 	pkill -P $$$$ -x tail 2>/dev/null; exit $$status
