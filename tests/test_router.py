@@ -372,20 +372,23 @@ def test_make_ps_read_in_part_is_no_failure(stack):
 
 
 def test_scaling_down_under_load_loses_no_request(stack):
+    """Reads and writes: the router sends a write only once, so the dynos that go must get none as they stop."""
     assert stack.make("scale", "web=3").returncode == 0
     statuses: list[int | str] = []
     stop = threading.Event()
+    # Each answered by the app: a read with 200, a sign-in without credentials with 422.
+    requests = [("GET", "/readyz", None, 200), ("POST", "/tokens", b"{}", 422)]
 
-    def load():
+    def load(method: str, path: str, body: bytes | None, answer: int) -> None:
         while not stop.is_set():
             try:
-                status, _, body = http_raw(stack.port, "GET", "/readyz")
-                statuses.append(status if status == 200 else f"{status} {body[:300]!r}")
+                status, _, said = http_raw(stack.port, method, path, body=body)
+                statuses.append(200 if status == answer else f"{method} {status} {said[:300]!r}")
             except OSError as exc:
                 statuses.append(repr(exc))
             time.sleep(0.01)  # steady load, at a CPU cost the other tests can bear
 
-    threads = [threading.Thread(target=load) for _ in range(4)]
+    threads = [threading.Thread(target=load, args=requests[n % 2]) for n in range(4)]
     for thread in threads:
         thread.start()
     try:
