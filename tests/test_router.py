@@ -404,6 +404,20 @@ def test_scaling_down_under_load_loses_no_request(stack):
     assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
 
 
+def test_make_scale_ends_a_drain_an_earlier_one_could_not_undo(stack):
+    """make scale drains the dynos that go and then makes every server ready: one killed in between left a
+    drained web.1, which got no requests until make down. The next make scale ends it."""
+    assert stack.make("scale", "web=1").returncode == 0
+    router = stack.compose("ps", "--quiet", "router").stdout.split()[0]
+    send = 'exec 3<>/dev/tcp/127.0.0.1/9999 && printf "%s\\n" "$1" >&3 && cat <&3'
+    drained = docker("exec", router, "bash", "-c", send, "-", "set server web/web.1 state drain")
+    assert drained.stdout.strip() == "", drained.stdout
+    assert poll(lambda: stack.status("/healthz") == 503, 10), "drained, as a make scale killed outright leaves it"
+    scaled = stack.make("scale", "web=1")
+    assert scaled.returncode == 0 and "note: the router could not be told" not in scaled.stderr, scaled.stderr
+    assert poll(lambda: stack.status("/healthz") == 200, 10)
+
+
 def test_ctrl_c_in_make_scale_says_what_it_left_and_keeps_env(stack):
     """The cue comes just before .env is rewritten: the Ctrl-C lands as it is."""
     settings = [line for line in stack.read(".env").splitlines() if not line.startswith("WEB_SCALE=")]
