@@ -122,6 +122,8 @@ WEB_SYNCED := .run/web-synced
 # recorded pid when only that is killed; after a crash or a reboot the pid
 # may name another program by now, which must be left alone.
 watching = { [ -f $(WATCH_PID) ] && pgrep -g "$$(cat $(WATCH_PID))" -f 'compose.* watch' >/dev/null 2>&1; }
+# Whether a web dyno runs.
+web-running = [ -n "$$($(COMPOSE) ps --quiet --status running web 2>/dev/null)" ]
 # Whether web was started with live reload, whatever .env says now (WEB_RELOAD=0 make up starts it
 # without): gunicorn reloads what the watcher copies in only then. True when no dyno runs.
 web-reloads = { id="$$($(COMPOSE) ps -q web | head -n 1)"; [ -z "$$id" ] || \
@@ -434,7 +436,7 @@ watch-gone = [ ! -f $(WATCH_STOPPED) ] || { $(HOST_PYTHON) bin/watch_lock.py sto
 
 .PHONY: watch
 watch: compose ## Start live reload again (make up starts it; a failed make up leaves it off)
-	@[ -n "$$($(COMPOSE) ps --quiet --status running web 2>/dev/null)" ] || { echo "error: web is not running, so live reload would have nothing to copy into: make up starts both" >&2; exit 1; }
+	@$(web-running) || { echo "error: web is not running, so live reload would have nothing to copy into: make up starts both" >&2; exit 1; }
 	@$(web-reloads) || { echo "error: web was started without live reload (WEB_RELOAD=0), so it would not load what the watcher copies in: make up starts it with live reload" >&2; exit 1; }
 	$(start-watch)
 
@@ -482,7 +484,7 @@ ps: compose ## List the dynos like heroku ps: type.N, state, since, memory again
 	@# A reader that has all it wanted (make ps | head) is no failure: the line goes nowhere, quietly.
 	@trap '' PIPE; { if [ "$(WEB_RELOAD)" != 1 ]; then echo "live reload: off (WEB_RELOAD=$(WEB_RELOAD))"; \
 	elif $(watching); then echo "live reload: on (pid $$(cat $(WATCH_PID)), log: $(WATCH_LOG))"; \
-	elif [ -z "$$($(COMPOSE) ps --quiet --status running web 2>/dev/null)" ]; then echo "live reload: off (web is not running)"; \
+	elif ! $(web-running); then echo "live reload: off (web is not running)"; \
 	elif ! $(web-reloads); then echo "live reload: off (web was started with WEB_RELOAD=0: make up turns it on)"; \
 	else echo "live reload: off until make up succeeds (or make watch)"; fi; } 2>/dev/null || :
 
