@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Blueprint, abort, g, url_for
+from flask import Blueprint, abort, g, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,8 +38,31 @@ class LocationChanges(NewLocation):
     zoomlevel = v.Integer(low=ZOOM_MIN, high=ZOOM_MAX)  # no default: left out means unchanged
 
 
+# A listing comes a page at a time: however many locations an account saves,
+# one answer stays small and well within the router's 30 s.
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+
+
+class Page(v.Query):
+    """Which page of a listing: up to ``limit`` locations, those with an id above ``after``.
+
+    The last id of a page, not an offset, says where the next one starts:
+    a location saved or deleted meanwhile neither repeats one nor skips one.
+    """
+
+    limit = v.QueryInteger(low=1, high=PAGE_MAX, load_default=PAGE_DEFAULT)
+    after = v.QueryInteger(
+        low=0,
+        high=v.MAX_DB_ID,
+        load_default=0,
+        metadata={"description": "The id of the last location seen; the Link header's next page sets it."},
+    )
+
+
 NEW_LOCATION = NewLocation()
 LOCATION_CHANGES = LocationChanges(partial=True)
+PAGE = Page()
 
 # Statements are built once on the Core tables: per request they only take
 # parameters, and plain rows skip the ORM's entity machinery.
@@ -64,8 +87,12 @@ COLUMNS = (
 NEW_COLUMNS = tuple(false().label("favorite") if column is _favorite else column for column in COLUMNS)
 _mine = _locations.c.account_id == bindparam("account_id")
 _this_one = _locations.c.id == bindparam("location_id")
-LIST_MINE = select(*COLUMNS).where(_mine).order_by(_locations.c.id)
-LIST_MY_FAVORITES = select(*COLUMNS).where(_mine, _is_favorite).order_by(_locations.c.id)
+# One row past the page says whether there is a next one.
+_page = (_locations.c.id > bindparam("after"),)
+LIST_MINE = select(*COLUMNS).where(_mine, *_page).order_by(_locations.c.id).limit(bindparam("rows"))
+LIST_MY_FAVORITES = (
+    select(*COLUMNS).where(_mine, _is_favorite, *_page).order_by(_locations.c.id).limit(bindparam("rows"))
+)
 GET_MINE = select(*COLUMNS).where(_this_one, _mine)
 IS_MINE = select(exists().where(_this_one, _mine))
 
@@ -101,16 +128,26 @@ def _require_owned(location_id: int) -> None:
         _not_found(location_id)
 
 
-def _listing(statement: Select[Any]) -> dict[str, list[dict[str, Any]]]:
-    rows = get_session().execute(statement, {"account_id": g.account_id})
-    return {"locations": [as_json(row) for row in rows]}
+def _listing(statement: Select[Any], page: dict[str, Any]) -> ResponseReturnValue:
+    """Return one page of ``statement``'s rows; when more follow, a ``Link`` header (RFC 8288) to the next page."""
+    limit = page["limit"]
+    params = {"account_id": g.account_id, "after": page["after"], "rows": limit + 1}
+    rows = get_session().execute(statement, params).all()
+    headers = {}
+    if len(rows) > limit:
+        rows = rows[:limit]
+        # Absolute, built from what the router says, as a new location's Location is.
+        following = url_for(request.endpoint or "", limit=limit, after=rows[-1].id, _external=True)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return {"locations": [as_json(row) for row in rows]}, 200, headers
 
 
 @bp.get("/locations")
 @login_required
-def list_locations() -> ResponseReturnValue:
-    """List the caller's locations, oldest first."""
-    return _listing(LIST_MINE)
+@v.query(PAGE)
+def list_locations(query: dict[str, Any]) -> ResponseReturnValue:
+    """List the caller's locations, oldest first, a page at a time."""
+    return _listing(LIST_MINE, query)
 
 
 @bp.post("/locations")
@@ -202,6 +239,7 @@ def remove_favorite(location_id: int) -> ResponseReturnValue:
 
 @bp.get("/favorites")
 @login_required
-def list_favorites() -> ResponseReturnValue:
-    """List the caller's favourite locations."""
-    return _listing(LIST_MY_FAVORITES)
+@v.query(PAGE)
+def list_favorites(query: dict[str, Any]) -> ResponseReturnValue:
+    """List the caller's favourite locations, oldest first, a page at a time."""
+    return _listing(LIST_MY_FAVORITES, query)

@@ -119,7 +119,7 @@ ERRORS = {
     404: "Nothing at this path among the caller's (another account's is a 404 too).",
     409: "It conflicts with what exists already.",
     413: "The body is larger than the app accepts (MAX_CONTENT_LENGTH).",
-    422: "A field is missing, unknown or invalid; `field` names the first one.",
+    422: "A body field or query parameter is missing, unknown or invalid; `field` names the first one.",
     503: "The database is unavailable, did not finish within DB_STATEMENT_TIMEOUT, or does not match this "
     "code (migrations pending); retry after `Retry-After` seconds.",
 }
@@ -130,8 +130,9 @@ ERROR_HEADERS = {
     },
     503: {"Retry-After": "Seconds to wait before retrying."},
 }
-# A view with a request body can answer these, and one that needs a token this.
+# A view with a request body can answer these, one with query parameters this, and one that needs a token this.
 BODY_ERRORS = (400, 413, 422)
+QUERY_ERRORS = (422,)
 TOKEN_ERRORS = (401,)
 
 # Links let a client (and schemathesis's stateful run) follow a saved location by its id.
@@ -164,6 +165,8 @@ class Operation:
     # What an error status means for this operation, where ERRORS' words are too general.
     described: Mapping[int, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Headers only some answers carry (a next page's Link).
+    optional_headers: Mapping[str, str] = field(default_factory=dict)
     links: Mapping[str, Any] = field(default_factory=dict)
     others: Mapping[int, Any] = field(default_factory=dict)
 
@@ -176,6 +179,9 @@ NOT_READY = {
 
 # A response holding a token is kept by no cache (RFC 6749, section 5.1).
 _NOT_STORED = {"Cache-Control": "no-store: no cache keeps the token."}
+
+# A listing's next page, when there is one (RFC 8288); the last page has no Link.
+_NEXT_PAGE = {"Link": '<URL of the next page>; rel="next", only when more follow this page.'}
 
 _NO_SUCH_LOCATION = {404: "No such location among the caller's (another account's is a 404 too)."}
 
@@ -200,7 +206,9 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "accounts.create_token": Operation(201, "A new token.", TokenCreated, errors=(401, 503), headers=_NOT_STORED),
     "accounts.delete_token": Operation(204, "Signed out: the token sent no longer works.", errors=(503,)),
-    "locations.list_locations": Operation(200, "The caller's locations, oldest first.", Locations, errors=(503,)),
+    "locations.list_locations": Operation(
+        200, "A page of the caller's locations, oldest first.", Locations, errors=(503,), optional_headers=_NEXT_PAGE
+    ),
     "locations.create_location": Operation(
         201,
         "The saved location.",
@@ -222,7 +230,13 @@ OPERATIONS: dict[str, Operation] = {
     "locations.remove_favorite": _on_a_location(
         204, "Not a favourite (any more).", links=_links(_READ_UPDATE_DELETE, _ID_FROM_PATH)
     ),
-    "locations.list_favorites": Operation(200, "The caller's favourite locations.", Locations, errors=(503,)),
+    "locations.list_favorites": Operation(
+        200,
+        "A page of the caller's favourite locations, oldest first.",
+        Locations,
+        errors=(503,),
+        optional_headers=_NEXT_PAGE,
+    ),
     "openapi.openapi_json": Operation(200, "This document."),
 }
 
@@ -312,9 +326,15 @@ def _path_parameters(rule: str) -> list[dict[str, Any]]:
 def _operation(endpoint: str, view: Any, operation: Operation | None) -> dict[str, Any]:
     summary, _, description = (view.__doc__ or "").strip().partition("\n")
     request_schema = getattr(view, "request_schema", None)
+    query_schema = getattr(view, "query_schema", None)
     requires_token = getattr(view, "requires_token", False)
     declared = operation.errors if operation else ()
-    errors = {*declared, *(BODY_ERRORS if request_schema else ()), *(TOKEN_ERRORS if requires_token else ())}
+    errors = {
+        *declared,
+        *(BODY_ERRORS if request_schema else ()),
+        *(QUERY_ERRORS if query_schema else ()),
+        *(TOKEN_ERRORS if requires_token else ()),
+    }
     responses: dict[str, Any] = {str(operation.status): _success(operation)} if operation else dict(UNDECLARED)
     for status in sorted(errors):
         own = operation.described.get(status) if operation else None
@@ -330,6 +350,8 @@ def _operation(endpoint: str, view: Any, operation: Operation | None) -> dict[st
     }
     if description.strip():
         spec["description"] = " ".join(description.split())
+    if query_schema is not None:
+        spec["parameters"] = [{"in": "query", "schema": query_schema}]  # one parameter per field, by apispec
     if request_schema is not None:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": request_schema}}}
     if requires_token:
@@ -342,8 +364,11 @@ def _success(operation: Operation) -> dict[str, Any]:
     if operation.status != 204:
         schema = operation.schema or {"type": "object"}
         response["content"] = {"application/json": {"schema": schema}}
-    if operation.headers:
-        response["headers"] = _headers(operation.headers)
+    if operation.headers or operation.optional_headers:
+        response["headers"] = {
+            **_headers(operation.headers),
+            **_headers(operation.optional_headers, required=False),
+        }
     if operation.links:
         response["links"] = dict(operation.links)
     return response
@@ -361,6 +386,6 @@ def _error_response(description: str, headers: Mapping[str, str]) -> dict[str, A
     return response
 
 
-def _headers(headers: Mapping[str, str]) -> dict[str, Any]:
+def _headers(headers: Mapping[str, str], *, required: bool = True) -> dict[str, Any]:
     schema = {"type": "string"}
-    return {name: {"description": text, "required": True, "schema": schema} for name, text in headers.items()}
+    return {name: {"description": text, "required": required, "schema": schema} for name, text in headers.items()}

@@ -1,8 +1,8 @@
-"""Parse request bodies and check them against declared schemas, so no input can reach the database unchecked.
+"""Check request bodies and query strings against declared schemas, so no input can reach the database unchecked.
 
 Each view that takes a body declares it once, as a marshmallow schema given
-to :func:`body`. The same schema checks the request and, through
-``app.openapi``, describes it in the OpenAPI document, so the two cannot
+to :func:`body` (query parameters: :func:`query`). The same schema checks
+the request and, through ``app.openapi``, describes it in the OpenAPI document, so the two cannot
 drift apart. Anything Postgres would reject (a NUL byte, a number out of
 range for its column) is refused here with a 422 instead of surfacing as a
 500; the fields below word every message the way clients have always read it.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import stringprep
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -33,13 +34,22 @@ MAX_DB_ID = 2**63 - 1
 class Body(Schema):
     """A JSON object body: an unknown key is a 422, so a typo such as ``zoom_level`` is reported, not ignored."""
 
+    # What the 422 for an unknown key calls it.
+    KEY = "field"
+
     class Meta:
         unknown = RAISE
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         expected = ", ".join(sorted(body_keys(self)))
-        self.error_messages = {**self.error_messages, "unknown": f"unknown field; expected one of {expected}"}
+        self.error_messages = {**self.error_messages, "unknown": f"unknown {self.KEY}; expected one of {expected}"}
+
+
+class Query(Body):
+    """Query parameters, checked as a body is: an unknown one (``?limt=5``) is a 422; each may appear once."""
+
+    KEY = "query parameter"
 
 
 def body_keys(schema: Schema) -> list[str]:
@@ -58,25 +68,50 @@ def body(schema: Body) -> Callable[[Callable[..., R]], Callable[..., R]]:
     The schema stays on the view as ``request_schema`` (``functools.wraps``
     carries it through outer decorators), where the OpenAPI document finds it.
     """
+    return _passing("body", "request_schema", schema, json_object)
+
+
+def query(schema: Query) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Check the query string with ``schema`` and pass the values to the view as ``query``.
+
+    The schema stays on the view as ``query_schema``, for the OpenAPI document.
+    """
+    return _passing("query", "query_schema", schema, query_string)
+
+
+def _passing(
+    argument: str, attribute: str, schema: Body, read: Callable[[], dict[str, Any]]
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Return a decorator that passes the view what ``read`` returns, checked by ``schema``, as ``argument``."""
 
     def decorator(view: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> R:
-            return view(*args, body=load(schema), **kwargs)
+            return view(*args, **{argument: load(schema, read())}, **kwargs)
 
-        wrapped.request_schema = schema  # type: ignore[attr-defined]
+        setattr(wrapped, attribute, schema)
         return wrapped
 
     return decorator
 
 
-def load(schema: Body) -> dict[str, Any]:
-    """Return the request body checked by ``schema``, or fail with the first error as a 422.
+def query_string() -> dict[str, Any]:
+    """Return the query string's parameters; one given twice (``?limit=5&limit=50``) is a 422.
 
-    An unknown key comes first (in the body's order), then the declared
+    Which of the two counts would be a guess.
+    """
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            invalid(name, "must be given once")
+    return request.args.to_dict()
+
+
+def load(schema: Body, data: dict[str, Any]) -> dict[str, Any]:
+    """Return ``data`` checked by ``schema``, or fail with the first error as a 422.
+
+    An unknown key comes first (in the order sent), then the declared
     fields in the order the schema declares them.
     """
-    data = json_object()
     try:
         loaded: dict[str, Any] = schema.load(data)
         return loaded
@@ -320,6 +355,23 @@ class Integer(fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", type=_json_type(value))
         return value
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string from ``low`` to ``high``, written in ASCII digits: no sign, no leading zero."""
+
+    default_error_messages = _messages(
+        "digits", invalid="must be written in digits, like 10, without a sign, leading zero or decimal point"
+    )
+
+    def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
+        bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
+        super().__init__(validate=bounds, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not re.fullmatch(AsciiInt.regex, value):
+            raise self.make_error("invalid")
+        return _integer(value)  # thousands of digits: out of range, as the bounds check then says
 
 
 class AsciiInt(IntegerConverter):

