@@ -142,6 +142,9 @@ def test_a_request_whose_worker_died_is_run_once_and_answered_h13_unless_it_only
     assert f'at=error code=H13 desc="Connection closed without response" method={method} path="/_die/{marker}"' in (
         router
     )
+    assert re.search(r" dyno=web\.\d+ connect=\d+ms service=\d+ms status=503 bytes=0 protocol=http$", router), (
+        "as Heroku's: no byte came from the dyno"
+    )
     time.sleep(1)  # any attempt came before the router's line; its words may reach the log a little later
     ran = [line for line in stack.logs("web").splitlines() if f"dying on {marker}" in line]
     assert len(ran) == 1, ran
@@ -222,7 +225,8 @@ def test_requests_over_herokus_limits_are_400_from_the_router(stack, case, path,
     status, _, _ = http_raw(stack.port, "GET", path, [("X-Request-Id", request_id), *headers])
     assert status == 400, case
     [line] = poll(lambda: [line for line in router_lines(stack) if request_id in line], 10)
-    assert line.startswith('at=error code=H26 desc="Request Error" method=GET') and "status=400" in line
+    assert line.startswith('at=error code=H26 desc="Request Error" method=GET'), line
+    assert line.endswith(" dyno= connect= service= status=400 bytes= protocol=http"), "no dyno saw it: empty"
     assert request_id not in stack.logs("web"), "the app never saw it"
 
 
@@ -244,7 +248,7 @@ def test_a_response_that_sets_a_cookie_over_8192_bytes_is_502_and_h25_as_on_hero
     assert status == 502 and "set-cookie" not in headers and b"oversized cookie (H25)" in body, (status, headers)
     [line] = poll(lambda: [line for line in router_lines(stack) if request_id in line], 10)
     assert line.startswith('at=error code=H25 desc="HTTP restriction: oversized cookie" method=GET'), line
-    assert "status=502" in line
+    assert re.search(r" dyno=web\.1 connect=\d+ms service=\d+ms status=502 bytes=0 protocol=http$", line), line
 
 
 def test_an_upload_over_the_apps_limit_costs_no_other_request(stack):
@@ -285,7 +289,7 @@ def test_clients_slow_to_send_a_body_hold_no_dyno_thread_and_leaving_is_h27(stac
     assert left, "each client that left has its line"
     for line in left:
         assert line.startswith('sock=client at=warning code=H27 desc="Client Request Interrupted" method=POST '), line
-        assert " dyno=- " in line and " status=499 bytes=0 " in line, line
+        assert line.endswith(" dyno= connect= service= status=499 bytes= protocol=http"), "no dyno saw it: empty"
 
 
 def test_every_app_connection_to_the_database_uses_tls(stack):

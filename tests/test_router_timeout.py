@@ -47,6 +47,22 @@ def answers(port: str) -> bool:
         return False
 
 
+def test_a_request_with_no_dyno_to_take_it_is_h10_with_the_dyno_fields_empty(router):
+    """Heroku's router writes dyno=, connect=, service= and bytes= empty when no dyno saw the request."""
+    request_id = f"no-dyno-{uuid.uuid4().hex}"
+
+    def crashed() -> bool:
+        try:
+            return http_raw(router.port, "GET", "/", [("X-Request-Id", request_id)])[0] == 503
+        except (OSError, http.client.HTTPException):
+            return False  # the router does not listen yet
+
+    assert poll(crashed, 30), "the router answers 503 with no dyno up"
+    lines = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
+    assert lines[-1].startswith('at=error code=H10 desc="App crashed" method=GET path="/"'), lines
+    assert lines[-1].endswith(" dyno= connect= service= status=503 bytes= protocol=http"), lines
+
+
 def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h28(router, run_dir):
     """A test-only dyno that never answers /slow stands in for web.1 behind the router."""
     slow = f"{router.name}-web-1"
@@ -69,7 +85,7 @@ def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h2
     assert 29 <= took <= 45, took
     [line] = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
     assert line.startswith('at=error code=H12 desc="Request timeout" method=GET path="/slow"')
-    assert re.search(r" dyno=web\.1 connect=\d+ms service=3\d{4}ms status=503 ", line), line
+    assert re.search(r" dyno=web\.1 connect=\d+ms service=3\d{4}ms status=503 bytes=0 protocol=http$", line), line
 
     with idle:
         answer = idle.recv(4096)
@@ -77,4 +93,4 @@ def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h2
     assert 54 <= time.monotonic() - idle_since <= 65
     [line] = poll(lambda: [line for line in router.logs("router").splitlines() if 'path="/idle"' in line], 10)
     assert line.startswith('at=error code=H28 desc="Client Connection Idle" method=POST path="/idle"'), line
-    assert " dyno=- " in line and " status=408 " in line, "no dyno ever saw it"
+    assert line.endswith(" dyno= connect= service= status=408 bytes= protocol=http"), "no dyno ever saw it: empty"

@@ -22,6 +22,24 @@ local pending = {}
 local cli = nil
 local stopping = false
 
+-- A line's dyno fields as Heroku's router writes them where HAProxy's differ.
+-- A request that reached no dyno (H10, or refused before routing: H26, H28)
+-- has them empty, where HAProxy writes dyno=- connect=-1ms and the error
+-- page's size; one the router answered after reaching a dyno (H12, H13,
+-- H25) has bytes=0, for no byte came from the dyno. Both patterns are
+-- anchored at the line's ends, which the router writes, so a path that
+-- quotes them changes nothing.
+local NO_DYNO = " dyno=%- connect=%-1ms service=%d+ms (status=%d+) bytes=%d+ (protocol=https?)$"
+local ROUTER_ANSWERED = "( status=%d+) bytes=%d+ (protocol=https?)$"
+
+local function as_heroku_writes(line)
+    local fixed, found = line:gsub(NO_DYNO, " dyno= connect= service= %1 bytes= %2")
+    if found == 0 and (line:find("^at=error code=H") or line:find("^sock=%a+ at=error code=H")) then
+        fixed = line:gsub(ROUTER_ANSWERED, "%1 bytes=0 %2")
+    end
+    return fixed
+end
+
 local function write_pending()
     if #pending > 0 then
         io.stdout:write(table.concat(pending, "\n"), "\n")
@@ -51,7 +69,7 @@ core.register_task(function()
                     why = err
                     break
                 end
-                pending[#pending + 1] = line
+                pending[#pending + 1] = as_heroku_writes(line)
             end
         end
         if stopping then
