@@ -33,10 +33,10 @@ MISSING_FROM_SCHEMA = {"42P01", "42703"}
 
 
 class ValidationError(UnprocessableEntity):
-    """A 422 that names the offending field in the body as well as the message."""
+    """A 422 that names the offending field in the body as well as the message (unless no one field is at fault)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(description=f"{field}: {message}")
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(description=f"{field}: {message}" if field is not None else message)
         self.field = field
 
 
@@ -45,8 +45,8 @@ def unavailable(description: str) -> ServiceUnavailable:
     return ServiceUnavailable(description=description, retry_after=RETRY_AFTER)
 
 
-def invalid(field: str, message: str) -> NoReturn:
-    """Abort the request with a 422 naming ``field``."""
+def invalid(field: str | None, message: str) -> NoReturn:
+    """Abort the request with a 422 naming ``field`` (None: the request as a whole)."""
     raise ValidationError(field, message)
 
 

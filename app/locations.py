@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, abort, g, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, update
+from sqlalchemy import CursorResult, Row, Select, bindparam, delete, exists, false, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -51,7 +51,9 @@ class Page(v.Query):
     a location saved or deleted meanwhile neither repeats one nor skips one.
     """
 
-    limit = v.QueryInteger(low=1, high=PAGE_MAX, load_default=PAGE_DEFAULT)
+    limit = v.QueryInteger(
+        low=1, high=PAGE_MAX, load_default=PAGE_DEFAULT, metadata={"description": "How many locations, at most."}
+    )
     after = v.QueryInteger(
         low=0,
         high=v.MAX_DB_ID,
@@ -85,13 +87,31 @@ COLUMNS = (
 # EXISTS above would not do: RETURNING has no FROM for it to correlate to,
 # so it would ask whether any favourite exists at all.)
 NEW_COLUMNS = tuple(false().label("favorite") if column is _favorite else column for column in COLUMNS)
+# What a listing of favourites reads: each is one, no need to ask.
+FAVORITE_COLUMNS = tuple(true().label("favorite") if column is _favorite else column for column in COLUMNS)
 _mine = _locations.c.account_id == bindparam("account_id")
 _this_one = _locations.c.id == bindparam("location_id")
-# One row past the page says whether there is a next one.
-_page = (_locations.c.id > bindparam("after"),)
-LIST_MINE = select(*COLUMNS).where(_mine, *_page).order_by(_locations.c.id).limit(bindparam("rows"))
+# A page: up to "rows" locations (one past the page says whether there is a
+# next one) after the last id seen, each read from an index in id order.
+LIST_MINE = (
+    select(*COLUMNS)
+    .where(_mine, _locations.c.id > bindparam("after"))
+    .order_by(_locations.c.id)
+    .limit(bindparam("rows"))
+)
+# Favourites are read from the favourites' own key (account_id,
+# location_id), so a page costs the same however few of an account's
+# locations are favourites.
 LIST_MY_FAVORITES = (
-    select(*COLUMNS).where(_mine, _is_favorite, *_page).order_by(_locations.c.id).limit(bindparam("rows"))
+    select(*FAVORITE_COLUMNS)
+    .join_from(
+        _favorites,
+        _locations,
+        (_favorites.c.location_id == _locations.c.id) & (_favorites.c.account_id == _locations.c.account_id),
+    )
+    .where(_favorites.c.account_id == bindparam("account_id"), _favorites.c.location_id > bindparam("after"))
+    .order_by(_favorites.c.location_id)
+    .limit(bindparam("rows"))
 )
 GET_MINE = select(*COLUMNS).where(_this_one, _mine)
 IS_MINE = select(exists().where(_this_one, _mine))
@@ -137,7 +157,8 @@ def _listing(statement: Select[Any], page: dict[str, Any]) -> ResponseReturnValu
     if len(rows) > limit:
         rows = rows[:limit]
         # Absolute, built from what the router says, as a new location's Location is.
-        following = url_for(request.endpoint or "", limit=limit, after=rows[-1].id, _external=True)
+        here = request.view_args or {}
+        following = url_for(request.endpoint or "", **here, limit=limit, after=rows[-1].id, _external=True)
         headers["Link"] = f'<{following}>; rel="next"'
     return {"locations": [as_json(row) for row in rows]}, 200, headers
 

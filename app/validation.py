@@ -11,6 +11,7 @@ range for its column) is refused here with a 422 instead of surfacing as a
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import re
@@ -27,6 +28,7 @@ from werkzeug.routing import IntegerConverter
 from app.errors import invalid
 
 R = TypeVar("R")
+S = TypeVar("S", bound="Body")
 
 MAX_DB_ID = 2**63 - 1
 
@@ -47,9 +49,23 @@ class Body(Schema):
 
 
 class Query(Body):
-    """Query parameters, checked as a body is: an unknown one (``?limt=5``) is a 422; each may appear once."""
+    """Query parameters, checked as a body is: an unknown one (``?limt=5``) is a 422; each may appear once.
+
+    A query string holds text: its fields are ones that read text, such as
+    :class:`QueryInteger` and :class:`Text`. :class:`Integer` and
+    :class:`Number` read JSON numbers only, so they are refused here, at import.
+    """
 
     KEY = "query parameter"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, field in self.load_fields.items():
+            if isinstance(field, (Integer, Number)):
+                raise TypeError(
+                    f"{type(self).__name__}.{name}: {type(field).__name__} reads JSON numbers, and a query string "
+                    "holds text: use QueryInteger"
+                )
 
 
 def body_keys(schema: Schema) -> list[str]:
@@ -68,7 +84,7 @@ def body(schema: Body) -> Callable[[Callable[..., R]], Callable[..., R]]:
     The schema stays on the view as ``request_schema`` (``functools.wraps``
     carries it through outer decorators), where the OpenAPI document finds it.
     """
-    return _passing("body", "request_schema", schema, json_object)
+    return _passing("body", "request_schema", schema, lambda _: json_object())
 
 
 def query(schema: Query) -> Callable[[Callable[..., R]], Callable[..., R]]:
@@ -80,14 +96,21 @@ def query(schema: Query) -> Callable[[Callable[..., R]], Callable[..., R]]:
 
 
 def _passing(
-    argument: str, attribute: str, schema: Body, read: Callable[[], dict[str, Any]]
+    argument: str, attribute: str, schema: S, read: Callable[[S], dict[str, Any]]
 ) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """Return a decorator that passes the view what ``read`` returns, checked by ``schema``, as ``argument``."""
+    """Return a decorator that passes the view what ``read(schema)`` returns, checked by ``schema``, as ``argument``.
+
+    A view that takes no such parameter is refused when it is decorated (at
+    import), not with a 500 at its first request.
+    """
 
     def decorator(view: Callable[..., R]) -> Callable[..., R]:
+        if argument not in inspect.signature(view).parameters:
+            raise TypeError(f"{view.__qualname__} must take a parameter {argument}: @v.{argument} passes it one")
+
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> R:
-            return view(*args, **{argument: load(schema, read())}, **kwargs)
+            return view(*args, **{argument: load(schema, read(schema))}, **kwargs)
 
         setattr(wrapped, attribute, schema)
         return wrapped
@@ -95,15 +118,21 @@ def _passing(
     return decorator
 
 
-def query_string() -> dict[str, Any]:
-    """Return the query string's parameters; one given twice (``?limit=5&limit=50``) is a 422.
+def query_string(schema: Query) -> dict[str, Any]:
+    """Return the query string's parameters for ``schema``; one with no name (``?=5``) is a 422.
 
-    Which of the two counts would be a guess.
+    So is one of ``schema``'s given twice (``?limit=5&limit=50``): which
+    counts would be a guess. An unknown one is reported before that, by
+    :func:`load`.
     """
-    for name, values in request.args.lists():
-        if len(values) > 1:
-            invalid(name, "must be given once")
-    return request.args.to_dict()
+    args = request.args
+    if "" in args:
+        invalid(None, "a query parameter has no name (?=...)")
+    if set(args) <= set(body_keys(schema)):
+        for name, values in args.lists():
+            if len(values) > 1:
+                invalid(name, "must be given once")
+    return args.to_dict()
 
 
 def load(schema: Body, data: dict[str, Any]) -> dict[str, Any]:
@@ -120,13 +149,18 @@ def load(schema: Body, data: dict[str, Any]) -> dict[str, Any]:
         invalid(field, message)
 
 
-def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str, Any]) -> tuple[str, str]:
-    """Return the field and message to report out of marshmallow's ``messages``."""
+def _first_error(schema: Schema, data: Mapping[str, Any], messages: Mapping[str, Any]) -> tuple[str | None, str]:
+    """Return the field and message to report out of marshmallow's ``messages``.
+
+    A check of the whole schema (marshmallow's ``@validates_schema``) names no field.
+    """
     keys = body_keys(schema)
     unknown = [key for key in data if key not in keys]
     for name in [*unknown, *keys]:
         if name in messages:
             return name, messages[name][0]
+    if "_schema" in messages:
+        return None, messages["_schema"][0]
     raise AssertionError(f"no field error in {messages!r}")
 
 
@@ -361,7 +395,8 @@ class QueryInteger(fields.Integer):
     """An integer in a query string from ``low`` to ``high``, written in ASCII digits: no sign, no leading zero."""
 
     default_error_messages = _messages(
-        "digits", invalid="must be written in digits, like 10, without a sign, leading zero or decimal point"
+        "digits",
+        invalid="must be written in digits, like 10, without a plus sign, leading zero or decimal point",
     )
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
@@ -369,9 +404,9 @@ class QueryInteger(fields.Integer):
         super().__init__(validate=bounds, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
-        if not isinstance(value, str) or not re.fullmatch(AsciiInt.regex, value):
+        if not isinstance(value, str) or not re.fullmatch(f"-?{AsciiInt.regex}", value) or value == "-0":
             raise self.make_error("invalid")
-        return _integer(value)  # thousands of digits: out of range, as the bounds check then says
+        return _integer(value)  # negative or thousands of digits: out of range, as the bounds check then says
 
 
 class AsciiInt(IntegerConverter):

@@ -7,6 +7,7 @@ import json
 import re
 import time
 
+import marshmallow
 import pytest
 
 from app import validation
@@ -178,6 +179,43 @@ def test_a_field_with_a_data_key_is_named_by_it_in_every_error(app, body, field,
     assert (refused.value.field, refused.value.description) == (field, f"{field}: {message}")
     with app.test_request_context(method="POST", json={"name": "a", "zoomlevel": 3}):
         assert validation.load(Renamed(), validation.json_object()) == {"name": "a", "zoom_level": 3}
+
+
+class Between(validation.Body):
+    """A body with a check of the whole of it, as marshmallow's @validates_schema writes one."""
+
+    low = validation.Integer(low=0, high=9, required=True)
+    high = validation.Integer(low=0, high=9, required=True)
+
+    @marshmallow.validates_schema
+    def ordered(self, data, **kwargs):
+        if data["low"] > data["high"]:
+            raise marshmallow.ValidationError("low must not be above high")
+
+
+def test_a_check_of_the_whole_body_is_a_422_naming_no_field(app):
+    with app.test_request_context(method="POST", json={"low": 5, "high": 1}), pytest.raises(ValidationError) as refused:
+        validation.load(Between(), validation.json_object())
+    assert (refused.value.field, refused.value.description) == (None, "low must not be above high")
+
+
+def test_a_query_schema_refuses_fields_that_read_only_json_numbers():
+    """A query string holds text: v.Integer would refuse every value sent, so the schema is refused at import."""
+
+    class Counted(validation.Query):
+        count = validation.Integer(low=1, high=5)
+
+    with pytest.raises(TypeError, match=r"Counted\.count: Integer reads JSON numbers.*use QueryInteger"):
+        Counted()
+
+
+@pytest.mark.parametrize("decorate", [lambda: validation.query(validation.Query()), lambda: validation.body(Renamed())])
+def test_a_view_without_the_parameter_its_decorator_passes_is_refused_at_import(decorate):
+    def listing():
+        return {}
+
+    with pytest.raises(TypeError, match=r"listing must take a parameter (query|body)"):
+        decorate()(listing)
 
 
 def test_a_request_the_router_gave_up_on_commits_nothing(client, me, counts, caplog):

@@ -300,20 +300,29 @@ def test_favourites_come_a_page_at_a_time_too(client, me):
         ("limit=" + "9" * 5000, "limit", "from 1 to 1000"),
         ("limit=abc", "limit", "digits"),
         ("limit=", "limit", "digits"),
-        ("limit=-1", "limit", "digits"),
+        ("limit=-1", "limit", "from 1 to 1000"),
+        ("limit=-0", "limit", "digits"),
+        ("limit=%2B1", "limit", "digits"),  # +1
         ("limit=01", "limit", "digits"),
         ("limit=2.0", "limit", "digits"),
         ("limit=%EF%BC%92", "limit", "digits"),  # a fullwidth 2
         ("after=x", "after", "digits"),
         ("after=9223372036854775808", "after", "from 0 to 9223372036854775807"),
+        ("after=-1", "after", "from 0 to 9223372036854775807"),
         ("limit=2&limit=3", "limit", "once"),
         ("limt=5", "limt", "unknown query parameter; expected one of after, limit"),
+        ("limt=5&limt=6&limit=1&limit=2", "limt", "unknown query parameter"),  # the unknown one first
     ],
 )
 def test_a_bad_page_is_a_422_naming_the_parameter(client, me, query, field, said):
     save_location(client, me)
     for path in ("/locations", "/favorites"):
         assert_error(client.get(f"{path}?{query}", headers=me.headers), 422, field=field, contains=said)
+
+
+def test_a_query_parameter_without_a_name_is_a_422_naming_no_field(client, me):
+    error = assert_error(client.get("/locations?=5", headers=me.headers), 422, contains="no name")
+    assert "field" not in error
 
 
 def test_the_page_is_checked_only_for_a_signed_in_caller(client):
