@@ -25,6 +25,7 @@ SEED = (
     ("8c4e7b2a5d22", "Create locations table"),
     ("b7d9e1f3a633", "Add zoomlevel to locations"),
     ("e2a6c8d4f944", "Add favorites table"),
+    ("ade3a66e1114", "Index locations by account and id"),
 )
 
 
