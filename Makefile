@@ -817,8 +817,8 @@ heroku-create: ## Create the Heroku app: container stack, Postgres at .postgres-
 	@$(HOST_PYTHON) bin/heroku_cli.py cli || exit 1
 	@echo "==> heroku create $(name) --stack container"
 	@heroku create $(name) --stack container
-	@echo "==> heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR) (.postgres-version's major)"
-	@heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR) || { \
+	@echo "==> heroku addons:create heroku-postgresql --app $(name) --wait -- --version=$(POSTGRES_MAJOR) (.postgres-version's major; until it is ready)"
+	@heroku addons:create heroku-postgresql --app $(name) --wait -- --version=$(POSTGRES_MAJOR) || { \
 		echo "error: $(name) exists without its database: heroku addons:create heroku-postgresql --app $(name) -- --version=$(POSTGRES_MAJOR), then heroku config:set SECRET_KEY=... --app $(name)" >&2; exit 1; }
 	@echo "==> heroku config:set SECRET_KEY=<new random key> --app $(name) (the key is not printed)"
 	@heroku config:set --app $(name) \
@@ -839,7 +839,8 @@ heroku-deploy: ## Deploy with heroku.yml: container stack, git push, release run
 
 .PHONY: heroku-migrate
 heroku-migrate: ## Run the migrate process on Heroku (heroku run)
-	@$(heroku-app); echo "==> heroku run bin/proc migrate --app $$app"; heroku --app "$$app" run bin/proc migrate
+	@$(heroku-app); echo "==> heroku run --exit-code --app $$app -- bin/proc migrate"; \
+	heroku run --exit-code --app "$$app" -- bin/proc migrate
 
 # --- Development ---------------------------------------------------------------
 

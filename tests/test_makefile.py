@@ -93,7 +93,8 @@ def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_maj
     whoami, create, addon, config = calls.read_text().splitlines()
     assert (whoami, create) == ("auth:whoami", "create my-maps --stack container")
     # Options for the add-on after "--", as Heroku's CLI asks since v9 (the old form is deprecated).
-    assert addon == f"addons:create heroku-postgresql --app my-maps -- --version={major}"
+    # --wait: a first deploy's release needs DATABASE_URL, which the add-on sets once provisioned.
+    assert addon == f"addons:create heroku-postgresql --app my-maps --wait -- --version={major}"
     assert re.fullmatch(r"config:set --app my-maps SECRET_KEY=[0-9a-f]{64}", config), config
     assert config.split("=", 1)[1] not in result.stdout + result.stderr, "the key is never printed"
     assert result.stdout.rstrip().splitlines()[-1].startswith("==> my-maps is ready"), result.stdout
@@ -102,7 +103,8 @@ def test_heroku_create_asks_for_the_container_stack_postgres_at_the_projects_maj
 def test_heroku_migrate_runs_the_migrate_process_type(tmp_path):
     result = make("heroku-migrate", "HEROKU_APP=my-maps", path=heroku_cli(tmp_path, logged_in=True))
     assert result.returncode == 0, result.stderr
-    assert "heroku --app my-maps run bin/proc migrate" in result.stdout
+    # --exit-code: without it, heroku run exits 0 whatever the migration did.
+    assert "heroku run --exit-code --app my-maps -- bin/proc migrate" in result.stdout
 
 
 GIT = ["git", "-c", "user.name=Suite", "-c", "user.email=suite@example.com"]
