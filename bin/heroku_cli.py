@@ -142,13 +142,37 @@ def require_committed() -> None:
         said = f"{entry[3:]} ({STATES.get(code, 'changed')})"
         # What every build leaves out of the image is in neither image, so it makes no difference.
         (outside if all(outside_every_image(path, rules) for path in paths if path) else named).append(said)
-    if not named:
-        if outside:
-            print(f"==> left out of the image by .dockerignore, so no difference: {first_few(outside)}")
-        return
-    raise HerokuError(
-        f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds your files as "
-        f"they are): {first_few(named)}: commit them, or git stash -u, then make heroku-deploy"
+    if named:
+        raise HerokuError(
+            f"{len(named)} file(s) differ from HEAD, the commit Heroku would build (make up builds your files as "
+            f"they are): {first_few(named)}: commit them, or git stash -u, then make heroku-deploy"
+        )
+    if outside:
+        print(f"==> left out of the image by .dockerignore, so no difference: {first_few(outside)}")
+    ignored = ignored_but_built()
+    if ignored:
+        raise HerokuError(f"{ignored_in_image(ignored)}, then make heroku-deploy")
+
+
+def ignored_but_built() -> list[str]:
+    """Return what git ignores and make up's build puts in the image (a directory as ``build/``).
+
+    Heroku builds what git pushes, so its image lacks them: an app that
+    reads one (a local settings file, assets built on this machine) works
+    here and fails there, however clean ``git status`` is.
+    """
+    status = git("status", "--porcelain=v1", "-z", "--ignored=traditional", "--untracked-files=normal")
+    mine = image_rules()[1]  # make up's build reads the working tree's .dockerignore
+    ignored = [entry[3:] for entry in status.split("\0") if entry.startswith("!! ")]
+    return [path for path in ignored if path not in BUILD_INPUTS and not dockerignore.left_out(path.rstrip("/"), mine)]
+
+
+def ignored_in_image(paths: list[str]) -> str:
+    """Say what ``paths`` (from ignored_but_built) are and the two ways out, in one line."""
+    return (
+        f"{len(paths)} path(s) git ignores are in the image make up builds, so Heroku's (built from what git "
+        f"pushes) lacks them: {first_few(paths)}: add them to .dockerignore, so that make up builds without them "
+        "too, or commit them (git add -f)"
     )
 
 

@@ -63,7 +63,7 @@ def doctor(answers: Path | None = None, root: Path = PROJECT_ROOT, **env: str) -
     path.append(path_without_heroku())
     ports = {"WEB_PORT": str(free_port()), "WEB_TLS_PORT": str(free_port()), "DB_PORT": str(free_port())}
     return subprocess.run(
-        [sys.executable, str(root / "bin" / "doctor")],
+        [sys.executable, str(root / "bin" / "doctor")], cwd=root,
         env={**os.environ, **YOURS, **ports, "PATH": os.pathsep.join(path), "STUB_HEROKU": str(answers or ""), **env},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -86,6 +86,25 @@ def test_without_the_heroku_cli_it_runs_the_local_checks_and_says_the_rest_was_s
     assert lines(result, "· Heroku checks skipped: the Heroku CLI is not installed")
     assert result.returncode == 1, "a failed check fails the command"
     assert result.stdout.splitlines()[-1].startswith("doctor: ")
+
+
+def test_a_file_git_ignores_in_the_image_make_up_builds_fails_for_herokus_lacks_it(tmp_path):
+    """A local settings file, or assets built on this machine: ignored by git, so never pushed, never built."""
+    copy = copy_project(tmp_path / "project")
+    subprocess.run(["git", "init", "-q"], cwd=copy, check=True)
+    (copy / ".git" / "info" / "exclude").write_text("app/local_settings.py\n.coverage\n")
+    (copy / "app" / "local_settings.py").write_text("DEBUG = True\n")
+    (copy / ".coverage").write_text("")  # ignored by git and by .dockerignore: in neither image
+    said = lines(doctor(root=copy), "✗ the image make up builds")
+    assert said == [
+        "✗ the image make up builds: 1 path(s) git ignores are in the image make up builds, so Heroku's (built from "
+        "what git pushes) lacks them: app/local_settings.py: add them to .dockerignore, so that make up builds without "
+        "them too, or commit them (git add -f)"
+    ], said
+    (copy / ".dockerignore").write_text((copy / ".dockerignore").read_text() + "app/local_settings.py\n")
+    assert lines(doctor(root=copy), "✓ the image make up builds") == [
+        "✓ the image make up builds holds no file git ignores, as Heroku's holds none"
+    ]
 
 
 def test_a_port_that_is_no_number_is_one_line_with_the_default_to_use():

@@ -157,6 +157,19 @@ def test_heroku_deploy_pushes_the_commit_to_the_app_it_set_the_stack_of_and_only
     subprocess.run(["git", "checkout", "-q", "--", "Procfile"], cwd=copy, check=True)
     (copy / "app" / "greeting.py").unlink()
     (copy / "tests" / "fixtures" / "keep.json").unlink()
+    # Ignored by git and let in by .dockerignore: in make up's image only. Ignored by both: in neither.
+    (copy / ".git" / "info" / "exclude").write_text("app/local_settings.py\nbuild/\n")
+    (copy / "app" / "local_settings.py").write_text("DEBUG = True\n")
+    (copy / "build").mkdir()
+    (copy / "build" / "out.bin").write_text("built\n")
+    refused = deploy()
+    assert refused.returncode != 0
+    assert refused.stderr.startswith(
+        "error: 1 path(s) git ignores are in the image make up builds, so Heroku's (built from what git pushes) "
+        "lacks them: app/local_settings.py: add them to .dockerignore"
+    ), refused.stderr
+    assert "heroku stack:set" not in refused.stdout, "nothing was changed on the app"
+    (copy / "app" / "local_settings.py").unlink()
     result = deploy()
     assert result.returncode == 0, result.stdout + result.stderr
     assert (

@@ -14,7 +14,7 @@ def path_without_heroku() -> str:
 
 # The real CLI (oclif) reads its first word as the command: a flag there is refused, as here.
 COMMAND_FIRST = """#!/bin/sh
-case "$1" in -*) echo " ›   Error: $1 is not a heroku command." >&2; exit 127;; esac
+case "$1" in -*) echo "Error: $1 is not a heroku command." >&2; exit 127;; esac
 exec "$0.answers" "$@"
 """
 
