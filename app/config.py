@@ -156,7 +156,17 @@ class Settings:
         pg_stat_activity, ``heroku pg:ps`` and a migration's lock message say
         which dyno holds a session.
         """
-        args: dict[str, Any] = {"connect_timeout": self.db_connect_timeout, "options": "-c timezone=UTC"}
+        # What the URL's query says reaches the server too: SQLAlchemy passes it on, but connect_args
+        # would replace its options (a search_path, say) and connect_timeout. The app's settings come
+        # after the URL's options, so they win where the two set the same thing.
+        from sqlalchemy.engine import make_url  # as in _database_url: doctor imports this module without it
+
+        query = make_url(self.database_url).query  # as the engine reads it (a password may hold ? or #)
+        given = query.get("options", ())
+        options = " ".join([*([given] if isinstance(given, str) else given), "-c timezone=UTC"])
+        args: dict[str, Any] = {"options": options}
+        if "connect_timeout" not in query:
+            args["connect_timeout"] = self.db_connect_timeout
         if self.dyno:
             args["fallback_application_name"] = self.dyno
         if self.on_heroku and "sslmode=" not in self.database_url:

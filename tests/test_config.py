@@ -113,6 +113,15 @@ def test_every_default_passes_its_own_check():
     assert load_settings({"DATABASE_URL": URL, "DB_CONNECT_TIMEOUT": "2"}).connect_args()["connect_timeout"] == 2
 
 
+def test_what_the_urls_query_sets_reaches_the_server_beside_the_apps_own_settings():
+    """A search_path or a connect timeout in DATABASE_URL is kept; the app's own settings come after it."""
+    url = URL + "?options=-c%20search_path%3Dmaps&connect_timeout=9&application_name=maps"
+    args = load_settings({"DATABASE_URL": url, "DYNO": "web.1"}).engine_options()["connect_args"]
+    assert args["options"] == "-c search_path=maps -c timezone=UTC -c statement_timeout=0"
+    assert "connect_timeout" not in args, "the URL's 9 s stands"
+    assert "application_name" not in args and args["fallback_application_name"] == "web.1", "the URL's name stands"
+
+
 def test_a_password_with_url_delimiters_is_accepted_as_the_engine_reads_it():
     """Only a port that is not a number is refused, and the message quotes nothing of the URL."""
     assert load_settings({"DATABASE_URL": "postgres://app:se/cr#t?x@db:5432/app"}).database_url.endswith("@db:5432/app")
