@@ -32,10 +32,15 @@ def image(run_dir):
     return shared_app_image(run_dir)
 
 
+# Heroku Postgres takes TLS connections only; Debian's Postgres images hold a self-signed pair to serve them.
+TLS = ("postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem",
+       "-c", "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def db(image):
-    """Yield (network, DATABASE_URL as Heroku spells it) for a fresh Postgres."""
-    with network() as net, postgres_on(net, postgres_image(), labels=run_labels()) as host:
+    """Yield (network, DATABASE_URL as Heroku spells it) for a fresh Postgres that takes TLS, as Heroku's does."""
+    with network() as net, postgres_on(net, postgres_image(), command=TLS, labels=run_labels()) as host:
         yield net, f"postgres://app:secret@{host}:5432/app"
 
 
@@ -46,14 +51,14 @@ def run_release(image, net, url, *extra):
     )  # fmt: skip
 
 
-def start_web(image, net, url) -> tuple[str, int]:
+def start_web(image, net, url, *extra) -> tuple[str, int]:
     """Start the web process with a random $PORT; return (container, host port) once it answers."""
     port, host_port = free_port(), free_port()
     name = unique("tweb")
     docker(
         "run", "-d", "--name", name, "--network", net, "--user", HEROKU_UID,
         "-e", f"DATABASE_URL={url}", "-e", f"PORT={port}", "-e", "SECRET_KEY=test-secret",
-        "-e", "WEB_CONCURRENCY=2", "-p", f"127.0.0.1:{host_port}:{port}", image,
+        "-e", "WEB_CONCURRENCY=2", "-p", f"127.0.0.1:{host_port}:{port}", *extra, image,
     )  # fmt: skip
     wait_for(lambda: http_status(f"http://127.0.0.1:{host_port}/healthz") == 200, 30, 0.05)
     return name, host_port
@@ -78,20 +83,28 @@ def test_image_runs_as_a_non_root_user(image):
 
 
 def test_release_then_web_as_heroku_runs_them(image, db):
+    """With DYNO set, as Heroku sets it (and no LOCAL_STACK): every connection must be TLS and carries its dyno."""
     net, url = db
-    release = run_release(image, net, url)
+    release = run_release(image, net, url, "-e", "DYNO=release.1")
     assert release.returncode == 0, release.stdout + release.stderr
     assert "release: migrating an empty database" in release.stdout
     assert "Add favorites table" in release.stdout
-    again = run_release(image, net, url)
+    again = run_release(image, net, url, "-e", "DYNO=release.2")
     assert again.returncode == 0 and "nothing to migrate" in again.stdout
 
-    name, port = start_web(image, net, url)
+    name, port = start_web(image, net, url, "-e", "DYNO=web.1")
     try:
         wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 30)
         status, body = request(port, "POST", "/accounts", {"email": "heroku@example.com", "password": "dyno-pass"})
         assert status == 201
         assert request(port, "GET", "/locations", token=body["token"]) == (200, {"locations": []})
+        host = url.split("@")[1].split(":")[0]
+        sessions = (
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+        )
+        held = docker("exec", host, "psql", "-U", "app", "-At", "-c", f"{sessions} WHERE a.application_name = 'web.1'")
+        total, encrypted = map(int, held.stdout.strip().split("|"))
+        assert total >= 1 and encrypted == total, "web.1's connections, named after it, all over TLS"
         # The access line is written just after the response is sent.
         wait_for(lambda: 'method=GET path="/locations" status=200' in docker("logs", name).stdout, 5)
         logs = container_logs(name)
