@@ -125,8 +125,9 @@ def run_migrations_online() -> None:
             # "Can't locate revision ...": say which, and the ways out, when it is the database's.
             current = history.current_revision(context.get_context())
             if not history.is_known(current):
+                line = history.lineage_verdict(connection, current, context.script)
                 raise CommandError(
-                    history.unknown_revision_message(current, history.head_revision(), settings.local)
+                    history.unknown_revision_message(current, history.head_revision(), settings.local, *line)
                 ) from exc
             explained = history.explain_command_error(str(exc), requested, current, direction)
             if explained is None:
@@ -150,6 +151,10 @@ def run_migrations_online() -> None:
             now = history.current_revision(context.get_context())
             if config.cmd_opts is not None and now != started:  # the alembic command: say where it ended
                 print(f"done: the database is at {now or 'base (empty)'} (it was at {started or 'base (empty)'})")
+            # So that a later run can tell a rollback from another line's revisions (history.record_lineage).
+            unkept = history.record_lineage(connection, context.script)
+            if unkept:
+                print(f"note: the revisions' lineage was not kept with the database ({unkept})")
         finally:
             with suppress(DBAPIError):  # a lost connection took the lock with it
                 safety.release(connection)

@@ -224,6 +224,47 @@ def test_a_database_ahead_of_the_code_stops_a_local_release_and_passes_a_heroku_
     assert version(empty_db) == "feedfacecafe"
 
 
+def release_as_heroku_runs_it(url: str) -> subprocess.CompletedProcess[str]:
+    """Run the release process as a Heroku release dyno: DYNO set, no LOCAL_STACK."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_STACK", "DYNO")}
+    env |= {"DATABASE_URL": without_tls(url), "SECRET_KEY": "test-secret", "DYNO": "release.1"}
+    return subprocess.run([sys.executable, "-m", "app.migrations", "release"], env=env, capture_output=True, text=True)
+
+
+def test_a_heroku_rollback_passes_because_the_database_keeps_its_line_of_revisions(empty_db, tmp_path):
+    """A newer release migrated past this code's head: its run kept the revisions' lineage, which shows the
+    database is ahead on this code's own line, so the older release (a rollback) passes."""
+    newer = revision_source("5a1e5a1e5a1e", head(), "A newer release's", "op.execute('SELECT 1')")
+    ini = history_with(tmp_path, ("2099_01_01_5a1e5a1e5a1e_a_newer_release_s.py", newer))
+    migrated = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert migrated.returncode == 0 and "lineage was not kept" not in migrated.stdout, migrated.stderr
+    rollback = release_as_heroku_runs_it(empty_db)
+    assert rollback.returncode == 0, rollback.stderr
+    assert "a rollback leaves the database as it is" in rollback.stdout
+    assert version(empty_db) == "5a1e5a1e5a1e"
+
+
+def test_another_lines_revisions_on_a_heroku_app_stop_the_release_with_the_revision_both_lines_have(empty_db, tmp_path):
+    """A branch deployed to a staging app migrated it: that is no rollback, and this code cannot run on it."""
+    shared = below(head())
+    if shared == "base":
+        pytest.skip("the history has one revision: no line can branch off below its head")
+    theirs = revision_source("b4a2c4b4a2c4", shared, "Another branch's", "op.execute('SELECT 1')")
+    ini = history_with(tmp_path, ("2099_01_01_b4a2c4b4a2c4_another_branch_s.py", theirs), upto=shared)
+    assert alembic_cli(empty_db, "upgrade", "head", ini=ini).returncode == 0
+    stopped = release_as_heroku_runs_it(empty_db)
+    assert stopped.returncode == 1, stopped.stdout
+    [line] = stopped.stderr.splitlines()
+    assert line.startswith(
+        f"release: the database is at revision b4a2c4b4a2c4, which this code does not contain and which does not "
+        f"descend from its head {head()}: another line of migrations"
+    ), line
+    assert f"`heroku run alembic downgrade {shared}`, then deploy this code" in line, line
+    assert version(empty_db) == "b4a2c4b4a2c4", "nothing was changed"
+    local = alembic_cli(empty_db, "upgrade", "head")  # the same database met by make migrate
+    assert f"make downgrade to={shared}, the newest revision both have" in failure_line(local), local.stderr
+
+
 def test_a_full_database_is_one_line_with_the_way_out(empty_db):
     """Every connection taken (web's pools keep theirs): migrate and status say which settings free them."""
     with at_its_connection_limit(empty_db) as url:

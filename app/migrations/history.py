@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import traceback
@@ -15,7 +16,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
@@ -205,12 +207,19 @@ class Pending:
 
 @dataclass(frozen=True)
 class SchemaState:
-    """The database's revision, the code's head, what lies between, and whether they agree."""
+    """The database's revision, the code's head, what lies between, and whether they agree.
+
+    A revision this code lacks (``known`` False) may be newer on this code's
+    line, or on another line: ``diverged`` says the database's lineage shows
+    the latter, ``shared`` the newest revision both lines have (see record_lineage).
+    """
 
     revision: str | None
     head: str | None
     pending: tuple[Pending, ...] = ()
     known: bool = True
+    diverged: bool = False
+    shared: str | None = None
 
     @property
     def current(self) -> bool:
@@ -222,7 +231,7 @@ class SchemaState:
         if self.current:
             return f"database schema is at head ({self.head})"
         if not self.known:
-            return unknown_revision_message(self.revision, self.head, local)
+            return unknown_revision_message(self.revision, self.head, local, self.diverged, self.shared)
         names = ", ".join(str(p) for p in self.pending)
         return (
             f"database schema is behind: at {self.revision or 'base (empty)'}, head is {self.head}; "
@@ -230,12 +239,26 @@ class SchemaState:
         )
 
 
-def unknown_revision_message(revision: str | None, head: str | None, local: bool) -> str:
+def unknown_revision_message(
+    revision: str | None, head: str | None, local: bool, diverged: bool = False, shared: str | None = None
+) -> str:
     """Explain, in one line, a database at a revision this code does not contain, and the ways out.
 
     Locally that is another branch's migration; on Heroku, a newer release's,
-    seen after a rollback (which leaves the database as it is).
+    seen after a rollback (which leaves the database as it is), unless the
+    database's lineage shows it ``diverged``: then another line's revisions
+    were deployed to the app, and ``shared`` is the newest revision both have.
     """
+    common = f"to={shared}, the newest revision both have" if shared else "to=<a revision both branches have>"
+    if not local and diverged:
+        return (
+            f"the database is at revision {revision}, which this code does not contain and which does not "
+            f"descend from its head {head}: another line of migrations was deployed to this app (a branch, or "
+            "revisions rewritten since), not a newer release of this code, so it cannot run on that schema. "
+            f"Ways out: deploy the code that has {revision} again, `heroku run alembic downgrade "
+            f"{shared or '<a revision both have>'}`, then deploy this code; or, on a review or staging app whose "
+            "data can go, `heroku pg:reset` and deploy again"
+        )
     if not local:
         return (
             f"the database is at revision {revision}, which this code does not contain: a newer release "
@@ -247,7 +270,7 @@ def unknown_revision_message(revision: str | None, head: str | None, local: bool
     return (
         f"the database is at revision {revision}, which this code does not contain (probably applied on "
         f"another branch). Ways out: check out the branch that has {revision}, run `make downgrade "
-        f"to=<a revision both branches have>` (this code's head is {head}), come back and `make migrate`; "
+        f"{common}` (this code's head is {head}), come back and `make migrate`; "
         "if its file was deleted here, put it back (git checkout -- alembic/versions) and do the same; "
         "`make db-restore name=...` of a snapshot taken on this branch; "
         "or `make db-reset` to start over at this code's head (it deletes the local data: "
@@ -349,6 +372,81 @@ def current_revision(migration_context: MigrationContext) -> str | None:
 def schema_state(connection: Connection) -> SchemaState:
     """Return the revision the database is at (None before the first migration)."""
     revision = current_revision(MigrationContext.configure(connection))
-    return SchemaState(
-        revision=revision, head=head_revision(), pending=pending_revisions(revision), known=is_known(revision)
-    )
+    if is_known(revision):
+        return SchemaState(revision=revision, head=head_revision(), pending=pending_revisions(revision))
+    diverged, shared = lineage_verdict(connection, revision, script_directory())
+    return SchemaState(revision=revision, head=head_revision(), known=False, diverged=diverged, shared=shared)
+
+
+# --- The lineage: which line of revisions the database has been on -----------
+#
+# A database at a revision this code lacks is either ahead on this code's
+# own line (a rollback on Heroku, which must pass) or on another line (a
+# branch deployed to a staging app, revisions rewritten), where this code
+# cannot run. Alembic keeps only the current revision, so every migration
+# run also keeps, with the database, each revision it knew and its parents:
+# as the comment on Alembic's own table, so no table of the app's is added
+# and autogenerate sees nothing new. pg_dump, snapshots and db-pull carry it.
+
+LINEAGE_KEY = "alembic-lineage"
+
+
+def read_lineage(connection: Connection) -> dict[str, list[str]]:
+    """Return the parents of every revision a migration run on this database knew (empty if none kept)."""
+    raw = connection.execute(text("SELECT obj_description(to_regclass('alembic_version'), 'pg_class')")).scalar()
+    try:
+        kept = json.loads(raw) if raw else {}
+    except ValueError:  # a comment of someone else's
+        return {}
+    parents = kept.get(LINEAGE_KEY) if isinstance(kept, dict) else None
+    return parents if isinstance(parents, dict) else {}
+
+
+def record_lineage(connection: Connection, scripts: ScriptDirectory) -> str | None:
+    """Add ``scripts``' revisions and their parents to the database's lineage, and commit.
+
+    Return None, or why it could not (a role that does not own Alembic's
+    table may not comment on it): the migration itself stands either way.
+    """
+    try:
+        parents = read_lineage(connection)
+        parents.update({script.revision: _parents(script) for script in scripts.walk_revisions()})
+        comment = json.dumps({LINEAGE_KEY: parents}, sort_keys=True, separators=(",", ":"))
+        # COMMENT takes a literal only: psycopg2 writes the parameter in as one, quoted.
+        connection.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (comment,))
+        connection.commit()
+    except DBAPIError as exc:
+        connection.rollback()
+        return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return None
+
+
+def _parents(script: Script) -> list[str]:
+    """Return the revisions ``script`` comes after: one, two for a merge, none for the first."""
+    down = script.down_revision
+    return list(down) if isinstance(down, (tuple, list)) else [down] if down else []
+
+
+def lineage_verdict(connection: Connection, revision: str | None, scripts: ScriptDirectory) -> tuple[bool, str | None]:
+    """Return whether ``revision`` (heads comma-separated) is on another line than ``scripts``' head, and the
+    newest revision the two lines share; (False, None) when the lineage does not tell.
+    """
+    try:
+        parents = read_lineage(connection)
+    except DBAPIError:
+        connection.rollback()
+        return False, None
+    if not revision or any(rev not in parents for rev in revision.split(",")):
+        return False, None
+    ancestors: set[str] = set()
+    todo = revision.split(",")
+    while todo:
+        rev = todo.pop()
+        if rev not in ancestors:
+            ancestors.add(rev)
+            todo.extend(parents.get(rev, []))
+    heads = scripts.get_heads()
+    if all(head in ancestors for head in heads):
+        return False, None  # ahead on this line
+    shared = next((s.revision for s in scripts.walk_revisions() if s.revision in ancestors), None)
+    return True, shared

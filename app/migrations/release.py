@@ -7,7 +7,9 @@ not deployed, while web dynos that crash on start take the app down. It
 exits non-zero, with one line saying why, when a setting is missing, the
 database never answers or a migration fails. A database at a revision
 this code lacks stops it on the local stack (another branch migrated it);
-on Heroku that is a rollback, which keeps the database: it says so and passes.
+on Heroku that is a rollback, which keeps the database: it says so and
+passes, unless the database's lineage shows the revision is on another
+line than this code's (a branch deployed to the app), where it stops too.
 """
 
 from __future__ import annotations
@@ -125,8 +127,8 @@ def run(settings: Settings) -> int:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
     if not state.known:
-        if settings.local:
-            print(f"release: {state.summary(local=True)}", file=sys.stderr)
+        if settings.local or state.diverged:  # another branch's, or on Heroku another line's: not a rollback
+            print(f"release: {state.summary(local=settings.local)}", file=sys.stderr)
             return 1
         say(f"{state.summary(local=False)}; the database is left as it is")
         return 0

@@ -15,7 +15,6 @@ from app.migrations.history import (
     revision_message,
     schema_state,
     script_directory,
-    unknown_revision_message,
 )
 from app.migrations.safety import migration_engine
 
@@ -35,7 +34,7 @@ def report(state: SchemaState, local: bool) -> list[str]:
     lines.append("")
     if not state.known:
         lines.append(f"Current revision: {current} (not in this code)")
-        lines.append(unknown_revision_message(current, head, local))
+        lines.append(state.summary(local))
         return lines
     lines.append(f"Current revision: {current or '(none: empty database)'}{' (head)' if current == head else ''}")
     lines.append(f"Pending: {len(pending)}" + ("" if pending else " (up to date)"))
