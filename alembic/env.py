@@ -86,6 +86,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             transaction_per_migration=True,
             process_revision_directives=refuse_empty_revision,
+            on_version_apply=history.note_applied,  # each revision's parents, as it is applied
             **COMPARE,
         )
         tracker = safety.StepTracker()
@@ -94,6 +95,10 @@ def run_migrations_online() -> None:
         # upgrade or downgrade, as the alembic command was asked (in-process callers give no command: upgrade).
         direction = getattr(getattr(config.cmd_opts, "cmd", (None,))[0], "__name__", "upgrade")
         started = history.current_revision(context.get_context())
+        rewired = history.rewired(connection, started, context.script) if direction == "upgrade" else None
+        if rewired:  # a rebase left revisions below the database's unrun: upgrading would not run them
+            safety.release(connection)
+            raise CommandError(history.rewired_message(rewired, started, settings.local))
         if direction == "upgrade" and requested == "head" and started == history.head_revision():
             print(f"nothing to apply: the database is at this code's head ({started})")
         if direction == "downgrade" and requested and requested.startswith("-") and started and "," in started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from app.migrations.history import PROJECT_ROOT, irreversible, revision_message, script_directory
 from app.models import NAMING_CONVENTION, Base
+from tests.conftest import app_on
 from tests.support.databases import (
     alembic_cli,
     at_its_connection_limit,
@@ -242,6 +244,8 @@ def test_a_heroku_rollback_passes_because_the_database_keeps_its_line_of_revisio
     assert rollback.returncode == 0, rollback.stderr
     assert "a rollback leaves the database as it is" in rollback.stdout
     assert version(empty_db) == "5a1e5a1e5a1e"
+    local = alembic_cli(empty_db, "upgrade", "head")  # locally, a branch ahead of this one: back to this head
+    assert f"make downgrade to={head()}, the newest revision both have" in failure_line(local), local.stderr
 
 
 def test_another_lines_revisions_on_a_heroku_app_stop_the_release_with_the_revision_both_lines_have(empty_db, tmp_path):
@@ -263,6 +267,51 @@ def test_another_lines_revisions_on_a_heroku_app_stop_the_release_with_the_revis
     assert version(empty_db) == "b4a2c4b4a2c4", "nothing was changed"
     local = alembic_cli(empty_db, "upgrade", "head")  # the same database met by make migrate
     assert f"make downgrade to={shared}, the newest revision both have" in failure_line(local), local.stderr
+
+
+def test_revisions_a_rebase_put_below_an_applied_one_are_named_not_counted_as_applied(empty_db, tmp_path):
+    """Your revision, migrated, then rebased onto another branch's: Alembic would count that one as applied."""
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    mine = revision_source("3e3e3e3e3e3e", head(), "Mine", "op.execute('SELECT 1')")
+    ini = history_with(tmp_path / "before", ("2099_01_02_3e3e3e3e3e3e_mine.py", mine))
+    assert alembic_cli(empty_db, "upgrade", "head", ini=ini).returncode == 0
+    theirs = revision_source("7a7a7a7a7a7a", head(), "Theirs", "op.create_table('theirs', sa.Column('id', sa.Integer))")
+    rebased = revision_source("3e3e3e3e3e3e", "7a7a7a7a7a7a", "Mine", "op.execute('SELECT 1')")
+    after = history_with(tmp_path / "after", ("2099_01_01_7a7a7a7a7a7a_theirs.py", theirs),
+                         ("2099_01_02_3e3e3e3e3e3e_mine.py", rebased))  # fmt: skip
+    migrate = alembic_cli(empty_db, "upgrade", "head", ini=after)
+    assert migrate.returncode != 0
+    assert failure_line(migrate).startswith(
+        "the database is at 3e3e3e3e3e3e, but never ran 7a7a7a7a7a7a (Theirs): revision 3e3e3e3e3e3e was applied "
+        f"after {head()}, and this code has it after 7a7a7a7a7a7a (a rebase re-pointed it)"
+    ), migrate.stderr
+    assert "make db-restore name=..." in failure_line(migrate)
+    assert "theirs" not in user_tables(empty_db)
+
+
+def test_a_database_that_never_ran_a_revision_below_its_own_fails_release_status_and_readiness(empty_db):
+    """As a rebase leaves it: this code's head applied after its grandparent, its parent never run."""
+    parent = below(head())
+    grandparent = below(parent) if parent != "base" else "base"
+    if grandparent == "base":
+        pytest.skip("the history has fewer than three revisions")
+    upgrade(empty_db, "head")
+    with unpooled(empty_db) as engine, engine.begin() as conn:
+        kept = json.loads(conn.execute(text("SELECT obj_description('alembic_version'::regclass)")).scalar())
+        kept["alembic-lineage"][head()] = [grandparent]
+        conn.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (json.dumps(kept),))
+    env = {**os.environ, "DATABASE_URL": without_tls(empty_db), "SECRET_KEY": "test-secret"}
+    release = subprocess.run(
+        [sys.executable, "-m", "app.migrations", "release"], env=env, capture_output=True, text=True
+    )
+    assert release.returncode == 1 and f"but never ran {parent} (" in release.stderr, release.stdout + release.stderr
+    status = subprocess.run([sys.executable, "-m", "app.migrations", "status"], env=env, capture_output=True, text=True)
+    assert status.returncode == 1
+    assert re.search(rf"^missed\s+{parent}\s", status.stdout, re.M), status.stdout
+    with app_on(empty_db) as app:
+        readiness = app.test_client().get("/readyz")
+    assert readiness.status_code == 503 and f"but never ran {parent} (" in readiness.get_json()["message"]
 
 
 def test_a_full_database_is_one_line_with_the_way_out(empty_db):

@@ -7,14 +7,16 @@ import os
 import re
 import traceback
 import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -220,16 +222,20 @@ class SchemaState:
     known: bool = True
     diverged: bool = False
     shared: str | None = None
+    # What a rebase left unapplied under a revision this code has (rewired()); None when nothing is.
+    rewired: Rewired | None = None
 
     @property
     def current(self) -> bool:
-        return self.revision is not None and self.revision == self.head
+        return self.revision is not None and self.revision == self.head and self.rewired is None
 
     def summary(self, local: bool) -> str:
         """Return one line for a log: at head, behind and by which revisions, or ahead of this code
         (with the ways out of the local stack, or of a Heroku app, as ``local`` says)."""
         if self.current:
             return f"database schema is at head ({self.head})"
+        if self.rewired:
+            return rewired_message(self.rewired, self.revision, local)
         if not self.known:
             return unknown_revision_message(self.revision, self.head, local, self.diverged, self.shared)
         names = ", ".join(str(p) for p in self.pending)
@@ -373,26 +379,30 @@ def schema_state(connection: Connection) -> SchemaState:
     """Return the revision the database is at (None before the first migration)."""
     revision = current_revision(MigrationContext.configure(connection))
     if is_known(revision):
-        return SchemaState(revision=revision, head=head_revision(), pending=pending_revisions(revision))
+        found = rewired(connection, revision, script_directory())
+        return SchemaState(revision=revision, head=head_revision(), pending=pending_revisions(revision), rewired=found)
     diverged, shared = lineage_verdict(connection, revision, script_directory())
     return SchemaState(revision=revision, head=head_revision(), known=False, diverged=diverged, shared=shared)
 
 
-# --- The lineage: which line of revisions the database has been on -----------
+# --- The lineage: which line of revisions the database has run ---------------
 #
-# A database at a revision this code lacks is either ahead on this code's
-# own line (a rollback on Heroku, which must pass) or on another line (a
-# branch deployed to a staging app, revisions rewritten), where this code
-# cannot run. Alembic keeps only the current revision, so every migration
-# run also keeps, with the database, each revision it knew and its parents:
-# as the comment on Alembic's own table, so no table of the app's is added
-# and autogenerate sees nothing new. pg_dump, snapshots and db-pull carry it.
+# Alembic keeps only the revision a database is at. Two states need more:
+# a revision this code lacks may be ahead on this code's own line (a
+# rollback on Heroku, which must pass) or on another line (a branch
+# deployed to a staging app), where this code cannot run; and a revision
+# this code has may have been re-pointed by a rebase after it was applied,
+# so that Alembic counts as applied revisions the database never ran. So
+# each revision's parents are kept with the database as it is applied, and
+# every run adds the ones it knows that are not kept yet: as the comment
+# on Alembic's own table, so no table of the app's is added and
+# autogenerate sees nothing new. pg_dump, snapshots and db-pull carry it.
 
 LINEAGE_KEY = "alembic-lineage"
 
 
 def read_lineage(connection: Connection) -> dict[str, list[str]]:
-    """Return the parents of every revision a migration run on this database knew (empty if none kept)."""
+    """Return the kept parents of each revision (empty when none are kept)."""
     raw = connection.execute(text("SELECT obj_description(to_regclass('alembic_version'), 'pg_class')")).scalar()
     try:
         kept = json.loads(raw) if raw else {}
@@ -402,18 +412,43 @@ def read_lineage(connection: Connection) -> dict[str, list[str]]:
     return parents if isinstance(parents, dict) else {}
 
 
-def record_lineage(connection: Connection, scripts: ScriptDirectory) -> str | None:
-    """Add ``scripts``' revisions and their parents to the database's lineage, and commit.
+def _write_lineage(connection: Connection, parents: dict[str, list[str]]) -> None:
+    comment = json.dumps({LINEAGE_KEY: parents}, sort_keys=True, separators=(",", ":"))
+    # COMMENT takes a literal only: psycopg2 writes the parameter in as one, quoted.
+    connection.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (comment,))
 
-    Return None, or why it could not (a role that does not own Alembic's
-    table may not comment on it): the migration itself stands either way.
+
+def note_applied(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Alembic's on_version_apply hook: keep an applied revision's parents, as they are now, in its transaction.
+
+    In a savepoint: a role that may not comment on Alembic's table (one that
+    does not own it) keeps the migration all the same.
+    """
+    connection = ctx.connection
+    if ctx.as_sql or connection is None or not step.is_upgrade or not step.up_revision_ids:
+        return
+    try:
+        with connection.begin_nested():
+            parents = read_lineage(connection)
+            parents.update({rev: list(step.down_revision_ids) for rev in step.up_revision_ids})
+            _write_lineage(connection, parents)
+    except DBAPIError:
+        pass  # said once, by record_lineage at the end of the run
+
+
+def record_lineage(connection: Connection, scripts: ScriptDirectory) -> str | None:
+    """Keep the parents of each of ``scripts``' revisions not kept yet (applied before they were kept), and commit.
+
+    A kept entry is never replaced here: it is how the revision was applied.
+    Return None, or why it could not be kept: the migration stands either way.
     """
     try:
         parents = read_lineage(connection)
-        parents.update({script.revision: _parents(script) for script in scripts.walk_revisions()})
-        comment = json.dumps({LINEAGE_KEY: parents}, sort_keys=True, separators=(",", ":"))
-        # COMMENT takes a literal only: psycopg2 writes the parameter in as one, quoted.
-        connection.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (comment,))
+        for script in scripts.walk_revisions():
+            parents.setdefault(script.revision, _parents(script))
+        _write_lineage(connection, parents)
         connection.commit()
     except DBAPIError as exc:
         connection.rollback()
@@ -427,9 +462,26 @@ def _parents(script: Script) -> list[str]:
     return list(down) if isinstance(down, (tuple, list)) else [down] if down else []
 
 
+def _lineage_ancestors(revision: str, parents: dict[str, list[str]]) -> tuple[set[str], bool]:
+    """Return ``revision``'s kept ancestors (heads comma-separated) and whether every one of them is kept."""
+    ancestors: set[str] = set()
+    complete = True
+    todo = revision.split(",")
+    while todo:
+        rev = todo.pop()
+        if rev in ancestors:
+            continue
+        ancestors.add(rev)
+        if rev not in parents:
+            complete = False
+        todo.extend(parents.get(rev, []))
+    return ancestors, complete
+
+
 def lineage_verdict(connection: Connection, revision: str | None, scripts: ScriptDirectory) -> tuple[bool, str | None]:
     """Return whether ``revision`` (heads comma-separated) is on another line than ``scripts``' head, and the
-    newest revision the two lines share; (False, None) when the lineage does not tell.
+    newest revision the two lines share (the head itself when the database is ahead on its line);
+    (False, None) when the lineage does not tell.
     """
     try:
         parents = read_lineage(connection)
@@ -438,15 +490,63 @@ def lineage_verdict(connection: Connection, revision: str | None, scripts: Scrip
         return False, None
     if not revision or any(rev not in parents for rev in revision.split(",")):
         return False, None
-    ancestors: set[str] = set()
-    todo = revision.split(",")
-    while todo:
-        rev = todo.pop()
-        if rev not in ancestors:
-            ancestors.add(rev)
-            todo.extend(parents.get(rev, []))
-    heads = scripts.get_heads()
-    if all(head in ancestors for head in heads):
-        return False, None  # ahead on this line
+    ancestors, _ = _lineage_ancestors(revision, parents)
     shared = next((s.revision for s in scripts.walk_revisions() if s.revision in ancestors), None)
-    return True, shared
+    return not all(head in ancestors for head in scripts.get_heads()), shared
+
+
+@dataclass(frozen=True)
+class Rewired:
+    """Revisions this code counts as applied that the database never ran: ``revision`` was re-pointed."""
+
+    revision: str
+    applied_after: tuple[str, ...]
+    now_after: tuple[str, ...]
+    never_ran: tuple[Pending, ...]
+
+
+def rewired(connection: Connection, revision: str | None, scripts: ScriptDirectory) -> Rewired | None:
+    """Return what a rebase left unapplied under ``revision`` (a revision this code has), or None.
+
+    Only a lineage kept for every ancestor tells: otherwise what the
+    database ran is not known, and nothing is claimed.
+    """
+    if not revision:
+        return None
+    try:
+        parents = read_lineage(connection)
+    except DBAPIError:
+        connection.rollback()
+        return None
+    ran, complete = _lineage_ancestors(revision, parents)
+    if not complete:
+        return None
+    try:
+        counted = [s for rev in revision.split(",") for s in scripts.iterate_revisions(rev, "base")]
+    except RevisionError:  # a revision this code lacks: another question (lineage_verdict)
+        return None
+    missing = [s for s in counted if s.revision not in ran]
+    moved = next((s for s in counted if s.revision in ran and set(parents[s.revision]) != set(_parents(s))), None)
+    if not missing or moved is None:
+        return None
+    never = tuple(Pending(s.revision, revision_message(s)) for s in reversed(missing))
+    return Rewired(moved.revision, tuple(parents[moved.revision]), tuple(_parents(moved)), never)
+
+
+def rewired_message(found: Rewired, revision: str | None, local: bool) -> str:
+    """Say, in one line, which revisions the database never ran and why (a rebase), and the ways out."""
+    was, now = ", ".join(found.applied_after) or "base", ", ".join(found.now_after) or "base"
+    said = (
+        f"the database is at {revision}, but never ran {', '.join(str(p) for p in found.never_ran)}: "
+        f"revision {found.revision} was applied after {was}, and this code has it after {now} (a rebase "
+        "re-pointed it), so Alembic counts them as applied and no migration would run them. "
+    )
+    if local:
+        return said + (
+            f"Ways out: `make db-restore name=...` of a snapshot from before {found.revision} was applied, then "
+            "`make migrate`; or `make db-reset` to start over at this code's head (it deletes the local data)"
+        )
+    return said + (
+        f"Way out: deploy the code from before the rebase again, `heroku run alembic downgrade {was}`, then "
+        "deploy this code"
+    )

@@ -126,6 +126,9 @@ def run(settings: Settings) -> int:
     if state.current:
         say(f"database is at head ({state.head}); nothing to migrate")
         return 0
+    if state.rewired:  # revisions Alembic counts as applied and the database never ran: nothing would run them
+        print(f"release: {state.summary(local=settings.local)}", file=sys.stderr)
+        return 1
     if not state.known:
         if settings.local or state.diverged:  # another branch's, or on Heroku another line's: not a rollback
             print(f"release: {state.summary(local=settings.local)}", file=sys.stderr)

@@ -22,10 +22,15 @@ from app.migrations.safety import migration_engine
 def report(state: SchemaState, local: bool) -> list[str]:
     """Return the status table and summary for a database in ``state`` (``local``: on the local stack)."""
     pending = {p.revision for p in state.pending}
+    missed = {p.revision for p in state.rewired.never_ran} if state.rewired else set()
     revisions = list(reversed(list(script_directory().walk_revisions())))
     lines = [f"{'Status':<8} {'Revision':<14} {'Message':<40} File"]
     for rev in revisions:
-        status = ("pending" if rev.revision in pending else "applied") if state.known else "unknown"
+        status = (
+            ("pending" if rev.revision in pending else "missed" if rev.revision in missed else "applied")
+            if state.known
+            else "unknown"
+        )
         message = revision_message(rev)
         path = Path(rev.path)
         shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
@@ -37,6 +42,9 @@ def report(state: SchemaState, local: bool) -> list[str]:
         lines.append(state.summary(local))
         return lines
     lines.append(f"Current revision: {current or '(none: empty database)'}{' (head)' if current == head else ''}")
+    if state.rewired:
+        lines.append(state.summary(local))
+        return lines
     lines.append(f"Pending: {len(pending)}" + ("" if pending else " (up to date)"))
     return lines
 
@@ -53,8 +61,9 @@ def drift(found: list[str]) -> list[str]:
 def run(settings: Settings) -> int:
     """Print the status table; locally, at head, what differs between the models and the database.
 
-    Return 1 when the database is at a revision this code does not contain
-    (migrate and /readyz fail on it too), else 0: pending revisions are no failure.
+    Return 1 when the database is at a revision this code does not contain, or
+    never ran revisions this code counts as applied (a rebase re-pointed one):
+    migrate and /readyz fail on those too. Else 0: pending revisions are no failure.
 
     Only locally: comparing server defaults runs their expressions on the
     database, which is not for production's.
@@ -62,7 +71,7 @@ def run(settings: Settings) -> int:
     with migration_engine(settings).connect() as conn:
         state = schema_state(conn)
         print("\n".join(report(state, settings.local)), flush=True)
-        if not state.known:
+        if not state.known or state.rewired:
             return 1
         if state.current and settings.local:
             try:
