@@ -245,7 +245,9 @@ def test_a_heroku_rollback_passes_because_the_database_keeps_its_line_of_revisio
     assert "a rollback leaves the database as it is" in rollback.stdout
     assert version(empty_db) == "5a1e5a1e5a1e"
     local = alembic_cli(empty_db, "upgrade", "head")  # locally, a branch ahead of this one: back to this head
-    assert f"make downgrade to={head()}, the newest revision both have" in failure_line(local), local.stderr
+    assert f"`make downgrade to={head()}` ({head()} is the newest revision both have;" in failure_line(local), (
+        local.stderr
+    )
 
 
 def test_another_lines_revisions_on_a_heroku_app_stop_the_release_with_the_revision_both_lines_have(empty_db, tmp_path):
@@ -266,7 +268,9 @@ def test_another_lines_revisions_on_a_heroku_app_stop_the_release_with_the_revis
     assert f"`heroku run alembic downgrade {shared}`, then deploy this code" in line, line
     assert version(empty_db) == "b4a2c4b4a2c4", "nothing was changed"
     local = alembic_cli(empty_db, "upgrade", "head")  # the same database met by make migrate
-    assert f"make downgrade to={shared}, the newest revision both have" in failure_line(local), local.stderr
+    assert f"`make downgrade to={shared}` ({shared} is the newest revision both have;" in failure_line(local), (
+        local.stderr
+    )
 
 
 def test_revisions_a_rebase_put_below_an_applied_one_are_named_not_counted_as_applied(empty_db, tmp_path):

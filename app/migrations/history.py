@@ -255,7 +255,8 @@ def unknown_revision_message(
     database's lineage shows it ``diverged``: then another line's revisions
     were deployed to the app, and ``shared`` is the newest revision both have.
     """
-    common = f"to={shared}, the newest revision both have" if shared else "to=<a revision both branches have>"
+    target = shared or "<a revision both branches have>"
+    newest = f"{shared} is the newest revision both have; " if shared else ""
     if not local and diverged:
         return (
             f"the database is at revision {revision}, which this code does not contain and which does not "
@@ -276,7 +277,7 @@ def unknown_revision_message(
     return (
         f"the database is at revision {revision}, which this code does not contain (probably applied on "
         f"another branch). Ways out: check out the branch that has {revision}, run `make downgrade "
-        f"{common}` (this code's head is {head}), come back and `make migrate`; "
+        f"to={target}` ({newest}this code's head is {head}), come back and `make migrate`; "
         "if its file was deleted here, put it back (git checkout -- alembic/versions) and do the same; "
         "`make db-restore name=...` of a snapshot taken on this branch; "
         "or `make db-reset` to start over at this code's head (it deletes the local data: "
