@@ -95,8 +95,12 @@ def run_migrations_online() -> None:
         # upgrade or downgrade, as the alembic command was asked (in-process callers give no command: upgrade).
         direction = getattr(getattr(config.cmd_opts, "cmd", (None,))[0], "__name__", "upgrade")
         started = history.current_revision(context.get_context())
-        rewired = history.rewired(connection, started, context.script) if direction == "upgrade" else None
-        if rewired:  # a rebase left revisions below the database's unrun: upgrading would not run them
+        # A rebase left revisions below the database's unrun: an upgrade would not run them, and a
+        # downgrade would stop at one of them as if it had run. (stamp, the way to say otherwise, is let be.)
+        rewired = (
+            history.rewired(connection, started, context.script) if direction in ("upgrade", "downgrade") else None
+        )
+        if rewired:
             safety.release(connection)
             raise CommandError(history.rewired_message(rewired, started, settings.local))
         if direction == "upgrade" and requested == "head" and started == history.head_revision():

@@ -292,6 +292,56 @@ def test_revisions_a_rebase_put_below_an_applied_one_are_named_not_counted_as_ap
     ), migrate.stderr
     assert "make db-restore name=..." in failure_line(migrate)
     assert "theirs" not in user_tables(empty_db)
+    down = alembic_cli(empty_db, "downgrade", "-1", ini=after)  # would stop at Theirs, as if it had run
+    assert down.returncode != 0 and "but never ran 7a7a7a7a7a7a" in failure_line(down), down.stderr
+    assert version(empty_db) == "3e3e3e3e3e3e"
+
+
+def lineage_comment(url: str, value: str | None = None) -> str | None:
+    """Return the comment on Alembic's table; with ``value``, set it first."""
+    with unpooled(url) as engine, engine.begin() as conn:
+        if value is not None:
+            conn.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (value,))
+        return conn.execute(text("SELECT obj_description('alembic_version'::regclass)")).scalar()
+
+
+def test_a_rollback_passes_where_the_kept_lineage_stops_short_of_this_codes_head(empty_db, tmp_path):
+    """A release that failed halfway kept only what it applied: that gap may lead to this code's head."""
+    newer = revision_source("1e1e1e1e1e1e", head(), "Newer", "op.execute('SELECT 1')")
+    newest = revision_source("2e2e2e2e2e2e", "1e1e1e1e1e1e", "Newest", "op.execute('SELECT 1')")
+    ini = history_with(
+        tmp_path, ("2099_01_01_1e1e1e1e1e1e_newer.py", newer), ("2099_01_02_2e2e2e2e2e2e_newest.py", newest)
+    )
+    assert alembic_cli(empty_db, "upgrade", "head", ini=ini).returncode == 0
+    lineage_comment(empty_db, json.dumps({"alembic-lineage": {"2e2e2e2e2e2e": ["1e1e1e1e1e1e"]}}))
+    assert release_as_heroku_runs_it(empty_db).returncode == 0
+
+
+def test_stamping_or_squashing_claims_no_rebase_and_leaves_other_comments_be(empty_db, tmp_path):
+    """alembic stamp records the revision's own parents; revisions squashed into a new one ran as the old ones."""
+    assert alembic_cli(empty_db, "stamp", "head").returncode == 0
+    status = subprocess.run([sys.executable, "-m", "app.migrations", "status"], capture_output=True, text=True,
+                            env={**os.environ, "DATABASE_URL": empty_db})  # fmt: skip
+    assert status.returncode == 0 and "missed" not in status.stdout, status.stdout
+
+    first, second, third = (rev for rev, _ in SEED[:3])
+    squashed = revision_source("5c0a5c0a5c0a", None, "Squashed", "op.execute('SELECT 1')")
+    ini = history_with(tmp_path, ("2026_01_01_5c0a5c0a5c0a_squashed.py", squashed))
+    for path in (tmp_path / "alembic" / "versions").glob("*.py"):
+        source = path.read_text()
+        if f'revision: str = "{first}"' in source or f'revision: str = "{second}"' in source:
+            path.unlink()
+        elif f'revision: str = "{third}"' in source:
+            path.write_text(source.replace(f'down_revision: str | Sequence[str] | None = "{second}"',
+                                           'down_revision: str | Sequence[str] | None = "5c0a5c0a5c0a"'))  # fmt: skip
+    mine = json.dumps({"note": "kept by another tool", **json.loads(lineage_comment(empty_db))})
+    lineage_comment(empty_db, mine)
+    migrate = alembic_cli(empty_db, "upgrade", "head", ini=ini)
+    assert migrate.returncode == 0 and "never ran" not in migrate.stdout + migrate.stderr, migrate.stderr
+    assert json.loads(lineage_comment(empty_db))["note"] == "kept by another tool"
+    lineage_comment(empty_db, "a note of someone else's")
+    assert alembic_cli(empty_db, "upgrade", "head").returncode == 0
+    assert lineage_comment(empty_db) == "a note of someone else's", "a comment that is not the lineage is let be"
 
 
 def test_a_database_that_never_ran_a_revision_below_its_own_fails_release_status_and_readiness(empty_db):

@@ -16,7 +16,7 @@ from typing import Any, cast
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import RevisionError
+from alembic.script.revision import Revision, RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -400,56 +400,85 @@ def schema_state(connection: Connection) -> SchemaState:
 # autogenerate sees nothing new. pg_dump, snapshots and db-pull carry it.
 
 LINEAGE_KEY = "alembic-lineage"
+_COMMENT = text("SELECT obj_description(to_regclass('alembic_version'), 'pg_class')")
+
+
+def _read_comment(connection: Connection) -> dict[str, Any] | None:
+    """Return the JSON object in the comment on Alembic's table ({} when it has none); None when the
+    comment holds something else (another tool's), which is then left alone."""
+    raw = connection.execute(_COMMENT).scalar()
+    if not raw:
+        return {}
+    try:
+        kept = json.loads(raw)
+    except ValueError:
+        return None
+    return kept if isinstance(kept, dict) else None
 
 
 def read_lineage(connection: Connection) -> dict[str, list[str]]:
-    """Return the kept parents of each revision (empty when none are kept)."""
-    raw = connection.execute(text("SELECT obj_description(to_regclass('alembic_version'), 'pg_class')")).scalar()
-    try:
-        kept = json.loads(raw) if raw else {}
-    except ValueError:  # a comment of someone else's
+    """Return the kept parents of each revision (empty when none are kept; a malformed entry is skipped)."""
+    parents = (_read_comment(connection) or {}).get(LINEAGE_KEY)
+    if not isinstance(parents, dict):
         return {}
-    parents = kept.get(LINEAGE_KEY) if isinstance(kept, dict) else None
-    return parents if isinstance(parents, dict) else {}
+    return {
+        rev: list(down)
+        for rev, down in parents.items()
+        if isinstance(down, list) and all(isinstance(parent, str) for parent in down)
+    }
 
 
-def _write_lineage(connection: Connection, parents: dict[str, list[str]]) -> None:
-    comment = json.dumps({LINEAGE_KEY: parents}, sort_keys=True, separators=(",", ":"))
-    # COMMENT takes a literal only: psycopg2 writes the parameter in as one, quoted.
-    connection.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (comment,))
+def _keep_lineage(connection: Connection, entries: dict[str, list[str]], replace: bool) -> None:
+    """Add ``entries`` to the kept lineage (replacing kept ones when ``replace``); write only if it changed.
+
+    The comment's other keys are kept; a comment that is not this JSON is left alone.
+    """
+    kept = _read_comment(connection)
+    if kept is None:
+        return
+    parents = read_lineage(connection)
+    changed = {**parents, **entries} if replace else {**entries, **parents}
+    if changed != parents:
+        kept[LINEAGE_KEY] = changed
+        # COMMENT takes a literal only: psycopg2 writes the parameter in as one, quoted.
+        comment = json.dumps(kept, sort_keys=True, separators=(",", ":"))
+        connection.exec_driver_sql("COMMENT ON TABLE alembic_version IS %s", (comment,))
 
 
 def note_applied(
     ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
 ) -> None:
-    """Alembic's on_version_apply hook: keep an applied revision's parents, as they are now, in its transaction.
+    """Alembic's on_version_apply hook: keep an applied (or stamped) revision's parents, as its file says
+    now, in its transaction.
 
     In a savepoint: a role that may not comment on Alembic's table (one that
     does not own it) keeps the migration all the same.
     """
     connection = ctx.connection
-    if ctx.as_sql or connection is None or not step.is_upgrade or not step.up_revision_ids:
+    if ctx.as_sql or connection is None or not step.is_upgrade:
         return
+    entries = {script.revision: _parents(script) for script in step.up_revisions if isinstance(script, Revision)}
     try:
         with connection.begin_nested():
-            parents = read_lineage(connection)
-            parents.update({rev: list(step.down_revision_ids) for rev in step.up_revision_ids})
-            _write_lineage(connection, parents)
+            _keep_lineage(connection, entries, replace=True)
     except DBAPIError:
         pass  # said once, by record_lineage at the end of the run
 
 
 def record_lineage(connection: Connection, scripts: ScriptDirectory) -> str | None:
-    """Keep the parents of each of ``scripts``' revisions not kept yet (applied before they were kept), and commit.
+    """Keep the parents of the revisions the database is at and below that are not kept yet (applied
+    before they were kept), and commit.
 
     A kept entry is never replaced here: it is how the revision was applied.
     Return None, or why it could not be kept: the migration stands either way.
     """
     try:
-        parents = read_lineage(connection)
-        for script in scripts.walk_revisions():
-            parents.setdefault(script.revision, _parents(script))
-        _write_lineage(connection, parents)
+        revision = current_revision(MigrationContext.configure(connection))
+        try:
+            applied = [s for rev in (revision or "").split(",") if rev for s in scripts.iterate_revisions(rev, "base")]
+        except RevisionError:  # at a revision this code lacks: nothing to add of its own
+            applied = []
+        _keep_lineage(connection, {script.revision: _parents(script) for script in applied}, replace=False)
         connection.commit()
     except DBAPIError as exc:
         connection.rollback()
@@ -457,7 +486,7 @@ def record_lineage(connection: Connection, scripts: ScriptDirectory) -> str | No
     return None
 
 
-def _parents(script: Script) -> list[str]:
+def _parents(script: Revision) -> list[str]:
     """Return the revisions ``script`` comes after: one, two for a merge, none for the first."""
     down = script.down_revision
     return list(down) if isinstance(down, (tuple, list)) else [down] if down else []
@@ -481,8 +510,11 @@ def _lineage_ancestors(revision: str, parents: dict[str, list[str]]) -> tuple[se
 
 def lineage_verdict(connection: Connection, revision: str | None, scripts: ScriptDirectory) -> tuple[bool, str | None]:
     """Return whether ``revision`` (heads comma-separated) is on another line than ``scripts``' head, and the
-    newest revision the two lines share (the head itself when the database is ahead on its line);
-    (False, None) when the lineage does not tell.
+    newest revision the two lines share (the head itself when the database is ahead on its line).
+
+    Another line is claimed only when the whole kept lineage below the
+    database's revision lacks the head: where an ancestor is not kept, it
+    may lead to the head, and (False, None) says the lineage does not tell.
     """
     try:
         parents = read_lineage(connection)
@@ -491,9 +523,11 @@ def lineage_verdict(connection: Connection, revision: str | None, scripts: Scrip
         return False, None
     if not revision or any(rev not in parents for rev in revision.split(",")):
         return False, None
-    ancestors, _ = _lineage_ancestors(revision, parents)
+    ancestors, complete = _lineage_ancestors(revision, parents)
     shared = next((s.revision for s in scripts.walk_revisions() if s.revision in ancestors), None)
-    return not all(head in ancestors for head in scripts.get_heads()), shared
+    if all(head in ancestors for head in scripts.get_heads()):
+        return False, shared
+    return (True, shared) if complete else (False, None)
 
 
 @dataclass(frozen=True)
@@ -510,7 +544,8 @@ def rewired(connection: Connection, revision: str | None, scripts: ScriptDirecto
     """Return what a rebase left unapplied under ``revision`` (a revision this code has), or None.
 
     Only a lineage kept for every ancestor tells: otherwise what the
-    database ran is not known, and nothing is claimed.
+    database ran is not known, and nothing is claimed; nor when the
+    revisions it ran are gone from the code (squashed into new ones).
     """
     if not revision:
         return None
@@ -529,6 +564,10 @@ def rewired(connection: Connection, revision: str | None, scripts: ScriptDirecto
     missing = [s for s in counted if s.revision not in ran]
     moved = next((s for s in counted if s.revision in ran and set(parents[s.revision]) != set(_parents(s))), None)
     if not missing or moved is None:
+        return None
+    # A rebase puts revisions between a revision and its old parents, which stay below it. Old parents
+    # this code lacks mean the history below was rewritten (squashed): the database ran its equivalent.
+    if not set(parents[moved.revision]) <= {s.revision for s in scripts.iterate_revisions(moved.revision, "base")}:
         return None
     never = tuple(Pending(s.revision, revision_message(s)) for s in reversed(missing))
     return Rewired(moved.revision, tuple(parents[moved.revision]), tuple(_parents(moved)), never)

@@ -26,7 +26,7 @@ from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_
 from tenacity.stop import stop_base
 
 from app.config import SECRET_KEY_MISSING, SECRET_KEY_WAY_OUT, ConfigError, Settings
-from app.migrations.history import SchemaState, alembic_config, schema_state
+from app.migrations.history import SchemaState, alembic_config, record_lineage, schema_state, script_directory
 from app.migrations.safety import db_error_reason, migration_engine
 
 
@@ -111,6 +111,15 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
     return state
 
 
+def keep_lineage(engine: Engine) -> None:
+    """Keep the revisions' parents with a database migrated before they were kept (history.record_lineage),
+    so that a later release can tell a rollback from another line's revisions."""
+    with engine.connect() as connection:
+        unkept = record_lineage(connection, script_directory())
+    if unkept:
+        say(f"note: the revisions' lineage was not kept with the database ({unkept})")
+
+
 def run(settings: Settings) -> int:
     """Release: wait for the database, then migrate it to head; return the exit status."""
     try:
@@ -125,6 +134,7 @@ def run(settings: Settings) -> int:
     state = wait_for_database(engine, settings.release_db_wait)
     if state.current:
         say(f"database is at head ({state.head}); nothing to migrate")
+        keep_lineage(engine)
         return 0
     if state.rewired:  # revisions Alembic counts as applied and the database never ran: nothing would run them
         print(f"release: {state.summary(local=settings.local)}", file=sys.stderr)
