@@ -317,6 +317,16 @@ def test_a_rollback_passes_where_the_kept_lineage_stops_short_of_this_codes_head
     assert release_as_heroku_runs_it(empty_db).returncode == 0
 
 
+def test_a_release_with_nothing_to_migrate_keeps_the_lineage_of_a_database_migrated_before_it_was_kept(empty_db):
+    upgrade(empty_db, "head")
+    lineage_comment(empty_db, "")  # as a database migrated by an older copy of the project
+    assert lineage_comment(empty_db) is None
+    release = release_as_heroku_runs_it(empty_db)
+    assert release.returncode == 0 and "nothing to migrate" in release.stdout, release.stdout + release.stderr
+    kept = json.loads(lineage_comment(empty_db))["alembic-lineage"]
+    assert set(kept) == {rev.revision for rev in script_directory().walk_revisions()}, kept
+
+
 def test_stamping_or_squashing_claims_no_rebase_and_leaves_other_comments_be(empty_db, tmp_path):
     """alembic stamp records the revision's own parents; revisions squashed into a new one ran as the old ones."""
     assert alembic_cli(empty_db, "stamp", "head").returncode == 0

@@ -19,7 +19,7 @@ import time
 
 from alembic import command
 from alembic.util import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -73,6 +73,14 @@ class StopWhenRefused(stop_base):
         return refusal(retry_state.outcome.exception() if retry_state.outcome else None) is not None
 
 
+def keep_lineage(connection: Connection) -> None:
+    """Keep the revisions' parents with a database migrated before they were kept (history.record_lineage),
+    so that a later release can tell a rollback from another line's revisions. Written only when it changes."""
+    unkept = record_lineage(connection, script_directory())
+    if unkept:
+        say(f"note: the revisions' lineage was not kept with the database ({unkept})")
+
+
 def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
     """Return where the database's schema stands once it answers; raise SystemExit after ``timeout`` seconds."""
     url = make_url(str(engine.url))
@@ -92,7 +100,10 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
            reraise=True)  # fmt: skip
     def ping() -> SchemaState:
         with engine.connect() as conn:
-            return schema_state(conn)
+            state = schema_state(conn)
+            if state.current:  # nothing to migrate: keep the lineage of a database migrated before it was kept
+                keep_lineage(conn)
+            return state
 
     try:
         state = ping()
@@ -111,15 +122,6 @@ def wait_for_database(engine: Engine, timeout: float) -> SchemaState:
     return state
 
 
-def keep_lineage(engine: Engine) -> None:
-    """Keep the revisions' parents with a database migrated before they were kept (history.record_lineage),
-    so that a later release can tell a rollback from another line's revisions."""
-    with engine.connect() as connection:
-        unkept = record_lineage(connection, script_directory())
-    if unkept:
-        say(f"note: the revisions' lineage was not kept with the database ({unkept})")
-
-
 def run(settings: Settings) -> int:
     """Release: wait for the database, then migrate it to head; return the exit status."""
     try:
@@ -134,7 +136,6 @@ def run(settings: Settings) -> int:
     state = wait_for_database(engine, settings.release_db_wait)
     if state.current:
         say(f"database is at head ({state.head}); nothing to migrate")
-        keep_lineage(engine)
         return 0
     if state.rewired:  # revisions Alembic counts as applied and the database never ran: nothing would run them
         print(f"release: {state.summary(local=settings.local)}", file=sys.stderr)
