@@ -48,7 +48,9 @@ class Page(v.Query):
     """Which page of a listing: up to ``limit`` locations, those with an id above ``after``.
 
     The last id of a page, not an offset, says where the next one starts:
-    a location saved or deleted meanwhile neither repeats one nor skips one.
+    a location deleted meanwhile shifts nothing, so none is listed twice or
+    passed over. (One saved meanwhile comes on a later page, unless a
+    concurrent save took a lower id and committed after that page was read.)
     """
 
     limit = v.QueryInteger(

@@ -2,8 +2,8 @@
 
 Each view that takes a body declares it once, as a marshmallow schema given
 to :func:`body` (query parameters: :func:`query`). The same schema checks
-the request and, through ``app.openapi``, describes it in the OpenAPI document, so the two cannot
-drift apart. Anything Postgres would reject (a NUL byte, a number out of
+the request and, through ``app.openapi``, describes it in the OpenAPI
+document, so the two cannot drift apart. Anything Postgres would reject (a NUL byte, a number out of
 range for its column) is refused here with a 422 instead of surfacing as a
 500; the fields below word every message the way clients have always read it.
 """
