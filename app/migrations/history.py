@@ -262,8 +262,8 @@ def unknown_revision_message(
             f"the database is at revision {revision}, which this code does not contain and which does not "
             f"descend from its head {head}: another line of migrations was deployed to this app (a branch, or "
             "revisions rewritten since), not a newer release of this code, so it cannot run on that schema. "
-            f"Ways out: deploy the code that has {revision} again, `heroku run alembic downgrade "
-            f"{shared or '<a revision both have>'}`, then deploy this code; or, on a review or staging app whose "
+            f"Ways out: deploy the code that has {revision} again, `heroku run alembic downgrade {target}`, "
+            "then deploy this code; or, on a review or staging app whose "
             "data can go, `heroku pg:reset` and deploy again"
         )
     if not local:
@@ -416,9 +416,9 @@ def _read_comment(connection: Connection) -> dict[str, Any] | None:
     return kept if isinstance(kept, dict) else None
 
 
-def read_lineage(connection: Connection) -> dict[str, list[str]]:
-    """Return the kept parents of each revision (empty when none are kept; a malformed entry is skipped)."""
-    parents = (_read_comment(connection) or {}).get(LINEAGE_KEY)
+def _lineage_in(kept: dict[str, Any]) -> dict[str, list[str]]:
+    """Return the parents of each revision kept in the comment's JSON ``kept`` (a malformed entry is skipped)."""
+    parents = kept.get(LINEAGE_KEY)
     if not isinstance(parents, dict):
         return {}
     return {
@@ -426,6 +426,15 @@ def read_lineage(connection: Connection) -> dict[str, list[str]]:
         for rev, down in parents.items()
         if isinstance(down, list) and all(isinstance(parent, str) for parent in down)
     }
+
+
+def read_lineage(connection: Connection) -> dict[str, list[str]]:
+    """Return the kept parents of each revision; empty when none are kept, or when they cannot be read."""
+    try:
+        return _lineage_in(_read_comment(connection) or {})
+    except DBAPIError:
+        connection.rollback()
+        return {}
 
 
 def _keep_lineage(connection: Connection, entries: dict[str, list[str]], replace: bool) -> None:
@@ -436,7 +445,7 @@ def _keep_lineage(connection: Connection, entries: dict[str, list[str]], replace
     kept = _read_comment(connection)
     if kept is None:
         return
-    parents = read_lineage(connection)
+    parents = _lineage_in(kept)
     changed = {**parents, **entries} if replace else {**entries, **parents}
     if changed != parents:
         kept[LINEAGE_KEY] = changed
@@ -516,11 +525,7 @@ def lineage_verdict(connection: Connection, revision: str | None, scripts: Scrip
     database's revision lacks the head: where an ancestor is not kept, it
     may lead to the head, and (False, None) says the lineage does not tell.
     """
-    try:
-        parents = read_lineage(connection)
-    except DBAPIError:
-        connection.rollback()
-        return False, None
+    parents = read_lineage(connection)
     if not revision or any(rev not in parents for rev in revision.split(",")):
         return False, None
     ancestors, complete = _lineage_ancestors(revision, parents)
@@ -549,11 +554,7 @@ def rewired(connection: Connection, revision: str | None, scripts: ScriptDirecto
     """
     if not revision:
         return None
-    try:
-        parents = read_lineage(connection)
-    except DBAPIError:
-        connection.rollback()
-        return None
+    parents = read_lineage(connection)
     ran, complete = _lineage_ancestors(revision, parents)
     if not complete:
         return None
