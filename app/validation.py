@@ -369,6 +369,11 @@ class Number(fields.Float):
         return result
 
 
+def _integer_range(low: int, high: int) -> validate.Range:
+    """The range check of an integer field, in the words every such field uses."""
+    return validate.Range(low, high, error="must be an integer from {min} to {max}")
+
+
 class Integer(fields.Integer):
     """A JSON integer from ``low`` to ``high``; ``3.5``, ``1e2``, booleans and strings are refused."""
 
@@ -379,7 +384,7 @@ class Integer(fields.Integer):
     )
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
-        bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
+        bounds = _integer_range(low, high)
         described = "Written as an integer: 12, not 12.0 (which JSON Schema would count as an integer)."
         super().__init__(validate=bounds, metadata={"description": described}, **kwargs)
 
@@ -392,7 +397,8 @@ class Integer(fields.Integer):
 
 
 class QueryInteger(fields.Integer):
-    """An integer in a query string from ``low`` to ``high``, written in ASCII digits: no sign, no leading zero."""
+    """An integer in a query string from ``low`` to ``high``, written in ASCII digits: no plus sign, no leading
+    zero (a minus sign is read, so that the range check says what is wrong)."""
 
     default_error_messages = _messages(
         "digits",
@@ -400,7 +406,7 @@ class QueryInteger(fields.Integer):
     )
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
-        bounds = validate.Range(low, high, error="must be an integer from {min} to {max}")
+        bounds = _integer_range(low, high)
         super().__init__(validate=bounds, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
