@@ -149,20 +149,22 @@ def require_committed() -> None:
         )
     if outside:
         print(f"==> left out of the image by .dockerignore, so no difference: {first_few(outside)}")
-    ignored = ignored_but_built()
+    ignored = ignored_but_built(rules[1])
     if ignored:
         raise HerokuError(f"{ignored_in_image(ignored)}, then make heroku-deploy")
 
 
-def ignored_but_built() -> list[str]:
-    """Return what git ignores and make up's build puts in the image (a directory as ``build/``).
+def ignored_but_built(mine: dockerignore.Rules | None = None) -> list[str]:
+    """Return what git ignores and make up's build puts in the image (a directory as ``build/``); ``mine``
+    is the working tree's .dockerignore rules, when the caller has read them already.
 
     Heroku builds what git pushes, so its image lacks them: an app that
     reads one (a local settings file, assets built on this machine) works
     here and fails there, however clean ``git status`` is.
     """
     status = git("status", "--porcelain=v1", "-z", "--ignored=traditional", "--untracked-files=normal")
-    mine = image_rules()[1]  # make up's build reads the working tree's .dockerignore
+    if mine is None:
+        mine = image_rules()[1]  # make up's build reads the working tree's .dockerignore
     ignored = [entry[3:] for entry in status.split("\0") if entry.startswith("!! ")]
     return [path for path in ignored if path not in BUILD_INPUTS and not dockerignore.left_out(path.rstrip("/"), mine)]
 
