@@ -71,15 +71,15 @@ def http_call(
 
 def http_raw(port: int | str, method: str = "GET", path: str = "/", headers: Iterable[tuple[str, str]] = (),
              body: bytes | None = None,
-             tls: bool = False) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+             tls: bool = False, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
     """Send exactly the given headers (repeats allowed) to 127.0.0.1:port; return (status, headers, body)."""
     connection: http.client.HTTPConnection
     if tls:
         connection = http.client.HTTPSConnection(
-            "127.0.0.1", int(port), timeout=60, context=ssl._create_unverified_context()
+            "127.0.0.1", int(port), timeout=timeout, context=ssl._create_unverified_context()
         )
     else:
-        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=timeout)
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
         for name, value in headers:

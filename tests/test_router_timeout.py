@@ -12,9 +12,8 @@ import pytest
 
 from devtools.docker import docker
 from devtools.http import http_raw, poll
-from devtools.project import DYNO_PORT
 from tests.support.docker import shared_app_image
-from tests.support.stack import project_stack
+from tests.support.stack import router_only, stand_in_dyno
 
 pytestmark = [pytest.mark.docker, pytest.mark.waits]
 
@@ -31,11 +30,7 @@ http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Slow).serve_forev
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory):
-    """Yield a stack running the router alone: no database, no web dynos."""
-    with project_stack(tmp_path_factory.mktemp("router-only")) as stack:
-        stack.env["SECRET_KEY"] = "router-only"
-        started = stack.compose("up", "--detach", "router")
-        assert started.returncode == 0, started.stderr
+    with router_only(tmp_path_factory.mktemp("router-only")) as stack:
         yield stack
 
 
@@ -65,10 +60,7 @@ def test_a_request_with_no_dyno_to_take_it_is_h10_with_the_dyno_fields_empty(rou
 
 def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h28(router, run_dir):
     """A test-only dyno that never answers /slow stands in for web.1 behind the router."""
-    slow = f"{router.name}-web-1"
-    image = shared_app_image(run_dir)
-    docker("run", "-d", "--rm", "--name", slow, "--network", f"{router.name}_default", "-e", f"PORT={DYNO_PORT}",
-           image, "python", "-c", SLOW_DYNO)  # fmt: skip
+    slow = stand_in_dyno(router, shared_app_image(run_dir), 1, SLOW_DYNO)
     try:
         assert poll(lambda: answers(router.port), 30), "the router found the slow dyno"
         # Meanwhile a client that never sends the rest of its body (H28 at 55 s: waited for below).

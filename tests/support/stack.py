@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -15,6 +17,7 @@ from pathlib import Path
 from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status, poll
+from devtools.project import DYNO_PORT
 from localstack import compose_command
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 from watch_lock import stopped as watch_stopped
@@ -213,6 +216,20 @@ class Stack:
         result = self.compose("logs", "--no-log-prefix", service)
         return result.stdout + result.stderr
 
+    def router_admin(self, command: str) -> str:
+        """Send ``command`` to the router's runtime API (its admin socket, as make scale does); return the answer."""
+        router, config = self.container_id("router"), self.read("compose/router/haproxy.cfg")
+        [port] = re.findall(r"^\s*stats socket ipv4@127\.0\.0\.1:(\d+) level admin", config, re.MULTILINE)
+        send = f'exec 3<>/dev/tcp/127.0.0.1/{port} && printf "%s\\n" "$1" >&3 && cat <&3'
+        return docker("exec", router, "bash", "-c", send, "-", command).stdout
+
+    def dyno_status(self, dyno: str) -> str:
+        """Return how the router sees web dyno ``dyno`` (web.1): UP, DOWN, DRAIN, MAINT (resolution)..."""
+        for row in csv.DictReader(self.router_admin("show stat").lstrip("# ").splitlines()):
+            if (row["pxname"], row["svname"]) == ("web", dyno):
+                return row["status"]
+        raise AssertionError(f"the router has no server {dyno}")
+
     def container_id(self, service: str = "web") -> str:
         """Return the id of ``service``'s running container ("" when none runs)."""
         return self.compose("ps", "-q", service).stdout.strip()
@@ -259,3 +276,23 @@ def project_stack(directory: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down()
+
+
+@contextmanager
+def router_only(directory: Path) -> Iterator[Stack]:
+    """Yield a stack running the router alone: no database, no web dynos (a test starts its own)."""
+    with project_stack(directory) as stack:
+        stack.env["SECRET_KEY"] = "router-only"
+        started = stack.compose("up", "--detach", "router")
+        assert started.returncode == 0, started.stderr
+        yield stack
+
+
+def stand_in_dyno(stack: Stack, image: str, number: int, code: str) -> str:
+    """Start Python ``code`` in ``image`` as web.``number`` of a router-only stack; return its container name.
+
+    The router finds it as it finds a web dyno: by its Compose name on the stack's network."""
+    name = f"{stack.name}-web-{number}"
+    docker("run", "-d", "--rm", "--name", name, "--network", f"{stack.name}_default", "-e", f"PORT={DYNO_PORT}",
+           image, "python", "-c", code)  # fmt: skip
+    return name
