@@ -549,6 +549,10 @@ def test_make_restart_starts_each_dyno_afresh_with_a_new_filesystem_as_heroku_ps
             restarted = stack.make("restart", "dyno=web")
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
         assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+        # What the router said of it: a plain line per change, none of HAProxy's WARNING and ALERT lines.
+        said = [line for line in stack.logs("router").splitlines() if not line.startswith("at=")]
+        assert {f"web.{n} is drained: it gets no new requests" for n in (1, 2)} <= set(said), said
+        assert not [line for line in said if line.startswith(("[WARNING]", "[ALERT]"))], said
         assert "==> web holds code live reload copied into it: building the image first" in restarted.stdout
         assert "==> restarted web.1, web.2\n" in restarted.stdout, restarted.stdout
         assert stack.status("/_restarted") == 200, "make restart returns once web serves the code saved"
