@@ -12,11 +12,11 @@
 / remains in forced drain mode\.$/d
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) is DOWN, reason: ([^,]+), info: "([^"]*)".*/\1 is down (\2: \3)/
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) is DOWN, reason: ([^,.]+).*/\1 is down (\2)/
-s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) \('[^']*'\) is UP\/READY \(resolves again\)\.$/\1 started: the router found its container/
+s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) \('[^']*'\) is UP\/(READY|DRAIN) \(resolves again\)\.$/\1 started: the router found its container/
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) is UP \(leaving forced drain\)\.$/\1: drain ended/
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) is UP\b.*/\1 is up/
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) enters drain state.*/\1 is drained: it gets no new requests/
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) (is going DOWN for|was DOWN and now enters) maintenance \(DNS [^)]*\).*/\1 is gone (no container of that name runs)/
 # Any other change to a dyno, in HAProxy's words less its level and the servers it counts.
 s/^\[WARNING\] +\([0-9]+\) : Server web\/(web\.[0-9]+) ([^.]*)\..*/\1 \2/
-s/^\[ALERT\] +\([0-9]+\) : backend 'web' has no server available!$/no web dyno is up: a request waits up to 75 s for one that starts (then H20), or gets H10 when none does/
+s/^\[ALERT\] +\([0-9]+\) : backend 'web' has no server available!$/no web dyno is up: requests wait for one that starts (H20 if none is up in time), or get H10 if none does/
