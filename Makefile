@@ -107,7 +107,8 @@ DYNO_MEMORY_LIMIT := $(if $(DYNO_MEMORY),$(shell echo $$(( $(DYNO_MEMORY:m=) * 2
 # A checksum of the router's configuration, which docker-compose.yml hands
 # the router: Compose sees a mounted file only as a path, so without it an
 # edited haproxy.cfg would wait for a make down before it took effect.
-ROUTER_CONFIG := $(shell cat $(wildcard compose/router/haproxy.cfg compose/router/*.lua compose/router/*.sed compose/router/errors/*.http) /dev/null | cksum | cut -d' ' -f1)
+# Every file of compose/router (the router mounts it whole), whatever its kind.
+ROUTER_CONFIG := $(shell cat $(wildcard compose/router/*.* compose/router/errors/*) /dev/null | cksum | cut -d' ' -f1)
 export WEB_PORT WEB_TLS_PORT WEB_DIRECT_PORT DB_PORT WEB_RELOAD POSTGRES_MAJOR DYNO_SIZE DYNO_MEMORY DYNO_MEMORY_LIMIT ROUTER_CONFIG
 # The background `docker compose watch` of this checkout: its pid and log,
 # and a shell test for whether it is running.

@@ -113,6 +113,18 @@ def compose_rows(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
+def router_admin_args(router: str, config: str, command: str) -> list[str]:
+    """Return the arguments of the `docker` that sends HAProxy's runtime API ``command`` (several, joined by
+    ";") to the admin socket ``config`` (haproxy.cfg's text) binds on the loopback of container ``router``.
+
+    Inside the container only: the socket is never published. What it prints is HAProxy's answer
+    (nothing when each command took).
+    """
+    admin = re.search(r"^\s*stats socket ipv4@127\.0\.0\.1:(\d+) level admin", config, re.MULTILINE)
+    send = f'exec 3<>/dev/tcp/127.0.0.1/{admin.group(1) if admin else 0} && printf "%s\\n" "$1" >&3 && cat <&3'
+    return ["exec", router, "bash", "-c", send, "-", command]
+
+
 # The marks the Heroku CLI puts before its messages: a small triangle (older), an angle quote (current).
 HEROKU_MARKS = "\u25b8\u203a"
 

@@ -36,13 +36,6 @@ def router(tmp_path_factory):
         yield stack
 
 
-def router_line(router, request_id: str) -> str:
-    """Return the router's one log line for ``request_id``."""
-    lines = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
-    assert lines and len(lines) == 1, lines
-    return lines[0]
-
-
 def test_a_request_that_comes_as_a_dyno_boots_waits_and_is_served_by_it(router, run_dir):
     """A write included: its body reaches the dyno once it listens, as Heroku's router queues it."""
     dyno = stand_in_dyno(router, shared_app_image(run_dir), 1, SLOW_TO_BOOT)
@@ -61,7 +54,7 @@ def test_a_request_that_comes_as_a_dyno_boots_waits_and_is_served_by_it(router, 
         docker("rm", "-f", dyno, check=False)
     [(status, _, body)] = answers
     assert (status, body) == (200, b"booted: kept"), (status, body)
-    line = router_line(router, request_id)
+    line = router.router_line(request_id)
     assert line.startswith('at=info method=POST path="/notes"') and " dyno=web.1 " in line, line
 
 
@@ -84,7 +77,7 @@ def test_no_dyno_up_within_75_s_is_h20_and_no_dyno_starting_is_h10_at_once(route
         docker("rm", "-f", dyno, check=False)
     assert status == 503 and b"App boot timeout (H20)" in body and "x-router-error" not in headers, (status, body)
     assert 74 <= took <= 90, took
-    line = router_line(router, request_id)
+    line = router.router_line(request_id)
     assert line.startswith('at=error code=H20 desc="App boot timeout" method=GET path="/"'), line
     assert line.endswith(" dyno= connect= service= status=503 bytes= protocol=http"), line
 

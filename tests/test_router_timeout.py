@@ -75,7 +75,7 @@ def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h2
         docker("rm", "-f", slow, check=False)
     assert status == 503 and b"Request timeout" in body and "x-router-error" not in headers
     assert 29 <= took <= 45, took
-    [line] = poll(lambda: [line for line in router.logs("router").splitlines() if request_id in line], 10)
+    line = router.router_line(request_id)
     assert line.startswith('at=error code=H12 desc="Request timeout" method=GET path="/slow"')
     assert re.search(r" dyno=web\.1 connect=\d+ms service=3\d{4}ms status=503 bytes=0 protocol=http$", line), line
 
@@ -83,6 +83,6 @@ def test_no_first_byte_within_30_s_is_h12_and_no_whole_request_within_55_s_is_h2
         answer = idle.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408 ") and b"Client Connection Idle (H28)" in answer, answer
     assert 54 <= time.monotonic() - idle_since <= 65
-    [line] = poll(lambda: [line for line in router.logs("router").splitlines() if 'path="/idle"' in line], 10)
+    line = router.router_line('path="/idle"')
     assert line.startswith('at=error code=H28 desc="Client Connection Idle" method=POST path="/idle"'), line
     assert line.endswith(" dyno= connect= service= status=408 bytes= protocol=http"), "no dyno ever saw it: empty"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -18,7 +17,7 @@ from app.migrations.history import PROJECT_ROOT
 from devtools.docker import copy_project, docker, free_port, unique
 from devtools.http import http_call, http_json, http_status, poll
 from devtools.project import DYNO_PORT
-from localstack import compose_command
+from localstack import compose_command, router_admin_args
 from tests.support.docker import APP_IMAGE, SUITE_VENV, require_docker
 from watch_lock import stopped as watch_stopped
 
@@ -216,12 +215,16 @@ class Stack:
         result = self.compose("logs", "--no-log-prefix", service)
         return result.stdout + result.stderr
 
+    def router_line(self, marker: str) -> str:
+        """Return the router's one log line that holds ``marker`` (a request id, a path), once it is logged."""
+        lines = poll(lambda: [line for line in self.logs("router").splitlines() if marker in line], 10)
+        assert lines and len(lines) == 1, lines
+        return lines[0]
+
     def router_admin(self, command: str) -> str:
         """Send ``command`` to the router's runtime API (its admin socket, as make scale does); return the answer."""
-        router, config = self.container_id("router"), self.read("compose/router/haproxy.cfg")
-        [port] = re.findall(r"^\s*stats socket ipv4@127\.0\.0\.1:(\d+) level admin", config, re.MULTILINE)
-        send = f'exec 3<>/dev/tcp/127.0.0.1/{port} && printf "%s\\n" "$1" >&3 && cat <&3'
-        return docker("exec", router, "bash", "-c", send, "-", command).stdout
+        config = self.read("compose/router/haproxy.cfg")
+        return docker(*router_admin_args(self.container_id("router"), config, command)).stdout
 
     def dyno_status(self, dyno: str) -> str:
         """Return how the router sees web dyno ``dyno`` (web.1): UP, DOWN, DRAIN, MAINT (resolution)..."""
